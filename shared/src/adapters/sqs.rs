@@ -1,0 +1,35 @@
+//! SQS adapter for the e-mail queue.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+
+use crate::email::EmailJob;
+use crate::ports::{EmailQueue, QueueError};
+
+#[derive(Debug, Clone)]
+pub struct SqsEmailQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsEmailQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl EmailQueue for SqsEmailQueue {
+    async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError> {
+        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        tracing::info!(job_id = %job.id, template = job.template(), "e-mail job queued");
+        Ok(())
+    }
+}

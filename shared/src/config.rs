@@ -1,0 +1,162 @@
+//! The one configuration module: every setting a function reads, by name.
+//!
+//! Values come from an [`Env`]: the process environment in Lambda (set by
+//! template.yaml), or a map that the local runner resolves from the same
+//! template, so both hosts read exactly the same names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::auth::TokenService;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration variable {0} is not set")]
+    Missing(&'static str),
+    #[error("configuration variable {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// Where settings are read from.
+#[derive(Clone)]
+pub struct Env(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl Env {
+    pub fn process() -> Self {
+        Self(Arc::new(|key| std::env::var(key).ok()))
+    }
+
+    pub fn from_map(map: HashMap<String, String>) -> Self {
+        Self(Arc::new(move |key| map.get(key).cloned()))
+    }
+
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, why: e.to_string() }),
+        }
+    }
+}
+
+pub const USERS_TABLE: &str = "USERS_TABLE";
+pub const EMAIL_QUEUE_URL: &str = "EMAIL_QUEUE_URL";
+pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const JWT_TTL_SECONDS: &str = "JWT_TTL_SECONDS";
+
+/// Signing and checking access tokens; every HTTP function needs it.
+#[derive(Clone)]
+pub struct JwtConfig {
+    secret: String,
+    pub issuer: String,
+    pub audience: String,
+    pub lifetime: Duration,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+impl JwtConfig {
+    /// HS256 wants a key at least as long as its output.
+    pub const MIN_SECRET_BYTES: usize = 32;
+
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        let secret = env.required(JWT_SECRET)?;
+        if secret.len() < Self::MIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: JWT_SECRET,
+                why: format!("must be at least {} bytes", Self::MIN_SECRET_BYTES),
+            });
+        }
+        let ttl: i64 = env.parsed(JWT_TTL_SECONDS, 3600)?;
+        if !(60..=86_400).contains(&ttl) {
+            return Err(ConfigError::Invalid { name: JWT_TTL_SECONDS, why: "must be between 60 and 86400".into() });
+        }
+        Ok(Self {
+            secret,
+            issuer: env.required(JWT_ISSUER)?,
+            audience: env.required(JWT_AUDIENCE)?,
+            lifetime: Duration::seconds(ttl),
+        })
+    }
+
+    pub fn token_service(&self) -> TokenService {
+        TokenService::new(self.secret.as_bytes(), &self.issuer, &self.audience, self.lifetime)
+    }
+
+    /// A key for hashing one-time codes, derived from the secret so that
+    /// deployments have one secret to manage, yet distinct from the JWT key.
+    pub fn code_key(&self) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes()).expect("any key length");
+        mac.update(b"one-time-code-hash");
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The auth function's settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub users_table: String,
+    pub email_queue_url: String,
+    pub jwt: JwtConfig,
+}
+
+impl AuthConfig {
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            users_table: env.required(USERS_TABLE)?,
+            email_queue_url: env.required(EMAIL_QUEUE_URL)?,
+            jwt: JwtConfig::load(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn names_what_is_missing_or_wrong() {
+        let err = AuthConfig::load(&env(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "configuration variable USERS_TABLE is not set");
+        let short = env(&[("JWT_SECRET", "short"), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
+        assert!(JwtConfig::load(&short).unwrap_err().to_string().contains("at least 32 bytes"));
+        let bad_ttl = env(&[("JWT_SECRET", &"s".repeat(32)), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a"), ("JWT_TTL_SECONDS", "x")]);
+        assert!(JwtConfig::load(&bad_ttl).unwrap_err().to_string().contains("JWT_TTL_SECONDS"));
+    }
+
+    #[test]
+    fn secret_is_not_printed() {
+        let e = env(&[("JWT_SECRET", &"s".repeat(40)), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
+        let jwt = JwtConfig::load(&e).unwrap();
+        assert!(!format!("{jwt:?}").contains("ssss"));
+        assert_eq!(jwt.lifetime, Duration::hours(1));
+    }
+}

@@ -1,0 +1,55 @@
+//! E-mail jobs: what producers put on the e-mail queue for the notify function.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::Email;
+
+/// One e-mail to send. `id` makes redelivery detectable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailJob {
+    pub id: Uuid,
+    pub to: Email,
+    #[serde(flatten)]
+    pub message: EmailMessage,
+}
+
+/// The template and its parameters, serialised as
+/// `"template": "verify_code", "params": {...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "template", content = "params", rename_all = "snake_case")]
+pub enum EmailMessage {
+    VerifyCode { name: String, code: String, expires_in_minutes: u32 },
+}
+
+impl EmailJob {
+    pub fn new(to: Email, message: EmailMessage) -> Self {
+        Self { id: Uuid::new_v4(), to, message }
+    }
+
+    pub fn template(&self) -> &'static str {
+        match self.message {
+            EmailMessage::VerifyCode { .. } => "verify_code",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape() {
+        let job = EmailJob::new(
+            Email::parse("a@b.co").unwrap(),
+            EmailMessage::VerifyCode { name: "Ann".into(), code: "012345".into(), expires_in_minutes: 10 },
+        );
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["to"], "a@b.co");
+        assert_eq!(json["template"], "verify_code");
+        assert_eq!(json["params"]["code"], "012345");
+        let back: EmailJob = serde_json::from_value(json).unwrap();
+        assert_eq!(back, job);
+    }
+}

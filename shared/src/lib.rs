@@ -1,0 +1,15 @@
+//! Everything the functions share: the domain (newtypes, users, auth), the
+//! ports it needs and their adapters, configuration, telemetry, and the HTTP
+//! plumbing (problem+json errors, strict JSON bodies, bearer tokens).
+
+pub mod adapters;
+pub mod auth;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod email;
+pub mod http;
+pub mod ports;
+pub mod telemetry;
+pub mod user;
