@@ -1,1 +1,131 @@
-pub fn x(){}
+//! The whole system on one machine: resources from template.yaml created on
+//! an AWS emulator, every HTTP function's router served on one port, and
+//! every queue worker fed by a poller. Used by the `local` binary and by the
+//! integration tests, which talk to it as a client would.
+
+pub mod mail;
+pub mod poller;
+pub mod stack;
+pub mod template;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use axum::Router;
+use shared::aws::{self, AwsClients};
+use shared::config::AuthConfig;
+use shared::email::EmailJob;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use stack::Stack;
+pub use template::Template;
+
+/// The template beside the workspace root.
+pub fn default_template_path() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub template_path: PathBuf,
+    pub stack_name: String,
+    pub api_addr: SocketAddr,
+    pub parameters: HashMap<String, String>,
+    /// Run the queue pollers (the local runner does; API tests read the
+    /// queues themselves).
+    pub run_workers: bool,
+}
+
+impl Options {
+    /// A stack of its own on an ephemeral port, for one test.
+    pub fn for_test() -> Self {
+        Self {
+            template_path: default_template_path(),
+            stack_name: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            parameters: HashMap::new(),
+            run_workers: false,
+        }
+    }
+}
+
+pub struct LocalSystem {
+    pub stack: Stack,
+    pub clients: AwsClients,
+    pub api_url: String,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Every HTTP function's router, each built from its own resolved environment.
+pub fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
+    let auth_config = AuthConfig::load(&stack.function_env("AuthFunction")?).context("AuthFunction configuration")?;
+    let auth_router = auth::router(auth::AuthState::new(aws::auth_service(&auth_config, clients)));
+    Ok(Router::new().merge(auth_router))
+}
+
+impl LocalSystem {
+    /// Provisions the stack (the emulator is found through AWS_ENDPOINT_URL),
+    /// binds the API and starts the workers.
+    pub async fn start(options: Options) -> Result<Self> {
+        let clients = AwsClients::from_env().await;
+        let template = Template::load(&options.template_path)?;
+        let stack = Stack::provision(template, &options.stack_name, &options.parameters, &clients)
+            .await
+            .context("creating the template's resources on the emulator")?;
+        let router = api_router(&stack, &clients)?;
+        let listener = tokio::net::TcpListener::bind(options.api_addr).await.with_context(|| {
+            format!("cannot listen on {} (is the port taken? choose another with --port)", options.api_addr)
+        })?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let (shutdown, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut api_stopped = stopped.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = api_stopped.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the API server stopped");
+            }
+        });
+        if options.run_workers {
+            let source = poller::QueueSource {
+                name: "EmailQueue".into(),
+                url: stack.reference("EmailQueue")?.to_owned(),
+                arn: stack.attribute("EmailQueue", "Arn")?.to_owned(),
+            };
+            tasks.spawn(poller::run(clients.sqs.clone(), source, catch_mail, stopped.clone()));
+        }
+        Ok(Self { stack, clients, api_url, shutdown, tasks })
+    }
+
+    /// Stops the API and the workers, letting in-flight work finish.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// The e-mail queue's worker until the notify function exists: prints each
+/// job. A message that is not an e-mail job is reported as failed, so it
+/// ends in the dead-letter queue as it would in AWS.
+async fn catch_mail(event: SqsEvent) -> Result<SqsBatchResponse, String> {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        match record.body.as_deref().map(serde_json::from_str::<EmailJob>) {
+            Some(Ok(job)) => mail::print(&job),
+            other => {
+                tracing::error!(message_id = ?record.message_id, problem = ?other.map(|r| r.err()), "not an e-mail job");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    Ok(response)
+}

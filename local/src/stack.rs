@@ -1,0 +1,260 @@
+//! Creates, on the emulator, every table, queue and secret that template.yaml
+//! declares, and resolves each function's environment from the same file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_norway::Value;
+use shared::aws::AwsClients;
+use shared::config::Env;
+
+use crate::template::{Physical, Resolver, Template};
+
+pub const REGION: &str = "us-east-1";
+
+/// The resources of one local deployment of the template.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    template: Template,
+    parameters: HashMap<String, String>,
+    pseudo: HashMap<String, String>,
+    resources: HashMap<String, Physical>,
+    secrets: HashMap<String, String>,
+}
+
+impl Stack {
+    /// Creates the stack's resources. Names are `<stack name>-<logical id>`,
+    /// so several stacks (parallel tests) share one emulator safely.
+    pub async fn provision(
+        template: Template,
+        name: &str,
+        parameter_overrides: &HashMap<String, String>,
+        clients: &AwsClients,
+    ) -> Result<Self> {
+        let account = account_id(clients).await;
+        let pseudo = HashMap::from([
+            ("AWS::Region".to_string(), REGION.to_string()),
+            ("AWS::AccountId".to_string(), account),
+            ("AWS::StackName".to_string(), name.to_string()),
+            ("AWS::Partition".to_string(), "aws".to_string()),
+            ("AWS::URLSuffix".to_string(), "amazonaws.com".to_string()),
+        ]);
+        let mut stack = Self {
+            name: name.to_owned(),
+            parameters: template.parameters(parameter_overrides),
+            template,
+            pseudo,
+            resources: HashMap::new(),
+            secrets: HashMap::new(),
+        };
+        stack.create_secrets();
+        stack.create_tables(clients).await?;
+        stack.create_queues(clients).await?;
+        Ok(stack)
+    }
+
+    fn physical_name(&self, logical_id: &str) -> String {
+        format!("{}-{logical_id}", self.name)
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{REGION}:{}:{resource}", self.pseudo["AWS::AccountId"])
+    }
+
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver { parameters: &self.parameters, pseudo: &self.pseudo, resources: &self.resources, secrets: &self.secrets }
+    }
+
+    /// Secrets are generated locally (fresh on every start, like a deploy).
+    fn create_secrets(&mut self) {
+        for (logical_id, _) in self.template.resources_of_type("AWS::SecretsManager::Secret") {
+            let arn = self.arn("secretsmanager", &format!("secret:{}", self.physical_name(&logical_id)));
+            let value: String = (0..64).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)])).collect();
+            self.secrets.insert(arn.clone(), value);
+            self.resources.insert(logical_id, Physical { reference: arn, ..Default::default() });
+        }
+    }
+
+    async fn create_tables(&mut self, clients: &AwsClients) -> Result<()> {
+        for (logical_id, props) in self.template.resources_of_type("AWS::DynamoDB::Table") {
+            let name = self.physical_name(&logical_id);
+            let props = self.resolver().resolve(&Value::Mapping(props))?;
+            create_table(clients, &name, &props).await.with_context(|| format!("creating table {logical_id}"))?;
+            let arn = self.arn("dynamodb", &format!("table/{name}"));
+            self.resources.insert(
+                logical_id,
+                Physical { reference: name, attributes: HashMap::from([("Arn".to_string(), arn)]) },
+            );
+        }
+        Ok(())
+    }
+
+    /// Creates queues in dependency order: a dead-letter queue before the
+    /// queue whose RedrivePolicy names it.
+    async fn create_queues(&mut self, clients: &AwsClients) -> Result<()> {
+        let mut pending = self.template.resources_of_type("AWS::SQS::Queue");
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut still_pending = Vec::new();
+            for (logical_id, props) in pending {
+                match self.resolver().resolve(&Value::Mapping(props.clone())) {
+                    Ok(resolved) => self.create_queue(clients, &logical_id, &resolved).await?,
+                    Err(_) => still_pending.push((logical_id, props)),
+                }
+            }
+            if still_pending.len() == before {
+                let (logical_id, props) = &still_pending[0];
+                let err = self.resolver().resolve(&Value::Mapping(props.clone())).unwrap_err();
+                bail!("queue {logical_id} cannot be created: {err}");
+            }
+            pending = still_pending;
+        }
+        Ok(())
+    }
+
+    async fn create_queue(&mut self, clients: &AwsClients, logical_id: &str, props: &Value) -> Result<()> {
+        let fifo = props.get("FifoQueue").and_then(Value::as_bool).unwrap_or(false);
+        let name = format!("{}{}", self.physical_name(logical_id), if fifo { ".fifo" } else { "" });
+        let mut request = clients.sqs.create_queue().queue_name(&name);
+        for (key, value) in props.as_mapping().into_iter().flatten() {
+            let Some(key) = key.as_str() else { continue };
+            let text = match value {
+                Value::Mapping(_) => serde_json::to_string(&yaml_to_json(value))?,
+                other => match other {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => continue,
+                },
+            };
+            if !QueueAttributeName::values().contains(&key) {
+                continue; // Tags and the like.
+            }
+            request = request.attributes(QueueAttributeName::from(key), text);
+        }
+        let url = request
+            .send()
+            .await
+            .map_err(|e| anyhow!("creating queue {logical_id}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .ok_or_else(|| anyhow!("creating queue {logical_id}: no URL returned"))?;
+        let arn = self.arn("sqs", &name);
+        self.resources.insert(
+            logical_id.to_owned(),
+            Physical {
+                reference: url,
+                attributes: HashMap::from([("Arn".to_string(), arn), ("QueueName".to_string(), name)]),
+            },
+        );
+        Ok(())
+    }
+
+    /// The environment a function gets in Lambda, resolved locally.
+    pub fn function_env(&self, logical_id: &str) -> Result<Env> {
+        let mut env = HashMap::new();
+        let unresolved: BTreeMap<String, Value> = self.template.function_environment(logical_id)?;
+        for (key, value) in unresolved {
+            let value = self.resolver().string(&value).with_context(|| format!("{logical_id}: variable {key}"))?;
+            env.insert(key, value);
+        }
+        Ok(Env::from_map(env))
+    }
+
+    /// `!Ref` of a resource: table name, queue URL, ...
+    pub fn reference(&self, logical_id: &str) -> Result<&str> {
+        self.resources.get(logical_id).map(|p| p.reference.as_str()).ok_or_else(|| anyhow!("no local resource {logical_id}"))
+    }
+
+    pub fn attribute(&self, logical_id: &str, attribute: &str) -> Result<&str> {
+        self.resources
+            .get(logical_id)
+            .and_then(|p| p.attributes.get(attribute))
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("no attribute {attribute} on local resource {logical_id}"))
+    }
+
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+}
+
+/// The emulator's account id (moto: 123456789012, LocalStack: 000000000000).
+async fn account_id(clients: &AwsClients) -> String {
+    // Creating a throwaway queue is the cheapest call whose answer carries it.
+    const PROBE: &str = "account-id-probe";
+    let url = clients.sqs.create_queue().queue_name(PROBE).send().await.ok().and_then(|o| o.queue_url);
+    url.and_then(|u| u.split('/').rev().nth(1).map(str::to_owned))
+        .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| "000000000000".to_owned())
+}
+
+fn yaml_to_json(value: &Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+fn strings<'a>(props: &'a Value, key: &str) -> Vec<&'a Value> {
+    props.get(key).and_then(Value::as_sequence).map(|s| s.iter().collect()).unwrap_or_default()
+}
+
+fn field<'a>(value: &'a Value, key: &str) -> Result<&'a str> {
+    value.get(key).and_then(Value::as_str).ok_or_else(|| anyhow!("missing {key}"))
+}
+
+fn key_schema(elements: Vec<&Value>) -> Result<Vec<KeySchemaElement>> {
+    elements
+        .into_iter()
+        .map(|k| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(field(k, "AttributeName")?)
+                .key_type(KeyType::from(field(k, "KeyType")?))
+                .build()?)
+        })
+        .collect()
+}
+
+async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result<()> {
+    let mut request = clients
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(key_schema(strings(props, "KeySchema"))?));
+    for attribute in strings(props, "AttributeDefinitions") {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(field(attribute, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(field(attribute, "AttributeType")?))
+                .build()?,
+        );
+    }
+    for index in strings(props, "GlobalSecondaryIndexes") {
+        let projection = index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str).unwrap_or("ALL");
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(field(index, "IndexName")?)
+                .set_key_schema(Some(key_schema(strings(index, "KeySchema"))?))
+                .projection(Projection::builder().projection_type(ProjectionType::from(projection)).build())
+                .build()?,
+        );
+    }
+    match request.send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {} // LocalStack kept it.
+        Err(e) => bail!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)),
+    }
+    if let Some(ttl) = props.get("TimeToLiveSpecification") {
+        let enabled = ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false);
+        if enabled {
+            let spec = TimeToLiveSpecification::builder().attribute_name(field(ttl, "AttributeName")?).enabled(true).build()?;
+            // Some emulators refuse to set a TTL twice; the first one stands.
+            let _ = clients.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await;
+        }
+    }
+    Ok(())
+}
