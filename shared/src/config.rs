@@ -32,8 +32,13 @@ impl Env {
         Self(Arc::new(move |key| map.get(key).cloned()))
     }
 
-    fn optional(&self, name: &'static str) -> Option<String> {
+    /// A variable's value; blank counts as unset.
+    pub fn get(&self, name: &str) -> Option<String> {
         (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn optional(&self, name: &'static str) -> Option<String> {
+        self.get(name)
     }
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {

@@ -1,0 +1,311 @@
+//! The auth API on the emulator, exercised as a client.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{PASSWORD, TestApp, assert_problem, unique_email};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn register_code_verify_login_me() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+
+    let registered = app.register(&email, PASSWORD).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let jobs = app.drain_emails(Duration::from_secs(10)).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].to.as_str(), email);
+    assert_eq!(jobs[0].template(), "verify_code");
+    let code = app.code_for_job(&jobs[0]);
+
+    let verified = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+
+    let login = app.login(&email, PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let login: Value = login.json().await.unwrap();
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["expires_in"], 3600);
+    let token = login["access_token"].as_str().unwrap();
+
+    let me = app.get_with_token("/users/me", token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["email"], email);
+    assert_eq!(me["name"], "Ada Lovelace");
+    assert_eq!(me["verified"], true);
+    assert!(me["id"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(me["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    // The token carries the documented claims.
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["sub"], me["id"]);
+    assert_eq!(claims["email"], email);
+    assert_eq!(claims["aud"], "serverless-ocr-api");
+    assert_eq!(claims["iss"], format!("serverless-ocr-{}", "dev"));
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+
+    // Single use.
+    let again = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+    assert_problem(again, StatusCode::BAD_REQUEST, "invalid-code").await;
+}
+
+impl TestApp {
+    fn code_for_job(&self, job: &shared::email::EmailJob) -> String {
+        let shared::email::EmailMessage::VerifyCode { code, .. } = &job.message;
+        code.clone()
+    }
+}
+
+#[tokio::test]
+async fn registering_a_known_address_answers_exactly_like_a_new_one() {
+    let app = TestApp::spawn().await;
+    let known = unique_email();
+    app.signed_up_user(&known).await;
+
+    let fresh = app.register(&unique_email(), PASSWORD).await;
+    let repeat = app.register(&known, "a different password").await;
+    assert_eq!(fresh.status(), repeat.status());
+    assert_eq!(fresh.text().await.unwrap(), repeat.text().await.unwrap());
+
+    // No mail to the verified owner, and their password is untouched.
+    let jobs = app.drain_emails(Duration::from_secs(2)).await;
+    assert!(jobs.iter().all(|j| j.to.as_str() != known), "a mail went to the verified owner");
+    assert_eq!(app.login(&known, PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_address_make_one_user() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let body = json!({"name": "Ada", "email": email, "password": PASSWORD});
+    let attempts: Vec<_> =
+        (0..5).map(|_| tokio::spawn(app.http.post(app.url("/auth/register")).json(&body).send())).collect();
+    for attempt in attempts {
+        assert_eq!(attempt.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    }
+    let table = app.system.stack.reference("UsersTable").unwrap().to_owned();
+    let items = app.system.clients.dynamodb.scan().table_name(table).send().await.unwrap().items.unwrap_or_default();
+    let users = items.iter().filter(|i| i["pk"].as_s().unwrap().starts_with("USER#")).count();
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn login_failures() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+
+    // Right password, unverified address.
+    let body = assert_problem(app.login(&email, PASSWORD).await, StatusCode::FORBIDDEN, "email-not-verified").await;
+    assert!(body["detail"].as_str().unwrap().contains("/auth/verify"));
+
+    // Wrong password and unknown address are indistinguishable.
+    let wrong = assert_problem(app.login(&email, "not the password").await, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    let unknown =
+        assert_problem(app.login(&unique_email(), PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert_eq!(wrong, unknown);
+}
+
+#[tokio::test]
+async fn five_wrong_codes_burn_the_code_until_a_new_one_is_requested() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let code = app.code_for(&email).await;
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for _ in 0..4 {
+        let response = app.post_json("/auth/verify", json!({"email": email, "code": wrong})).await;
+        assert_problem(response, StatusCode::BAD_REQUEST, "invalid-code").await;
+    }
+    let fifth = app.post_json("/auth/verify", json!({"email": email, "code": wrong})).await;
+    assert_problem(fifth, StatusCode::BAD_REQUEST, "code-attempts-exhausted").await;
+    let right = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+    assert_problem(right, StatusCode::BAD_REQUEST, "code-attempts-exhausted").await;
+    // Unknown addresses fail like wrong codes.
+    let unknown = app.post_json("/auth/verify", json!({"email": unique_email(), "code": code})).await;
+    assert_problem(unknown, StatusCode::BAD_REQUEST, "invalid-code").await;
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let code = app.code_for(&email).await;
+    // Age the stored code rather than wait ten minutes.
+    let table = app.system.stack.reference("UsersTable").unwrap().to_owned();
+    app.system
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("USER#{email}")))
+        .update_expression("SET code_expires_at = :past")
+        .expression_attribute_values(":past", AttributeValue::S("2020-01-01T00:00:00Z".into()))
+        .send()
+        .await
+        .unwrap();
+    let response = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "code-expired").await;
+}
+
+#[tokio::test]
+async fn resend_is_rate_limited_for_known_and_unknown_addresses_alike() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    app.code_for(&email).await;
+
+    let response = app.post_json("/auth/code", json!({"email": email})).await;
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+
+    let stranger = unique_email();
+    let first = app.post_json("/auth/code", json!({"email": stranger})).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let second = app.post_json("/auth/code", json!({"email": stranger})).await;
+    assert_problem(second, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    assert!(app.drain_emails(Duration::from_secs(2)).await.is_empty(), "a code went to an unknown address");
+}
+
+#[tokio::test]
+async fn resend_sends_a_new_code_that_works() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    app.code_for(&email).await;
+    // Let the one-a-minute limit pass by editing the log's timestamps.
+    let table = app.system.stack.reference("UsersTable").unwrap().to_owned();
+    app.system
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("CODESEND#{email}")))
+        .update_expression("SET sent_at = :old")
+        .expression_attribute_values(":old", AttributeValue::L(vec![AttributeValue::S("2020-01-01T00:00:00Z".into())]))
+        .send()
+        .await
+        .unwrap();
+    let response = app.post_json("/auth/code", json!({"email": email})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let code = app.code_for(&email).await;
+    let verified = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+}
+
+fn sign(claims: &Value, secret: &[u8], algorithm: Algorithm) -> String {
+    jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+#[tokio::test]
+async fn forged_expired_and_misaddressed_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let token = app.signed_up_user(&email).await;
+    let secret = app.env("AuthFunction", "JWT_SECRET");
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let with = |key: &str, value: Value| {
+        let mut c = claims.clone();
+        c[key] = value;
+        c
+    };
+
+    let none_alg = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), payload);
+    let mut bad_signature = token.clone();
+    bad_signature.replace_range(token.len() - 4.., "AAAA");
+    let cases = [
+        ("alg none", none_alg),
+        ("another algorithm", sign(&claims, secret.as_bytes(), Algorithm::HS512)),
+        ("bad signature", bad_signature),
+        ("another key", sign(&claims, b"some-other-secret-some-other-secret!", Algorithm::HS256)),
+        ("expired", sign(&with("exp", json!(now - 60)), secret.as_bytes(), Algorithm::HS256)),
+        ("wrong audience", sign(&with("aud", json!("someone-else")), secret.as_bytes(), Algorithm::HS256)),
+        ("wrong issuer", sign(&with("iss", json!("someone-else")), secret.as_bytes(), Algorithm::HS256)),
+        ("garbage", "not-a-token".to_owned()),
+    ];
+    for (case, forged) in cases {
+        let response = app.get_with_token("/users/me", &forged).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{case}");
+        assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // A correctly signed token still works, and a missing header is refused.
+    assert_eq!(app.get_with_token("/users/me", &token).await.status(), StatusCode::OK);
+    let anonymous = app.http.get(app.url("/users/me")).send().await.unwrap();
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn every_class_of_bad_input_gets_a_clear_4xx_problem() {
+    let app = TestApp::spawn().await;
+    let post_raw = |path: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let mut request = app.http.post(app.url(path)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send()
+    };
+    let json_ct = Some("application/json");
+    let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+        ("/auth/register", json_ct, b"{not json".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, b"".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, b"[]".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":5,"password":"x"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"","email":"a@b.co","password":"long enough pw"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":"","password":"long enough pw"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":"not-an-email","password":"long enough pw"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co","password":"short"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co","password":"password123"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co","password":"long enough pw","admin":true}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/verify", json_ct, br#"{"email":"a@b.co","code":"12345"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/verify", json_ct, br#"{"email":"a@b.co","code":123456}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/login", json_ct, br#"{"email":"a@b.co","password":""}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/code", json_ct, br#"{"email":null}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        ("/auth/login", Some("text/plain"), br#"{"email":"a@b.co","password":"x"}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+        ("/auth/login", None, br#"{"email":"a@b.co","password":"x"}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+        ("/auth/register", json_ct, vec![b' '; 64 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+    ];
+    for (path, content_type, body, status, kind) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+        let response = post_raw(path, content_type, body).await.unwrap();
+        assert_eq!(response.status(), status, "{path} {content_type:?} {shown}");
+        let problem = assert_problem(response, status, kind).await;
+        println!("{path} {shown} -> {}", problem["detail"]);
+    }
+    // Validation messages name the problem.
+    let weak = app.register("a@b.co", "password123").await;
+    let body = assert_problem(weak, StatusCode::BAD_REQUEST, "invalid-body").await;
+    assert!(body["detail"].as_str().unwrap().contains("too common"), "{body}");
+
+    let wrong_method = app.http.get(app.url("/auth/login")).send().await.unwrap();
+    assert_problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
+    let unknown_route = app.http.get(app.url("/nowhere")).send().await.unwrap();
+    assert_problem(unknown_route, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+#[tokio::test]
+async fn every_route_in_template_yaml_is_served() {
+    let app = TestApp::spawn().await;
+    let routes = app.system.stack.template().http_routes("AuthFunction");
+    assert_eq!(routes.len(), 5, "{routes:?}");
+    for (method, path) in routes {
+        let response = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
+        assert_ne!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+}

@@ -1,0 +1,122 @@
+//! Test harness: spawns the system on its own stack and talks to it as a client.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use local::{LocalSystem, Options};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use shared::email::{EmailJob, EmailMessage};
+
+pub const PASSWORD: &str = "analytical engine";
+
+pub struct TestApp {
+    pub system: LocalSystem,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        assert!(
+            std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            "AWS_ENDPOINT_URL is not set: run the tests with ./dev test, which starts the emulator"
+        );
+        let system = LocalSystem::start(Options::for_test()).await.expect("the local system starts");
+        Self { system, http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.system.api_url)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.http.post(self.url(path)).json(&body).send().await.expect("request sent")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    pub fn env(&self, function: &str, name: &str) -> String {
+        self.system.stack.function_env(function).unwrap().get(name).unwrap_or_else(|| panic!("{name} not set"))
+    }
+
+    /// Receives every e-mail job now on the queue (waiting up to `wait`
+    /// for the first), deleting them.
+    pub async fn drain_emails(&self, wait: Duration) -> Vec<EmailJob> {
+        let url = self.system.stack.reference("EmailQueue").unwrap().to_owned();
+        let deadline = Instant::now() + wait;
+        let mut jobs = Vec::new();
+        loop {
+            let out = self
+                .system
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(if jobs.is_empty() { 1 } else { 0 })
+                .send()
+                .await
+                .expect("receive from the e-mail queue");
+            let messages = out.messages.unwrap_or_default();
+            for message in &messages {
+                let body = message.body.as_deref().unwrap_or_default();
+                jobs.push(serde_json::from_str(body).unwrap_or_else(|e| panic!("not an e-mail job ({e}): {body}")));
+                let handle = message.receipt_handle.clone().unwrap();
+                self.system.clients.sqs.delete_message().queue_url(&url).receipt_handle(handle).send().await.unwrap();
+            }
+            if (messages.is_empty() && !jobs.is_empty()) || Instant::now() >= deadline {
+                return jobs;
+            }
+        }
+    }
+
+    /// The code in the newest verify_code job for `email`.
+    pub async fn code_for(&self, email: &str) -> String {
+        let jobs = self.drain_emails(Duration::from_secs(10)).await;
+        jobs.into_iter()
+            .rev()
+            .find_map(|job| match job.message {
+                EmailMessage::VerifyCode { code, .. } if job.to.as_str() == email => Some(code),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no verification e-mail for {email}"))
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json("/auth/register", json!({"name": "Ada Lovelace", "email": email, "password": password})).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/auth/login", json!({"email": email, "password": password})).await
+    }
+
+    /// Registers, verifies and logs in; returns the access token.
+    pub async fn signed_up_user(&self, email: &str) -> String {
+        assert_eq!(self.register(email, PASSWORD).await.status(), StatusCode::CREATED);
+        let code = self.code_for(email).await;
+        let verified = self.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+        assert_eq!(verified.status(), StatusCode::OK);
+        let login: Value = self.login(email, PASSWORD).await.json().await.unwrap();
+        login["access_token"].as_str().expect("an access token").to_owned()
+    }
+}
+
+/// Asserts an RFC 9457 problem with this status and type; returns it.
+pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
+    assert_eq!(response.status(), status, "wrong status for an expected {kind} problem");
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["type"], format!("/problems/{kind}"), "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.org", uuid::Uuid::new_v4().simple())
+}
