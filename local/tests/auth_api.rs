@@ -61,7 +61,7 @@ async fn register_code_verify_login_me() {
 
 impl TestApp {
     fn code_for_job(&self, job: &shared::email::EmailJob) -> String {
-        let shared::email::EmailMessage::VerifyCode { code, .. } = &job.message;
+        let shared::email::EmailMessage::VerifyCode { code, .. } = &job.message else { panic!("not a code e-mail") };
         code.clone()
     }
 }

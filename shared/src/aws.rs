@@ -8,15 +8,20 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamodb::DynamoUserStore;
+use crate::adapters::dynamodb_jobs::DynamoJobStore;
+use crate::adapters::s3::S3BlobStore;
 use crate::adapters::sqs::SqsEmailQueue;
 use crate::auth::AuthService;
 use crate::clock::SystemClock;
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, OcrConfig, UploadConfig};
+use crate::jobs::{JobProcessor, JobService};
+use crate::ports::TextRecognizer;
 
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl AwsClients {
@@ -25,7 +30,13 @@ impl AwsClients {
     }
 
     pub fn new(sdk: &SdkConfig) -> Self {
-        Self { dynamodb: aws_sdk_dynamodb::Client::new(sdk), sqs: aws_sdk_sqs::Client::new(sdk) }
+        // Emulators serve every bucket on one host: path-style addressing.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        }
     }
 }
 
@@ -36,5 +47,25 @@ pub fn auth_service(config: &AuthConfig, clients: &AwsClients) -> Arc<AuthServic
         config.jwt.token_service(),
         Arc::new(SystemClock),
         config.jwt.code_key(),
+    ))
+}
+
+pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobService> {
+    Arc::new(JobService::new(
+        Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table)),
+        Arc::new(S3BlobStore::new(clients.s3.clone(), &config.uploads_bucket)),
+        Arc::new(SystemClock),
+        config.limits,
+    ))
+}
+
+pub fn job_processor(config: &OcrConfig, clients: &AwsClients, recognizer: Arc<dyn TextRecognizer>) -> Arc<JobProcessor> {
+    Arc::new(JobProcessor::new(
+        Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table)),
+        Arc::new(S3BlobStore::new(clients.s3.clone(), &config.uploads_bucket)),
+        Arc::new(SqsEmailQueue::new(clients.sqs.clone(), &config.email_queue_url)),
+        recognizer,
+        Arc::new(SystemClock),
+        config.limits,
     ))
 }

@@ -57,6 +57,11 @@ impl Env {
 }
 
 pub const USERS_TABLE: &str = "USERS_TABLE";
+pub const JOBS_TABLE: &str = "JOBS_TABLE";
+pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
+pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
+pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
+pub const OCR_MODELS_DIR: &str = "OCR_MODELS_DIR";
 pub const EMAIL_QUEUE_URL: &str = "EMAIL_QUEUE_URL";
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
@@ -135,6 +140,68 @@ impl AuthConfig {
             users_table: env.required(USERS_TABLE)?,
             email_queue_url: env.required(EMAIL_QUEUE_URL)?,
             jwt: JwtConfig::load(env)?,
+        })
+    }
+}
+
+fn max_pixels(env: &Env) -> Result<u64, ConfigError> {
+    let pixels: u64 = env.parsed(MAX_IMAGE_PIXELS, crate::imaging::DEFAULT_MAX_PIXELS)?;
+    if !(1_000..=200_000_000).contains(&pixels) {
+        return Err(ConfigError::Invalid { name: MAX_IMAGE_PIXELS, why: "must be between 1000 and 200000000".into() });
+    }
+    Ok(pixels)
+}
+
+/// The upload function's settings.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    pub jobs_table: String,
+    pub uploads_bucket: String,
+    pub jwt: JwtConfig,
+    pub limits: crate::jobs::UploadLimits,
+}
+
+impl UploadConfig {
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        let limits = crate::jobs::UploadLimits { max_pixels: max_pixels(env)?, ..Default::default() };
+        Ok(Self {
+            jobs_table: env.required(JOBS_TABLE)?,
+            uploads_bucket: env.required(UPLOADS_BUCKET)?,
+            jwt: JwtConfig::load(env)?,
+            limits,
+        })
+    }
+}
+
+/// The OCR function's settings.
+#[derive(Debug, Clone)]
+pub struct OcrConfig {
+    pub jobs_table: String,
+    pub uploads_bucket: String,
+    pub email_queue_url: String,
+    pub limits: crate::jobs::ProcessorLimits,
+    /// Overrides the embedded models with `text-detection.{rten,onnx}` and
+    /// `text-recognition.{rten,onnx}` from this directory.
+    pub models_dir: Option<std::path::PathBuf>,
+}
+
+impl OcrConfig {
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        let lease: i64 = env.parsed(OCR_LEASE_SECONDS, 300)?;
+        if !(10..=86_400).contains(&lease) {
+            return Err(ConfigError::Invalid { name: OCR_LEASE_SECONDS, why: "must be between 10 and 86400".into() });
+        }
+        let limits = crate::jobs::ProcessorLimits {
+            max_pixels: max_pixels(env)?,
+            lease: Duration::seconds(lease),
+            ..Default::default()
+        };
+        Ok(Self {
+            jobs_table: env.required(JOBS_TABLE)?,
+            uploads_bucket: env.required(UPLOADS_BUCKET)?,
+            email_queue_url: env.required(EMAIL_QUEUE_URL)?,
+            limits,
+            models_dir: env.optional(OCR_MODELS_DIR).map(Into::into),
         })
     }
 }

@@ -21,6 +21,9 @@ pub struct EmailJob {
 #[serde(tag = "template", content = "params", rename_all = "snake_case")]
 pub enum EmailMessage {
     VerifyCode { name: String, code: String, expires_in_minutes: u32 },
+    /// `result_path` is the API path that returns the full result.
+    OcrDone { job_id: String, excerpt: String, result_path: String },
+    OcrFailed { job_id: String, reason: String },
 }
 
 impl EmailJob {
@@ -28,9 +31,17 @@ impl EmailJob {
         Self { id: Uuid::new_v4(), to, message }
     }
 
+    /// A job whose id is derived from `key`: queuing it twice makes two
+    /// messages with one id, which the notify function sends once.
+    pub fn idempotent(key: &str, to: Email, message: EmailMessage) -> Self {
+        Self { id: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()), to, message }
+    }
+
     pub fn template(&self) -> &'static str {
         match self.message {
             EmailMessage::VerifyCode { .. } => "verify_code",
+            EmailMessage::OcrDone { .. } => "ocr_done",
+            EmailMessage::OcrFailed { .. } => "ocr_failed",
         }
     }
 }

@@ -14,6 +14,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{AuthError, Claims, TokenService};
+use crate::imaging::ImageProblem;
+use crate::jobs::JobError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// Largest JSON body accepted.
@@ -104,15 +106,61 @@ impl From<AuthError> for Problem {
             AuthError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
             AuthError::Unavailable(why) => {
                 tracing::error!(error = %why, "backing service unavailable");
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
-                    "a backing service is unavailable; nothing was changed, try again shortly",
-                )
-                .with_header(header::RETRY_AFTER, "1")
+                unavailable()
             }
         }
+    }
+}
+
+fn unavailable() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Service unavailable",
+        "a backing service is unavailable; nothing was changed, try again shortly",
+    )
+    .with_header(header::RETRY_AFTER, "1")
+}
+
+impl From<JobError> for Problem {
+    fn from(error: JobError) -> Self {
+        let detail = error.to_string();
+        match error {
+            JobError::NotFound => Problem::not_found("no such job"),
+            JobError::Image(ImageProblem::Unsupported) | JobError::UnsupportedContentType(_) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-image-type",
+                "Unsupported image type",
+                format!("{detail}; send PNG, JPEG, WebP, GIF, BMP or TIFF"),
+            ),
+            JobError::Image(ImageProblem::TooManyPixels { .. }) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "image-too-large", "Image has too many pixels", detail)
+            }
+            JobError::Image(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image", "Unreadable image", detail)
+            }
+            JobError::TooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Image too large",
+                format!("{detail}; upload larger images with POST /uploads"),
+            ),
+            JobError::Empty => Problem::invalid_body(detail),
+            JobError::InvalidCursor => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail)
+            }
+            JobError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
+            JobError::Unavailable(why) => {
+                tracing::error!(error = %why, "backing service unavailable");
+                unavailable()
+            }
+        }
+    }
+}
+
+impl IntoResponse for JobError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
     }
 }
 

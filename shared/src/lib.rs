@@ -10,6 +10,8 @@ pub mod config;
 pub mod domain;
 pub mod email;
 pub mod http;
+pub mod imaging;
+pub mod jobs;
 pub mod ports;
 pub mod telemetry;
 pub mod user;

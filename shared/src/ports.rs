@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::domain::Email;
+use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
+use crate::jobs::{Job, JobId, Recognized};
 use crate::user::{CodeSendLog, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,4 +43,56 @@ pub struct QueueError(pub String);
 #[async_trait]
 pub trait EmailQueue: Send + Sync {
     async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError>;
+}
+
+/// OCR jobs, keyed by owner and id. Writes are conditional on `version`
+/// exactly as for [`UserStore`].
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError>;
+    async fn find_job(&self, owner: &UserId, id: &JobId) -> Result<Option<Job>, StoreError>;
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError>;
+    async fn delete_job(&self, job: &Job) -> Result<(), StoreError>;
+    /// The owner's jobs, newest first, starting after `after`.
+    async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<JobId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("no such object")]
+    NotFound,
+    #[error("the object is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Uploaded images and large results (S3).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
+    /// Refuses (without reading it all) an object over `max_bytes`.
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, BlobError>;
+    /// Deleting a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// A URL to PUT exactly `length` bytes of `content_type` to `key`.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        length: u64,
+        expires_in: std::time::Duration,
+    ) -> Result<String, BlobError>;
+}
+
+/// Finds and reads text lines, in reading order. Blocking (CPU-bound).
+pub trait TextRecognizer: Send + Sync {
+    fn recognize(&self, image: &image::RgbImage) -> Result<Recognized, String>;
 }

@@ -15,7 +15,7 @@ use crate::domain::{Email, PersonName, UserId};
 use crate::ports::{StoreError, UserStore};
 use crate::user::{CodeSendLog, PendingCode, SendPolicy, User};
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// The table's TTL attribute (see template.yaml).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -44,18 +44,21 @@ impl DynamoUserStore {
         Ok(out.item)
     }
 
-    /// Puts `item` if the stored version is `expected` (0 = nothing stored).
     async fn put_versioned(&self, item: Item, expected: u64) -> Result<(), StoreError> {
-        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
-        let request = if expected == 0 {
-            request.condition_expression("attribute_not_exists(pk)")
-        } else {
-            request
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", number(expected))
-        };
-        request.send().await.map(|_| ()).map_err(store_error)
+        put_versioned(&self.client, &self.table, item, expected).await
     }
+}
+
+/// Puts `item` if the stored version is `expected` (0 = nothing stored).
+/// Every table keys on `pk` (and `sk` where it has one).
+pub(crate) async fn put_versioned(client: &Client, table: &str, item: Item, expected: u64) -> Result<(), StoreError> {
+    let request = client.put_item().table_name(table).set_item(Some(item));
+    let request = if expected == 0 {
+        request.condition_expression("attribute_not_exists(pk)")
+    } else {
+        request.condition_expression("version = :expected").expression_attribute_values(":expected", number(expected))
+    };
+    request.send().await.map(|_| ()).map_err(store_error)
 }
 
 fn user_key(email: &Email) -> String {
@@ -66,7 +69,7 @@ fn send_log_key(email: &Email) -> String {
     format!("CODESEND#{email}")
 }
 
-fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
 where
     aws_sdk_dynamodb::Error: From<SdkError<E, R>>,
 {
@@ -76,27 +79,27 @@ where
     }
 }
 
-fn number(n: impl ToString) -> AttributeValue {
+pub(crate) fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-fn timestamp(t: OffsetDateTime) -> AttributeValue {
+pub(crate) fn timestamp(t: OffsetDateTime) -> AttributeValue {
     AttributeValue::S(t.format(&Rfc3339).expect("every OffsetDateTime formats as RFC 3339"))
 }
 
-fn corrupt(field: &str) -> StoreError {
+pub(crate) fn corrupt(field: &str) -> StoreError {
     StoreError::Unavailable(format!("stored item has a missing or malformed `{field}`"))
 }
 
-fn get_s<'a>(item: &'a Item, field: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn get_s<'a>(item: &'a Item, field: &str) -> Result<&'a str, StoreError> {
     item.get(field).and_then(|v| v.as_s().ok()).map(String::as_str).ok_or_else(|| corrupt(field))
 }
 
-fn get_n<T: std::str::FromStr>(item: &Item, field: &str) -> Result<T, StoreError> {
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, field: &str) -> Result<T, StoreError> {
     item.get(field).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).ok_or_else(|| corrupt(field))
 }
 
-fn get_time(item: &Item, field: &str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn get_time(item: &Item, field: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(get_s(item, field)?, &Rfc3339).map_err(|_| corrupt(field))
 }
 

@@ -1,14 +1,16 @@
 //! In-memory adapters with the same conditional-write semantics as the real ones.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
-use crate::domain::Email;
+use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
-use crate::ports::{EmailQueue, QueueError, StoreError, UserStore};
+use crate::jobs::{Job, JobId};
+use crate::ports::{BlobError, BlobStore, EmailQueue, JobPage, JobStore, QueueError, StoreError, UserStore};
 use crate::user::{CodeSendLog, User};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -16,9 +18,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Puts `record` under `key` if the stored version (0 = absent) is `expected`.
-fn conditional_put<T: Clone>(
-    map: &Mutex<HashMap<Email, T>>,
-    key: &Email,
+fn conditional_put<K: Clone + Eq + Hash, T: Clone>(
+    map: &Mutex<HashMap<K, T>>,
+    key: &K,
     record: &T,
     expected: u64,
     version_of: impl Fn(&T) -> u64,
@@ -100,5 +102,111 @@ impl EmailQueue for MemoryEmailQueue {
         }
         lock(&self.jobs).push(job.clone());
         Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryJobStore {
+    jobs: Mutex<HashMap<(UserId, JobId), Job>>,
+}
+
+impl MemoryJobStore {
+    pub fn all(&self) -> Vec<Job> {
+        lock(&self.jobs).values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryJobStore {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
+        conditional_put(&self.jobs, &(job.owner, job.id), job, 0, |j| j.version)
+    }
+
+    async fn find_job(&self, owner: &UserId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        Ok(lock(&self.jobs).get(&(*owner, *id)).cloned())
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        if job.version < 2 {
+            return Err(StoreError::Conflict);
+        }
+        conditional_put(&self.jobs, &(job.owner, job.id), job, job.version - 1, |j| j.version)
+    }
+
+    async fn delete_job(&self, job: &Job) -> Result<(), StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs.get(&(job.owner, job.id)) {
+            Some(stored) if stored.version == job.version => {
+                jobs.remove(&(job.owner, job.id));
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError> {
+        let jobs = lock(&self.jobs);
+        let mut mine: Vec<Job> = jobs
+            .values()
+            .filter(|j| j.owner == *owner && after.is_none_or(|a| j.id < a))
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = mine.len() > limit;
+        mine.truncate(limit);
+        let next = if more { mine.last().map(|j| j.id) } else { None };
+        Ok(JobPage { jobs: mine, next })
+    }
+}
+
+/// Objects in memory; `fail_puts` exercises compensation paths.
+#[derive(Debug, Default)]
+pub struct MemoryBlobStore {
+    objects: Mutex<BTreeMap<String, (Vec<u8>, String)>>,
+    failing_puts: AtomicBool,
+}
+
+impl MemoryBlobStore {
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.objects).keys().cloned().collect()
+    }
+
+    pub fn set_failing_puts(&self, failing: bool) {
+        self.failing_puts.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
+        if self.failing_puts.load(Ordering::SeqCst) {
+            return Err(BlobError::Unavailable("the in-memory blob store was told to fail".into()));
+        }
+        lock(&self.objects).insert(key.to_owned(), (bytes, content_type.to_owned()));
+        Ok(())
+    }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, BlobError> {
+        let objects = lock(&self.objects);
+        let (bytes, _) = objects.get(key).ok_or(BlobError::NotFound)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(BlobError::TooLarge(max_bytes));
+        }
+        Ok(bytes.clone())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        lock(&self.objects).remove(key);
+        Ok(())
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        length: u64,
+        expires_in: std::time::Duration,
+    ) -> Result<String, BlobError> {
+        Ok(format!("memory://{key}?content-type={content_type}&length={length}&expires={}", expires_in.as_secs()))
     }
 }

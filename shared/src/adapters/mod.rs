@@ -1,5 +1,7 @@
 //! Implementations of the ports: AWS for real, in-memory for fast tests.
 
 pub mod dynamodb;
+pub mod dynamodb_jobs;
 pub mod memory;
+pub mod s3;
 pub mod sqs;

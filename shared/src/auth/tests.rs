@@ -39,7 +39,7 @@ fn registration(address: &str, password: &str) -> Registration {
 impl Harness {
     fn last_code_for(&self, address: &str) -> OneTimeCode {
         let job = self.emails.jobs().into_iter().rev().find(|j| j.to.as_str() == address).expect("no e-mail job");
-        let EmailMessage::VerifyCode { code, .. } = job.message;
+        let EmailMessage::VerifyCode { code, .. } = job.message else { panic!("not a code e-mail") };
         OneTimeCode::parse(&code).unwrap()
     }
 
@@ -61,7 +61,7 @@ async fn register_verify_login_profile() {
     h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
     let jobs = h.emails.jobs();
     assert_eq!(jobs.len(), 1);
-    let EmailMessage::VerifyCode { name, expires_in_minutes, .. } = &jobs[0].message;
+    let EmailMessage::VerifyCode { name, expires_in_minutes, .. } = &jobs[0].message else { panic!("not a code e-mail") };
     assert_eq!((name.as_str(), *expires_in_minutes), ("Ada", 10));
 
     let pass = PasswordAttempt::try_from("analytical engine".to_string()).unwrap();

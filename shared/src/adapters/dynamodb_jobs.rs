@@ -1,0 +1,167 @@
+//! DynamoDB adapter for jobs: `pk` = owner id, `sk` = job id (UUIDv7, so a
+//! descending query lists newest first). Abandoned jobs carry `expires_at`
+//! for the table's TTL.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::dynamodb::{Item, TTL_ATTRIBUTE, corrupt, get_n, get_s, get_time, number, put_versioned, store_error, timestamp};
+use crate::domain::{Email, UserId};
+use crate::jobs::{Job, JobId, JobStatus, OcrResult, StoredResult};
+use crate::ports::{JobPage, JobStore, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn optional_time(item: &Item, field: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    item.contains_key(field).then(|| get_time(item, field)).transpose()
+}
+
+fn job_to_item(job: &Job) -> Result<Item, StoreError> {
+    let mut item = Item::from([
+        ("pk".into(), AttributeValue::S(job.owner.to_string())),
+        ("sk".into(), AttributeValue::S(job.id.to_string())),
+        ("owner_email".into(), AttributeValue::S(job.owner_email.to_string())),
+        ("status".into(), AttributeValue::S(job.status.as_str().into())),
+        ("created_at".into(), timestamp(job.created_at)),
+        ("updated_at".into(), timestamp(job.updated_at)),
+        ("upload_key".into(), AttributeValue::S(job.upload_key.clone())),
+        ("content_type".into(), AttributeValue::S(job.content_type.clone())),
+        ("bytes".into(), number(job.bytes)),
+        ("notified".into(), AttributeValue::Bool(job.notified)),
+        ("version".into(), number(job.version)),
+    ]);
+    let times = [("started_at", job.started_at), ("finished_at", job.finished_at)];
+    for (field, value) in times {
+        if let Some(t) = value {
+            item.insert(field.into(), timestamp(t));
+        }
+    }
+    if let Some(expiry) = job.expires_at {
+        item.insert(TTL_ATTRIBUTE.into(), number(expiry.unix_timestamp()));
+    }
+    if let Some(failure) = &job.failure {
+        item.insert("failure".into(), AttributeValue::S(failure.clone()));
+    }
+    match &job.result {
+        None => {}
+        Some(StoredResult::Inline(result)) => {
+            let json = serde_json::to_string(result).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            item.insert("result".into(), AttributeValue::S(json));
+        }
+        Some(StoredResult::Blob { key, preview }) => {
+            item.insert("result_key".into(), AttributeValue::S(key.clone()));
+            item.insert("result_preview".into(), AttributeValue::S(preview.clone()));
+        }
+    }
+    Ok(item)
+}
+
+fn job_from_item(item: &Item) -> Result<Job, StoreError> {
+    let result = if let Some(json) = item.get("result").and_then(|v| v.as_s().ok()) {
+        Some(StoredResult::Inline(serde_json::from_str::<OcrResult>(json).map_err(|_| corrupt("result"))?))
+    } else if let Some(key) = item.get("result_key").and_then(|v| v.as_s().ok()) {
+        Some(StoredResult::Blob { key: key.clone(), preview: get_s(item, "result_preview")?.to_owned() })
+    } else {
+        None
+    };
+    let expires_at = match item.get(TTL_ATTRIBUTE) {
+        Some(_) => Some(
+            OffsetDateTime::from_unix_timestamp(get_n(item, TTL_ATTRIBUTE)?).map_err(|_| corrupt(TTL_ATTRIBUTE))?,
+        ),
+        None => None,
+    };
+    Ok(Job {
+        id: get_s(item, "sk")?.parse::<JobId>().map_err(|_| corrupt("sk"))?,
+        owner: get_s(item, "pk")?.parse::<UserId>().map_err(|_| corrupt("pk"))?,
+        owner_email: Email::parse(get_s(item, "owner_email")?).map_err(|_| corrupt("owner_email"))?,
+        status: get_s(item, "status")?.parse::<JobStatus>().map_err(|_| corrupt("status"))?,
+        created_at: get_time(item, "created_at")?,
+        updated_at: get_time(item, "updated_at")?,
+        started_at: optional_time(item, "started_at")?,
+        finished_at: optional_time(item, "finished_at")?,
+        upload_key: get_s(item, "upload_key")?.to_owned(),
+        content_type: get_s(item, "content_type")?.to_owned(),
+        bytes: get_n(item, "bytes")?,
+        result,
+        failure: item.get("failure").and_then(|v| v.as_s().ok()).cloned(),
+        notified: *item.get("notified").and_then(|v| v.as_bool().ok()).ok_or_else(|| corrupt("notified"))?,
+        expires_at,
+        version: get_n(item, "version")?,
+    })
+}
+
+fn key(owner: &UserId, id: &JobId) -> Item {
+    Item::from([("pk".into(), AttributeValue::S(owner.to_string())), ("sk".into(), AttributeValue::S(id.to_string()))])
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
+        put_versioned(&self.client, &self.table, job_to_item(job)?, 0).await
+    }
+
+    async fn find_job(&self, owner: &UserId, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(owner, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.as_ref().map(job_from_item).transpose()
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        if job.version < 2 {
+            return Err(StoreError::Conflict);
+        }
+        put_versioned(&self.client, &self.table, job_to_item(job)?, job.version - 1).await
+    }
+
+    async fn delete_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&job.owner, &job.id)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", number(job.version))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(after.map(|a| key(owner, &a)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        let jobs = out.items.unwrap_or_default().iter().map(job_from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()));
+        Ok(JobPage { jobs, next })
+    }
+}

@@ -1,0 +1,139 @@
+//! Image sniffing and guarded decoding. The type is decided by magic bytes,
+//! never by a Content-Type header or a file name, and dimensions are checked
+//! from the header before a single pixel is decoded (pixel bombs).
+
+use std::io::Cursor;
+
+use image::{ImageFormat, ImageReader, Limits};
+
+/// Formats accepted for OCR.
+pub const SUPPORTED: [ImageFormat; 6] =
+    [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::Tiff];
+
+/// Mime types of the supported formats, for presigned uploads.
+pub const SUPPORTED_MIME_TYPES: [&str; 6] =
+    ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
+
+/// Default pixel limit: 40 megapixels (a 40 MP RGBA image decodes to 160 MB).
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageProblem {
+    #[error("the data is not a supported image (PNG, JPEG, WebP, GIF, BMP or TIFF)")]
+    Unsupported,
+    #[error("the image header cannot be read: {0}")]
+    Unreadable(String),
+    #[error("the image is {width}×{height} = {pixels} pixels; the limit is {limit}")]
+    TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
+    #[error("the image cannot be decoded: {0}")]
+    Corrupt(String),
+}
+
+/// What the header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl ImageInfo {
+    pub fn mime_type(&self) -> &'static str {
+        self.format.to_mime_type()
+    }
+}
+
+/// Identifies the format by magic bytes and reads the dimensions from the
+/// header, refusing images over `max_pixels`. Decodes no pixels.
+pub fn inspect(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ImageProblem> {
+    let format = image::guess_format(bytes).map_err(|_| ImageProblem::Unsupported)?;
+    if !SUPPORTED.contains(&format) {
+        return Err(ImageProblem::Unsupported);
+    }
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| ImageProblem::Unreadable(e.to_string()))?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels == 0 {
+        return Err(ImageProblem::Unreadable("the image has no pixels".into()));
+    }
+    if pixels > max_pixels {
+        return Err(ImageProblem::TooManyPixels { width, height, pixels, limit: max_pixels });
+    }
+    Ok(ImageInfo { format, width, height })
+}
+
+/// Decodes to 8-bit RGB after [`inspect`], with the decoder's own allocation
+/// limit as a second guard (headers can lie about what follows).
+pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, ImageProblem> {
+    let info = inspect(bytes, max_pixels)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), info.format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(info.width);
+    limits.max_image_height = Some(info.height);
+    // RGBA16 is the widest buffer a decoder makes for these formats.
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| ImageProblem::Corrupt(e.to_string()))?;
+    Ok(image.into_rgb8())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    /// A valid PNG header claiming `width`×`height`, with one pixel of data.
+    pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                }
+            }
+            !crc
+        }
+        let mut data = png(1, 1);
+        // Signature (8), IHDR length (4) and type (4), then width and height.
+        data[16..20].copy_from_slice(&width.to_be_bytes());
+        data[20..24].copy_from_slice(&height.to_be_bytes());
+        let crc = crc32(&data[12..29]);
+        data[29..33].copy_from_slice(&crc.to_be_bytes());
+        data
+    }
+
+    #[test]
+    fn sniffs_by_magic_bytes() {
+        let info = inspect(&png(3, 2), DEFAULT_MAX_PIXELS).unwrap();
+        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 3, 2));
+        assert_eq!(info.mime_type(), "image/png");
+        assert_eq!(inspect(b"GIF89a", DEFAULT_MAX_PIXELS).unwrap_err().to_string().contains("header"), true);
+        assert_eq!(inspect(b"%PDF-1.7 not an image", DEFAULT_MAX_PIXELS), Err(ImageProblem::Unsupported));
+        assert_eq!(inspect(b"", DEFAULT_MAX_PIXELS), Err(ImageProblem::Unsupported));
+    }
+
+    #[test]
+    fn refuses_pixel_bombs_from_the_header_alone() {
+        // A PNG header claiming 100000×100000 with no data behind it.
+        match inspect(&png_claiming(100_000, 100_000), DEFAULT_MAX_PIXELS) {
+            Err(ImageProblem::TooManyPixels { pixels, .. }) => assert_eq!(pixels, 10_000_000_000),
+            other => panic!("expected a pixel refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_data_is_corrupt_not_a_panic() {
+        let mut data = png(64, 64);
+        data.truncate(data.len() - 20);
+        assert!(matches!(decode_rgb(&data, DEFAULT_MAX_PIXELS), Err(ImageProblem::Corrupt(_))));
+        assert_eq!(decode_rgb(&png(5, 4), DEFAULT_MAX_PIXELS).unwrap().dimensions(), (5, 4));
+    }
+}

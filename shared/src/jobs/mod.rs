@@ -1,0 +1,253 @@
+//! OCR jobs: submitting images, reading results, and processing uploads.
+//! Knows nothing of AWS or HTTP.
+
+mod model;
+mod processor;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::{Duration, OffsetDateTime};
+
+pub use model::*;
+pub use processor::{JobProcessor, Outcome, ProcessorLimits, Transient};
+
+use crate::clock::Clock;
+use crate::domain::{Email, UserId};
+use crate::imaging::{self, ImageProblem};
+use crate::ports::{BlobError, BlobStore, JobStore, StoreError};
+
+/// The caller on whose behalf a job is made or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: UserId,
+    pub email: Email,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no such job")]
+    NotFound,
+    #[error(transparent)]
+    Image(#[from] ImageProblem),
+    #[error("the image is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the image is empty")]
+    Empty,
+    #[error("content type {0:?} is not a supported image type")]
+    UnsupportedContentType(String),
+    #[error("the cursor is not one this API returned")]
+    InvalidCursor,
+    #[error("the job was being changed concurrently; try again")]
+    Busy,
+    #[error("a backing service is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::Busy,
+            StoreError::Unavailable(why) => Self::Unavailable(why),
+        }
+    }
+}
+
+impl From<BlobError> for JobError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound => Self::Unavailable("a stored object is missing".into()),
+            BlobError::TooLarge(limit) => Self::TooLarge { limit },
+            BlobError::Unavailable(why) => Self::Unavailable(why),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    pub max_pixels: u64,
+    /// Largest image accepted in a request body (API Gateway → Lambda
+    /// carries 6 MB of event, base64 inflates binary bodies by 4/3).
+    pub max_direct_bytes: u64,
+    /// Largest image accepted through a presigned URL.
+    pub max_presigned_bytes: u64,
+    pub presign_ttl: StdDuration,
+    /// A job whose image never arrives is forgotten after this long.
+    pub abandon_after: Duration,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: imaging::DEFAULT_MAX_PIXELS,
+            max_direct_bytes: 4 * 1024 * 1024,
+            max_presigned_bytes: 20 * 1024 * 1024,
+            presign_ttl: StdDuration::from_secs(15 * 60),
+            abandon_after: Duration::days(1),
+        }
+    }
+}
+
+/// A presigned upload handed to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedUpload {
+    pub url: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A job with its full result loaded (from the blob store if it is large).
+#[derive(Debug, Clone)]
+pub struct JobDetails {
+    pub job: Job,
+    pub result: Option<OcrResult>,
+}
+
+/// A page of jobs and the opaque cursor of the next one.
+#[derive(Debug, Clone)]
+pub struct JobListing {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<String>,
+}
+
+pub struct JobService {
+    jobs: Arc<dyn JobStore>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    limits: UploadLimits,
+}
+
+impl JobService {
+    pub fn new(jobs: Arc<dyn JobStore>, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>, limits: UploadLimits) -> Self {
+        Self { jobs, blobs, clock, limits }
+    }
+
+    pub fn limits(&self) -> &UploadLimits {
+        &self.limits
+    }
+
+    fn new_job(&self, owner: &Owner, status: JobStatus, content_type: &str, bytes: u64) -> Job {
+        let now = self.clock.now();
+        let id = JobId::new();
+        Job {
+            id,
+            owner: owner.id,
+            owner_email: owner.email.clone(),
+            status,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+            upload_key: upload_key(&owner.id, &id),
+            content_type: content_type.to_owned(),
+            bytes,
+            result: None,
+            failure: None,
+            notified: false,
+            expires_at: Some(now + self.limits.abandon_after),
+            version: 1,
+        }
+    }
+
+    /// Stores an image sent in the request and queues it for OCR (the
+    /// upload's S3 notification does the queueing).
+    ///
+    /// The job is written first, then the image; if the image cannot be
+    /// stored the job is removed again. Should that removal fail too, the
+    /// job's expiry makes the store forget it: no job stays QUEUED forever.
+    pub async fn submit(&self, owner: &Owner, image: Vec<u8>) -> Result<Job, JobError> {
+        if image.is_empty() {
+            return Err(JobError::Empty);
+        }
+        if image.len() as u64 > self.limits.max_direct_bytes {
+            return Err(JobError::TooLarge { limit: self.limits.max_direct_bytes });
+        }
+        let info = imaging::inspect(&image, self.limits.max_pixels)?;
+        let job = self.new_job(owner, JobStatus::Queued, info.mime_type(), image.len() as u64);
+        self.jobs.create_job(&job).await?;
+        if let Err(e) = self.blobs.put(&job.upload_key, image, info.mime_type()).await {
+            if let Err(undo) = self.jobs.delete_job(&job).await {
+                tracing::error!(job_id = %job.id, error = %undo, "could not remove a job whose image was not stored; it will expire");
+            }
+            return Err(e.into());
+        }
+        tracing::info!(job_id = %job.id, bytes = job.bytes, content_type = %job.content_type, "job submitted");
+        Ok(job)
+    }
+
+    /// Makes a job waiting for a direct-to-S3 upload of `bytes` bytes of
+    /// `content_type`, and the URL to PUT it to.
+    pub async fn presign(&self, owner: &Owner, content_type: &str, bytes: u64) -> Result<(Job, PresignedUpload), JobError> {
+        let content_type = content_type.trim().to_ascii_lowercase();
+        if !imaging::SUPPORTED_MIME_TYPES.contains(&content_type.as_str()) {
+            return Err(JobError::UnsupportedContentType(content_type));
+        }
+        if bytes == 0 {
+            return Err(JobError::Empty);
+        }
+        if bytes > self.limits.max_presigned_bytes {
+            return Err(JobError::TooLarge { limit: self.limits.max_presigned_bytes });
+        }
+        let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes);
+        let url = self.blobs.presign_put(&job.upload_key, &content_type, bytes, self.limits.presign_ttl).await?;
+        self.jobs.create_job(&job).await?;
+        let expires_at = job.created_at + self.limits.presign_ttl;
+        Ok((job, PresignedUpload { url, content_type, bytes, expires_at }))
+    }
+
+    pub async fn get(&self, owner: &Owner, id: &JobId) -> Result<JobDetails, JobError> {
+        let job = self.jobs.find_job(&owner.id, id).await?.ok_or(JobError::NotFound)?;
+        let result = match &job.result {
+            None => None,
+            Some(StoredResult::Inline(result)) => Some(result.clone()),
+            Some(StoredResult::Blob { key, .. }) => {
+                let bytes = self.blobs.get(key, 64 * 1024 * 1024).await?;
+                Some(serde_json::from_slice(&bytes).map_err(|e| JobError::Unavailable(format!("stored result: {e}")))?)
+            }
+        };
+        Ok(JobDetails { job, result })
+    }
+
+    pub async fn list(&self, owner: &Owner, cursor: Option<&str>, limit: usize) -> Result<JobListing, JobError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let page = self.jobs.list_jobs(&owner.id, after, limit.clamp(1, 100)).await?;
+        Ok(JobListing { jobs: page.jobs, next_cursor: page.next.as_ref().map(encode_cursor) })
+    }
+
+    /// Removes the job, then its image and result. An image left behind by
+    /// a failure here is removed by the bucket's lifecycle rule.
+    pub async fn delete(&self, owner: &Owner, id: &JobId) -> Result<(), JobError> {
+        for _ in 0..5 {
+            let job = self.jobs.find_job(&owner.id, id).await?.ok_or(JobError::NotFound)?;
+            match self.jobs.delete_job(&job).await {
+                Err(StoreError::Conflict) => continue,
+                other => other?,
+            }
+            let mut keys = vec![job.upload_key.clone(), result_key(&job.id)];
+            keys.dedup();
+            for key in keys {
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a deleted job");
+                }
+            }
+            return Ok(());
+        }
+        Err(JobError::Busy)
+    }
+}
+
+fn encode_cursor(after: &JobId) -> String {
+    URL_SAFE_NO_PAD.encode(after.0.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<JobId, JobError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| JobError::InvalidCursor)?;
+    let uuid = uuid::Uuid::from_slice(&bytes).map_err(|_| JobError::InvalidCursor)?;
+    Ok(JobId(uuid))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! The OCR job aggregate and its result.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{Email, ParseError, UserId};
+
+/// A job's id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub Uuid);
+
+impl JobId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = ParseError;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(raw).map(Self).map_err(|_| ParseError("not a valid job id".into()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    /// A presigned upload was handed out; the image has not landed yet.
+    AwaitingUpload,
+    Queued,
+    Processing,
+    Done,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingUpload => "AWAITING_UPLOAD",
+            Self::Queued => "QUEUED",
+            Self::Processing => "PROCESSING",
+            Self::Done => "DONE",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = ParseError;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        [Self::AwaitingUpload, Self::Queued, Self::Processing, Self::Done, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| ParseError(format!("unknown job status {raw}")))
+    }
+}
+
+/// An axis-aligned box in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextLine {
+    pub text: String,
+    pub bbox: BoundingBox,
+}
+
+/// What produced a result, so results stay interpretable across upgrades.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub name: String,
+    pub version: String,
+    pub detection_model_sha256: String,
+    pub recognition_model_sha256: String,
+}
+
+/// Lines in reading order, as the recognizer returns them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recognized {
+    pub lines: Vec<TextLine>,
+    pub engine: EngineInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OcrResult {
+    pub text: String,
+    pub lines: Vec<TextLine>,
+    pub width: u32,
+    pub height: u32,
+    pub duration_ms: u64,
+    pub engine: EngineInfo,
+}
+
+impl OcrResult {
+    pub fn excerpt(&self, max_chars: usize) -> String {
+        excerpt(&self.text, max_chars)
+    }
+}
+
+pub fn excerpt(text: &str, max_chars: usize) -> String {
+    let mut out: String = text.chars().take(max_chars).collect();
+    if text.chars().count() > max_chars {
+        out.push('…');
+    }
+    out
+}
+
+/// Where a finished job's result lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredResult {
+    Inline(OcrResult),
+    /// Too large for the job record: the full result is a JSON blob.
+    Blob { key: String, preview: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub owner: UserId,
+    /// Where "your text is ready" goes.
+    pub owner_email: Email,
+    pub status: JobStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub upload_key: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub result: Option<StoredResult>,
+    pub failure: Option<String>,
+    /// Whether the outcome e-mail was queued.
+    pub notified: bool,
+    /// When the store may forget an abandoned job (upload never landed).
+    pub expires_at: Option<OffsetDateTime>,
+    /// Optimistic-concurrency version, as for users.
+    pub version: u64,
+}
+
+/// `uploads/<owner>/<job id>`: the only shape of key the pipeline accepts.
+pub fn upload_key(owner: &UserId, id: &JobId) -> String {
+    format!("uploads/{owner}/{id}")
+}
+
+pub fn result_key(id: &JobId) -> String {
+    format!("results/{id}.json")
+}
+
+/// Parses an upload key back into its owner and job.
+pub fn parse_upload_key(key: &str) -> Option<(UserId, JobId)> {
+    let rest = key.strip_prefix("uploads/")?;
+    let (owner, job) = rest.split_once('/')?;
+    Some((owner.parse().ok()?, job.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_keys_round_trip_and_junk_is_refused() {
+        let (owner, job) = (UserId::new(), JobId::new());
+        assert_eq!(parse_upload_key(&upload_key(&owner, &job)), Some((owner, job)));
+        for junk in ["", "uploads/", "uploads/x/y", "results/a.json", &format!("uploads/{owner}/{job}/extra")] {
+            assert_eq!(parse_upload_key(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn job_ids_sort_by_time() {
+        let a = JobId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = JobId::new();
+        assert!(a < b);
+        assert!(a.to_string() < b.to_string());
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in ["AWAITING_UPLOAD", "QUEUED", "PROCESSING", "DONE", "FAILED"] {
+            assert_eq!(s.parse::<JobStatus>().unwrap().as_str(), s);
+        }
+        assert_eq!(excerpt("héllo wörld", 5), "héllo…");
+        assert_eq!(excerpt("short", 10), "short");
+    }
+}

@@ -1,0 +1,248 @@
+//! Turns an uploaded image into a result: claim the job, fetch, decode,
+//! recognise, store, notify. Safe against redelivery at every step.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use time::Duration;
+
+use super::model::*;
+use crate::clock::Clock;
+use crate::domain::UserId;
+use crate::email::{EmailJob, EmailMessage};
+use crate::imaging::{self, ImageProblem};
+use crate::ports::{BlobError, BlobStore, EmailQueue, JobStore, StoreError, TextRecognizer};
+
+/// A failure worth retrying (AWS unavailable, throttled, another worker busy
+/// with the job): the message goes back on the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Transient(pub String);
+
+impl From<StoreError> for Transient {
+    fn from(e: StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// What became of one upload notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ended DONE or FAILED now.
+    Finished(JobStatus),
+    /// Nothing to do (already finished, or the job is gone); acknowledged.
+    Skipped(&'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessorLimits {
+    pub max_pixels: u64,
+    pub max_object_bytes: u64,
+    /// A PROCESSING job untouched for this long is presumed abandoned by a
+    /// worker that died (Lambda timeout) and is taken over.
+    pub lease: Duration,
+    /// Results whose JSON exceeds this go to the blob store (DynamoDB items
+    /// max out at 400 KB).
+    pub max_inline_result_bytes: usize,
+    pub preview_chars: usize,
+}
+
+impl Default for ProcessorLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: imaging::DEFAULT_MAX_PIXELS,
+            max_object_bytes: 20 * 1024 * 1024,
+            lease: Duration::minutes(5),
+            max_inline_result_bytes: 300 * 1024,
+            preview_chars: 1000,
+        }
+    }
+}
+
+pub struct JobProcessor {
+    jobs: Arc<dyn JobStore>,
+    blobs: Arc<dyn BlobStore>,
+    emails: Arc<dyn crate::ports::EmailQueue>,
+    recognizer: Arc<dyn TextRecognizer>,
+    clock: Arc<dyn Clock>,
+    limits: ProcessorLimits,
+}
+
+const MAX_CONFLICT_RETRIES: usize = 5;
+/// How much of the text the "ready" e-mail quotes.
+const EMAIL_EXCERPT_CHARS: usize = 280;
+
+impl JobProcessor {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        blobs: Arc<dyn BlobStore>,
+        emails: Arc<dyn EmailQueue>,
+        recognizer: Arc<dyn TextRecognizer>,
+        clock: Arc<dyn Clock>,
+        limits: ProcessorLimits,
+    ) -> Self {
+        Self { jobs, blobs, emails, recognizer, clock, limits }
+    }
+
+    /// Processes the upload of job `id`. Idempotent: a redelivered
+    /// notification for a finished job does no work and sends no second mail.
+    pub async fn process(&self, owner: &UserId, id: &JobId) -> Result<Outcome, Transient> {
+        let Some(job) = self.claim(owner, id).await? else {
+            return self.settle_unclaimed(owner, id).await;
+        };
+        let (status, mut job) = self.run(job).await?;
+        self.notify(&mut job).await?;
+        Ok(Outcome::Finished(status))
+    }
+
+    /// Moves the job to PROCESSING; `None` when it is not ours to process.
+    async fn claim(&self, owner: &UserId, id: &JobId) -> Result<Option<Job>, Transient> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let now = self.clock.now();
+            let Some(mut job) = self.jobs.find_job(owner, id).await? else { return Ok(None) };
+            match job.status {
+                JobStatus::Done | JobStatus::Failed => return Ok(None),
+                JobStatus::Processing if job.updated_at + self.limits.lease > now => {
+                    return Err(Transient(format!("job {id} is being processed by another worker")));
+                }
+                _ => {}
+            }
+            job.status = JobStatus::Processing;
+            job.started_at = Some(now);
+            job.updated_at = now;
+            job.expires_at = None;
+            job.version += 1;
+            match self.jobs.update_job(&job).await {
+                Err(StoreError::Conflict) => continue,
+                other => other?,
+            }
+            tracing::info!(job_id = %id, "job claimed");
+            return Ok(Some(job));
+        }
+        Err(Transient(format!("job {id} kept changing while being claimed")))
+    }
+
+    /// A notification for a job we did not claim: finished already (make
+    /// sure its mail went out), or gone (remove the orphaned upload).
+    async fn settle_unclaimed(&self, owner: &UserId, id: &JobId) -> Result<Outcome, Transient> {
+        match self.jobs.find_job(owner, id).await? {
+            Some(mut job) if job.status.is_final() => {
+                if !job.notified {
+                    self.notify(&mut job).await?;
+                }
+                Ok(Outcome::Skipped("the job had already finished"))
+            }
+            Some(_) => Err(Transient(format!("job {id} changed state while being claimed"))),
+            None => {
+                if let Err(e) = self.blobs.delete(&upload_key(owner, id)).await {
+                    tracing::warn!(job_id = %id, error = %e, "could not delete the upload of a missing job");
+                }
+                Ok(Outcome::Skipped("the job no longer exists"))
+            }
+        }
+    }
+
+    /// Fetches, decodes and recognises, then records DONE or FAILED.
+    async fn run(&self, mut job: Job) -> Result<(JobStatus, Job), Transient> {
+        let started = Instant::now();
+        let verdict = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
+            Ok(bytes) => self.recognize(bytes).await,
+            Err(BlobError::NotFound) => Err("the uploaded image is missing".to_owned()),
+            Err(BlobError::TooLarge(limit)) => Err(format!("the image is larger than {limit} bytes")),
+            Err(BlobError::Unavailable(why)) => return Err(Transient(why)),
+        };
+        let now = self.clock.now();
+        match verdict {
+            Ok((recognized, (width, height))) => {
+                let text = recognized.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+                let result = OcrResult {
+                    text,
+                    lines: recognized.lines,
+                    width,
+                    height,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    engine: recognized.engine,
+                };
+                job.result = Some(self.store_result(&job.id, result).await?);
+                job.status = JobStatus::Done;
+            }
+            Err(reason) => {
+                tracing::warn!(job_id = %job.id, reason, "job failed");
+                job.failure = Some(reason);
+                job.status = JobStatus::Failed;
+            }
+        }
+        job.finished_at = Some(now);
+        job.updated_at = now;
+        job.version += 1;
+        match self.jobs.update_job(&job).await {
+            Ok(()) => {}
+            // Deleted by its owner meanwhile, or taken over after our lease
+            // ran out: either way the job is not ours to finish any more.
+            Err(StoreError::Conflict) => return Err(Transient(format!("job {} changed while being processed", job.id))),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(job_id = %job.id, status = job.status.as_str(), ms = started.elapsed().as_millis() as u64, "job finished");
+        Ok((job.status, job))
+    }
+
+    /// Decoding and recognition are CPU-bound: off the async executor, and a
+    /// panic inside them is a failed job, not a crashed worker.
+    async fn recognize(&self, bytes: Vec<u8>) -> Result<(Recognized, (u32, u32)), String> {
+        let recognizer = self.recognizer.clone();
+        let max_pixels = self.limits.max_pixels;
+        let work = tokio::task::spawn_blocking(move || {
+            let image = imaging::decode_rgb(&bytes, max_pixels).map_err(|e: ImageProblem| e.to_string())?;
+            drop(bytes);
+            let dimensions = image.dimensions();
+            recognizer.recognize(&image).map(|r| (r, dimensions)).map_err(|e| format!("text recognition failed: {e}"))
+        });
+        work.await.unwrap_or_else(|e| Err(format!("text recognition crashed: {e}")))
+    }
+
+    async fn store_result(&self, id: &JobId, result: OcrResult) -> Result<StoredResult, Transient> {
+        let json = serde_json::to_vec(&result).map_err(|e| Transient(e.to_string()))?;
+        if json.len() <= self.limits.max_inline_result_bytes {
+            return Ok(StoredResult::Inline(result));
+        }
+        let key = result_key(id);
+        self.blobs.put(&key, json, "application/json").await.map_err(|e| Transient(e.to_string()))?;
+        Ok(StoredResult::Blob { key, preview: result.excerpt(self.limits.preview_chars) })
+    }
+
+    /// Queues the outcome e-mail, then records that it was queued. The
+    /// e-mail job's id is derived from the job, so a repeat after a crash
+    /// between the two steps is recognised by the notify function.
+    async fn notify(&self, job: &mut Job) -> Result<(), Transient> {
+        let message = match (&job.status, &job.result, &job.failure) {
+            (JobStatus::Done, Some(result), _) => EmailMessage::OcrDone {
+                job_id: job.id.to_string(),
+                excerpt: match result {
+                    StoredResult::Inline(r) => r.excerpt(EMAIL_EXCERPT_CHARS),
+                    StoredResult::Blob { preview, .. } => excerpt(preview, EMAIL_EXCERPT_CHARS),
+                },
+                result_path: format!("/jobs/{}", job.id),
+            },
+            (JobStatus::Failed, _, failure) => EmailMessage::OcrFailed {
+                job_id: job.id.to_string(),
+                reason: failure.clone().unwrap_or_else(|| "unknown".into()),
+            },
+            _ => return Ok(()),
+        };
+        let email = EmailJob::idempotent(&format!("{}:{}", job.id, job.status.as_str()), job.owner_email.clone(), message);
+        self.emails.enqueue(&email).await.map_err(|e| Transient(e.to_string()))?;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            job.notified = true;
+            job.version += 1;
+            match self.jobs.update_job(job).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => match self.jobs.find_job(&job.owner, &job.id).await? {
+                    Some(fresh) if !fresh.notified => *job = fresh,
+                    _ => return Ok(()),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Jobs and their processing against in-memory adapters and a fake engine.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobStore};
+use crate::clock::ManualClock;
+use crate::email::EmailMessage;
+use crate::imaging::tests::{png, png_claiming};
+use crate::ports::TextRecognizer;
+
+/// Reads "text" made of one line per 10 pixels of image height.
+struct FakeRecognizer {
+    calls: AtomicUsize,
+    line: String,
+    panic: bool,
+}
+
+impl FakeRecognizer {
+    fn new(line: &str) -> Self {
+        Self { calls: AtomicUsize::new(0), line: line.into(), panic: false }
+    }
+}
+
+impl TextRecognizer for FakeRecognizer {
+    fn recognize(&self, image: &image::RgbImage) -> Result<Recognized, String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.panic {
+            panic!("engine bug");
+        }
+        let lines = (0..image.height() / 10)
+            .map(|i| TextLine {
+                text: format!("{} {i}", self.line),
+                bbox: BoundingBox { x: 0, y: i as i32 * 10, width: image.width(), height: 10 },
+            })
+            .collect();
+        Ok(Recognized {
+            lines,
+            engine: EngineInfo {
+                name: "fake".into(),
+                version: "0".into(),
+                detection_model_sha256: "d".into(),
+                recognition_model_sha256: "r".into(),
+            },
+        })
+    }
+}
+
+struct Harness {
+    service: JobService,
+    processor: JobProcessor,
+    jobs: Arc<MemoryJobStore>,
+    blobs: Arc<MemoryBlobStore>,
+    emails: Arc<MemoryEmailQueue>,
+    recognizer: Arc<FakeRecognizer>,
+    clock: Arc<ManualClock>,
+    owner: Owner,
+}
+
+fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness {
+    let jobs = Arc::new(MemoryJobStore::default());
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let emails = Arc::new(MemoryEmailQueue::default());
+    let clock = Arc::new(ManualClock::default());
+    let recognizer = Arc::new(recognizer);
+    let service = JobService::new(jobs.clone(), blobs.clone(), clock.clone(), UploadLimits::default());
+    let processor =
+        JobProcessor::new(jobs.clone(), blobs.clone(), emails.clone(), recognizer.clone(), clock.clone(), limits);
+    let owner = Owner { id: UserId::new(), email: Email::parse("ada@example.org").unwrap() };
+    Harness { service, processor, jobs, blobs, emails, recognizer, clock, owner }
+}
+
+fn harness() -> Harness {
+    harness_with(FakeRecognizer::new("hello"), ProcessorLimits::default())
+}
+
+#[tokio::test]
+async fn submit_stores_the_job_and_the_image_under_the_owner() {
+    let h = harness();
+    let job = h.service.submit(&h.owner, png(20, 30)).await.unwrap();
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.content_type, "image/png");
+    assert_eq!(job.upload_key, format!("uploads/{}/{}", h.owner.id, job.id));
+    assert_eq!(h.blobs.keys(), vec![job.upload_key.clone()]);
+    assert!(job.expires_at.is_some(), "an unprocessed job must be able to expire");
+}
+
+#[tokio::test]
+async fn submit_refuses_bad_images_before_storing_anything() {
+    let h = harness();
+    let bomb = png_claiming(50_000, 50_000);
+    assert!(matches!(h.service.submit(&h.owner, bomb.clone()).await, Err(JobError::Image(ImageProblem::TooManyPixels { .. }))));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (vec![], "empty"),
+        (b"%PDF-1.4".to_vec(), "unsupported"),
+        (bomb, "pixels"),
+        (vec![0x89; 5 * 1024 * 1024], "too large"),
+    ];
+    for (bytes, case) in cases {
+        assert!(h.service.submit(&h.owner, bytes).await.is_err(), "{case}");
+    }
+    assert!(h.jobs.all().is_empty());
+    assert!(h.blobs.keys().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_image_store_leaves_no_job_behind() {
+    let h = harness();
+    h.blobs.set_failing_puts(true);
+    assert!(matches!(h.service.submit(&h.owner, png(5, 5)).await, Err(JobError::Unavailable(_))));
+    assert!(h.jobs.all().is_empty());
+}
+
+#[tokio::test]
+async fn processing_finishes_the_job_and_queues_one_ready_mail() {
+    let h = harness();
+    let job = h.service.submit(&h.owner, png(40, 30)).await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    assert_eq!(outcome, Outcome::Finished(JobStatus::Done));
+
+    let details = h.service.get(&h.owner, &job.id).await.unwrap();
+    assert_eq!(details.job.status, JobStatus::Done);
+    assert!(details.job.notified);
+    assert!(details.job.expires_at.is_none(), "a finished job must not expire");
+    let result = details.result.unwrap();
+    assert_eq!(result.text, "hello 0\nhello 1\nhello 2");
+    assert_eq!((result.width, result.height), (40, 30));
+    assert_eq!(result.lines.len(), 3);
+
+    // Redelivery: no work, no second mail.
+    let again = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    assert!(matches!(again, Outcome::Skipped(_)));
+    assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 1);
+    let mails = h.emails.jobs();
+    assert_eq!(mails.len(), 1);
+    match &mails[0].message {
+        EmailMessage::OcrDone { job_id, excerpt, result_path } => {
+            assert_eq!(job_id, &job.id.to_string());
+            assert!(excerpt.starts_with("hello 0"));
+            assert_eq!(result_path, &format!("/jobs/{}", job.id));
+        }
+        other => panic!("unexpected mail {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_image_fails_the_job_permanently_with_a_reason() {
+    let h = harness();
+    let mut data = png(64, 64);
+    data.truncate(data.len() - 20);
+    let job = h.service.submit(&h.owner, data).await.unwrap();
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Failed));
+    let details = h.service.get(&h.owner, &job.id).await.unwrap();
+    assert!(details.job.failure.unwrap().contains("cannot be decoded"));
+    assert!(matches!(h.emails.jobs()[0].message, EmailMessage::OcrFailed { .. }));
+}
+
+#[tokio::test]
+async fn an_engine_panic_fails_the_job_instead_of_the_worker() {
+    let h = harness_with(FakeRecognizer { panic: true, ..FakeRecognizer::new("x") }, ProcessorLimits::default());
+    let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Failed));
+    let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
+    assert!(failure.contains("crashed"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_notification_for_a_vanished_job_removes_its_upload() {
+    let h = harness();
+    let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
+    h.jobs.delete_job(&job).await.unwrap();
+    assert!(matches!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Skipped(_)));
+    assert!(h.blobs.keys().is_empty());
+    assert!(h.emails.jobs().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_held_by_a_live_worker_is_retried_later_and_a_dead_workers_is_taken_over() {
+    let h = harness();
+    let mut job = h.service.submit(&h.owner, png(10, 20)).await.unwrap();
+    job.status = JobStatus::Processing;
+    job.updated_at = h.clock.now();
+    job.version += 1;
+    h.jobs.update_job(&job).await.unwrap();
+    assert!(h.processor.process(&h.owner.id, &job.id).await.is_err(), "a live lease must be respected");
+    h.clock.advance(ProcessorLimits::default().lease);
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+}
+
+#[tokio::test]
+async fn a_failed_mail_is_sent_on_redelivery_without_reprocessing() {
+    let h = harness();
+    let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
+    h.emails.set_failing(true);
+    assert!(h.processor.process(&h.owner.id, &job.id).await.is_err());
+    assert_eq!(h.service.get(&h.owner, &job.id).await.unwrap().job.status, JobStatus::Done);
+    h.emails.set_failing(false);
+    assert!(matches!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Skipped(_)));
+    assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(h.emails.jobs().len(), 1);
+    assert!(h.service.get(&h.owner, &job.id).await.unwrap().job.notified);
+}
+
+#[tokio::test]
+async fn large_results_go_to_the_blob_store_with_a_preview_in_the_job() {
+    let limits = ProcessorLimits { max_inline_result_bytes: 200, preview_chars: 20, ..Default::default() };
+    let h = harness_with(FakeRecognizer::new("a fairly long line of text"), limits);
+    let job = h.service.submit(&h.owner, png(10, 200)).await.unwrap();
+    h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    let stored = h.jobs.find_job(&h.owner.id, &job.id).await.unwrap().unwrap();
+    match stored.result {
+        Some(StoredResult::Blob { key, preview }) => {
+            assert_eq!(key, format!("results/{}.json", job.id));
+            assert_eq!(preview.chars().count(), 21);
+        }
+        other => panic!("expected a blob result, got {other:?}"),
+    }
+    let details = h.service.get(&h.owner, &job.id).await.unwrap();
+    assert_eq!(details.result.unwrap().lines.len(), 20);
+}
+
+#[tokio::test]
+async fn jobs_are_private_listed_newest_first_and_paginated() {
+    let h = harness();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(h.service.submit(&h.owner, png(5, 5)).await.unwrap().id);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let stranger = Owner { id: UserId::new(), email: Email::parse("eve@example.org").unwrap() };
+    assert!(matches!(h.service.get(&stranger, &ids[0]).await, Err(JobError::NotFound)));
+    assert!(matches!(h.service.delete(&stranger, &ids[0]).await, Err(JobError::NotFound)));
+    assert!(h.service.list(&stranger, None, 10).await.unwrap().jobs.is_empty());
+
+    let first = h.service.list(&h.owner, None, 2).await.unwrap();
+    let second = h.service.list(&h.owner, first.next_cursor.as_deref(), 2).await.unwrap();
+    let third = h.service.list(&h.owner, second.next_cursor.as_deref(), 2).await.unwrap();
+    let listed: Vec<JobId> = [first.jobs, second.jobs, third.jobs].concat().iter().map(|j| j.id).collect();
+    ids.reverse();
+    assert_eq!(listed, ids);
+    assert!(third.next_cursor.is_none());
+    assert!(matches!(h.service.list(&h.owner, Some("!!"), 2).await, Err(JobError::InvalidCursor)));
+}
+
+#[tokio::test]
+async fn delete_removes_the_job_its_image_and_its_result() {
+    let limits = ProcessorLimits { max_inline_result_bytes: 10, ..Default::default() };
+    let h = harness_with(FakeRecognizer::new("x"), limits);
+    let job = h.service.submit(&h.owner, png(10, 20)).await.unwrap();
+    h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    assert_eq!(h.blobs.keys().len(), 2);
+    h.service.delete(&h.owner, &job.id).await.unwrap();
+    assert!(h.blobs.keys().is_empty());
+    assert!(matches!(h.service.get(&h.owner, &job.id).await, Err(JobError::NotFound)));
+}
+
+#[tokio::test]
+async fn presigned_uploads_wait_for_their_image_then_run_the_same_pipeline() {
+    let h = harness();
+    let (job, upload) = h.service.presign(&h.owner, "image/PNG", 1234).await.unwrap();
+    assert_eq!(job.status, JobStatus::AwaitingUpload);
+    assert_eq!(upload.content_type, "image/png");
+    assert!(upload.url.contains(&job.upload_key));
+    assert!(h.service.presign(&h.owner, "application/pdf", 10).await.is_err());
+    assert!(h.service.presign(&h.owner, "image/png", 0).await.is_err());
+    assert!(h.service.presign(&h.owner, "image/png", 21 * 1024 * 1024).await.is_err());
+    // The image lands (as S3 would store it), then its notification arrives.
+    h.blobs.put(&job.upload_key, png(10, 10), "image/png").await.unwrap();
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+}
