@@ -1,0 +1,103 @@
+//! The OCR worker: an SQS batch of S3 upload notifications in, a
+//! `batchItemFailures` response out. Lambda runs it through
+//! `lambda_runtime`; the local runner feeds it from a poller.
+
+pub mod recognizer;
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use percent_encoding::percent_decode_str;
+use shared::jobs::{JobProcessor, parse_upload_key};
+
+/// S3 URL-encodes keys in notifications, with `+` for spaces.
+fn decode_key(raw: &str) -> String {
+    percent_decode_str(&raw.replace('+', " ")).decode_utf8_lossy().into_owned()
+}
+
+/// What one SQS message asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Notification {
+    /// S3's check that it may write to the queue.
+    Test,
+    Objects(Vec<(String, String)>),
+}
+
+fn parse_notification(body: &str) -> Result<Notification, String> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
+        return Ok(Notification::Test);
+    }
+    let event: S3Event = serde_json::from_value(value).map_err(|e| format!("not an S3 notification: {e}"))?;
+    let objects = event
+        .records
+        .into_iter()
+        .filter(|r| r.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectCreated")))
+        .filter_map(|r| Some((r.s3.bucket.name?, decode_key(&r.s3.object.key?))))
+        .collect();
+    Ok(Notification::Objects(objects))
+}
+
+/// Handles one message; `Err` means "retry this message".
+async fn handle_message(processor: &JobProcessor, message: &SqsMessage) -> Result<(), String> {
+    let body = message.body.as_deref().unwrap_or_default();
+    match parse_notification(body)? {
+        Notification::Test => {
+            tracing::info!("S3 test event acknowledged");
+            Ok(())
+        }
+        Notification::Objects(objects) => {
+            for (bucket, key) in objects {
+                let Some((owner, job)) = parse_upload_key(&key) else {
+                    tracing::warn!(bucket, key, "object is not a job upload; ignored");
+                    continue;
+                };
+                let outcome = processor.process(&owner, &job).await.map_err(|e| e.to_string())?;
+                tracing::info!(job_id = %job, ?outcome, "upload handled");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Processes every record; reports only the ones to retry. Permanent
+/// problems with an image are recorded on its job (FAILED) and acknowledged.
+pub async fn handle_batch(processor: &JobProcessor, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in &event.records {
+        if let Err(why) = handle_message(processor, message).await {
+            tracing::warn!(message_id = ?message.message_id, error = %why, "record will be retried");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_url_decoded() {
+        assert_eq!(decode_key("uploads/a%2Fb+c"), "uploads/a/b c");
+    }
+
+    #[test]
+    fn understands_test_events_and_object_created_records() {
+        let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-22T05:00:00.000Z","Bucket":"b","RequestId":"r","HostId":"h"}"#;
+        assert_eq!(parse_notification(test), Ok(Notification::Test));
+        let created = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+            "eventTime":"2026-11-22T05:00:00.000Z","eventName":"ObjectCreated:Put",
+            "userIdentity":{"principalId":"x"},"requestParameters":{"sourceIPAddress":"1.2.3.4"},
+            "responseElements":{},"s3":{"s3SchemaVersion":"1.0","configurationId":"c",
+            "bucket":{"name":"bucket","ownerIdentity":{"principalId":"x"},"arn":"arn:aws:s3:::bucket"},
+            "object":{"key":"uploads/u/j%3D","size":10,"eTag":"e","sequencer":"0"}}}]}"#;
+        assert_eq!(
+            parse_notification(created),
+            Ok(Notification::Objects(vec![("bucket".into(), "uploads/u/j=".into())]))
+        );
+        assert!(parse_notification("not json").is_err());
+        assert!(parse_notification(r#"{"hello":1}"#).is_err());
+    }
+}

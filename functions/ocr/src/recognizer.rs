@@ -1,0 +1,137 @@
+//! The ocrs engine behind the `TextRecognizer` port.
+
+use std::path::Path;
+
+use ocrs::{ImageSource, OcrEngine, OcrEngineParams, TextItem};
+use rten::Model;
+use sha2::{Digest, Sha256};
+use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
+use shared::ports::TextRecognizer;
+
+/// SHA-256 of the official ocrs models embedded by the ikvmt crates
+/// (checked by a test, and reported with every result).
+pub const DETECTION_MODEL_SHA256: &str = "a917b23dbd9524b465df7e922641b3ff2981623df4ded5a0234004ef2fee7cfe";
+pub const RECOGNITION_MODEL_SHA256: &str = "86c145c2edb96c8caed5b1ebb8f44d706408922211451c309c625157dd6061c5";
+
+const OCRS_VERSION: &str = "0.13";
+
+pub struct OcrsRecognizer {
+    engine: OcrEngine,
+    info: EngineInfo,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl OcrsRecognizer {
+    /// The models compiled into the binary: nothing is read or downloaded
+    /// at run time, and loading takes ~10 ms per model.
+    pub fn embedded() -> Result<Self, String> {
+        let detection = Model::load_static_slice(ikvmt_ocr_detection::MODEL).map_err(|e| format!("detection model: {e}"))?;
+        let recognition =
+            Model::load_static_slice(ikvmt_ocr_recognition::MODEL).map_err(|e| format!("recognition model: {e}"))?;
+        Self::with_models(detection, recognition, DETECTION_MODEL_SHA256.into(), RECOGNITION_MODEL_SHA256.into())
+    }
+
+    /// Models from `dir`: `text-detection.{rten,onnx}` and
+    /// `text-recognition.{rten,onnx}`.
+    pub fn from_dir(dir: &Path) -> Result<Self, String> {
+        let load = |stem: &str| -> Result<(Model, String), String> {
+            let path = ["rten", "onnx"]
+                .iter()
+                .map(|ext| dir.join(format!("{stem}.{ext}")))
+                .find(|p| p.is_file())
+                .ok_or_else(|| format!("{} has no {stem}.rten or {stem}.onnx", dir.display()))?;
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let hash = sha256_hex(&bytes);
+            let model = Model::load(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok((model, hash))
+        };
+        let (detection, detection_hash) = load("text-detection")?;
+        let (recognition, recognition_hash) = load("text-recognition")?;
+        Self::with_models(detection, recognition, detection_hash, recognition_hash)
+    }
+
+    /// The override directory when configured, else the embedded models.
+    pub fn load(models_dir: Option<&Path>) -> Result<Self, String> {
+        match models_dir {
+            Some(dir) => Self::from_dir(dir),
+            None => Self::embedded(),
+        }
+    }
+
+    fn with_models(detection: Model, recognition: Model, detection_hash: String, recognition_hash: String) -> Result<Self, String> {
+        let engine = OcrEngine::new(OcrEngineParams {
+            detection_model: Some(detection),
+            recognition_model: Some(recognition),
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let info = EngineInfo {
+            name: "ocrs".into(),
+            version: OCRS_VERSION.into(),
+            detection_model_sha256: detection_hash,
+            recognition_model_sha256: recognition_hash,
+        };
+        Ok(Self { engine, info })
+    }
+}
+
+impl TextRecognizer for OcrsRecognizer {
+    fn recognize(&self, image: &image::RgbImage) -> Result<Recognized, String> {
+        let source = ImageSource::from_bytes(image.as_raw(), image.dimensions()).map_err(|e| e.to_string())?;
+        let input = self.engine.prepare_input(source).map_err(|e| e.to_string())?;
+        let words = self.engine.detect_words(&input).map_err(|e| e.to_string())?;
+        let line_boxes = self.engine.find_text_lines(&input, &words);
+        let recognized = self.engine.recognize_text(&input, &line_boxes).map_err(|e| e.to_string())?;
+        let lines = recognized
+            .into_iter()
+            .flatten()
+            .filter(|line| !line.chars().is_empty())
+            .filter_map(|line| {
+                let text = line.to_string().trim().to_owned();
+                if text.is_empty() {
+                    return None;
+                }
+                let rect = line.bounding_rect();
+                Some(TextLine {
+                    text,
+                    bbox: BoundingBox {
+                        x: rect.left(),
+                        y: rect.top(),
+                        width: rect.width().max(0) as u32,
+                        height: rect.height().max(0) as u32,
+                    },
+                })
+            })
+            .collect();
+        Ok(Recognized { lines, engine: self.info.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_models_are_the_published_ones() {
+        assert_eq!(sha256_hex(ikvmt_ocr_detection::MODEL), DETECTION_MODEL_SHA256);
+        assert_eq!(sha256_hex(ikvmt_ocr_recognition::MODEL), RECOGNITION_MODEL_SHA256);
+    }
+
+    #[test]
+    fn a_blank_image_has_no_text() {
+        let recognizer = OcrsRecognizer::embedded().unwrap();
+        let blank = image::RgbImage::from_pixel(200, 100, image::Rgb([255, 255, 255]));
+        let result = recognizer.recognize(&blank).unwrap();
+        assert!(result.lines.is_empty());
+        assert_eq!(result.engine.detection_model_sha256, DETECTION_MODEL_SHA256);
+    }
+
+    #[test]
+    fn a_missing_override_directory_is_a_clear_error() {
+        let err = OcrsRecognizer::from_dir(Path::new("/nonexistent")).err().unwrap();
+        assert!(err.contains("text-detection"), "{err}");
+    }
+}
