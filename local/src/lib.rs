@@ -3,6 +3,7 @@
 //! every queue worker fed by a poller. Used by the `local` binary and by the
 //! integration tests, which talk to it as a client would.
 
+pub mod fixtures;
 pub mod mail;
 pub mod poller;
 pub mod stack;
