@@ -64,7 +64,11 @@ impl Page {
                 let bounds = outlined.px_bounds();
                 outlined.draw(|gx, gy, coverage| {
                     let (px_x, px_y) = (bounds.min.x as i64 + gx as i64, bounds.min.y as i64 + gy as i64);
-                    if px_x >= 0 && px_y >= 0 && (px_x as u32) < self.image.width() && (px_y as u32) < self.image.height() {
+                    if px_x >= 0
+                        && px_y >= 0
+                        && (px_x as u32) < self.image.width()
+                        && (px_y as u32) < self.image.height()
+                    {
                         let pixel = self.image.get_pixel_mut(px_x as u32, px_y as u32);
                         let ink = (coverage.clamp(0.0, 1.0) * 255.0) as u8;
                         pixel.0[0] = pixel.0[0].saturating_sub(ink);
@@ -100,7 +104,11 @@ pub struct Fixture {
 
 impl Fixture {
     fn from_page(name: impl Into<String>, page: Page, truth: &[&str]) -> Self {
-        Self { name: name.into(), image: image::DynamicImage::ImageLuma8(page.image).into_rgb8(), truth: truth.join("\n") }
+        Self {
+            name: name.into(),
+            image: image::DynamicImage::ImageLuma8(page.image).into_rgb8(),
+            truth: truth.join("\n"),
+        }
     }
 
     pub fn png(&self) -> Vec<u8> {

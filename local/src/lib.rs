@@ -16,9 +16,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use axum::Router;
+use ocr::recognizer::OcrsRecognizer;
 use shared::aws::{self, AwsClients};
-use shared::config::AuthConfig;
+use shared::config::{AuthConfig, OcrConfig, UploadConfig};
 use shared::email::EmailJob;
+use shared::jobs::JobProcessor;
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -36,9 +39,10 @@ pub struct Options {
     pub stack_name: String,
     pub api_addr: SocketAddr,
     pub parameters: HashMap<String, String>,
-    /// Run the queue pollers (the local runner does; API tests read the
-    /// queues themselves).
-    pub run_workers: bool,
+    /// Feed the OCR queue to the OCR worker.
+    pub run_ocr_worker: bool,
+    /// Print e-mail jobs as they are queued (tests read the queue themselves).
+    pub run_mail_catcher: bool,
 }
 
 impl Options {
@@ -49,7 +53,8 @@ impl Options {
             stack_name: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             parameters: HashMap::new(),
-            run_workers: false,
+            run_ocr_worker: false,
+            run_mail_catcher: false,
         }
     }
 }
@@ -65,8 +70,29 @@ pub struct LocalSystem {
 /// Every HTTP function's router, each built from its own resolved environment.
 pub fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
     let auth_config = AuthConfig::load(&stack.function_env("AuthFunction")?).context("AuthFunction configuration")?;
-    let auth_router = auth::router(auth::AuthState::new(aws::auth_service(&auth_config, clients)));
-    Ok(Router::new().merge(auth_router))
+    let auth_routes = auth::routes(auth::AuthState::new(aws::auth_service(&auth_config, clients)));
+    let upload_config =
+        UploadConfig::load(&stack.function_env("UploadFunction")?).context("UploadFunction configuration")?;
+    let upload_routes = upload::routes(upload::UploadState::new(
+        aws::job_service(&upload_config, clients),
+        upload_config.jwt.token_service(),
+    ));
+    Ok(shared::http::api_layers(Router::new().merge(auth_routes).merge(upload_routes)))
+}
+
+/// The OCR worker as the OCR Lambda builds it, from its resolved environment.
+pub fn ocr_processor(stack: &Stack, clients: &AwsClients) -> Result<Arc<JobProcessor>> {
+    let config = OcrConfig::load(&stack.function_env("OcrFunction")?).context("OcrFunction configuration")?;
+    let recognizer = OcrsRecognizer::load(config.models_dir.as_deref()).map_err(anyhow::Error::msg)?;
+    Ok(aws::job_processor(&config, clients, Arc::new(recognizer)))
+}
+
+fn queue_source(stack: &Stack, logical_id: &str) -> Result<poller::QueueSource> {
+    Ok(poller::QueueSource {
+        name: logical_id.into(),
+        url: stack.reference(logical_id)?.to_owned(),
+        arn: stack.attribute(logical_id, "Arn")?.to_owned(),
+    })
 }
 
 impl LocalSystem {
@@ -94,13 +120,26 @@ impl LocalSystem {
                 tracing::error!(error = %e, "the API server stopped");
             }
         });
-        if options.run_workers {
-            let source = poller::QueueSource {
-                name: "EmailQueue".into(),
-                url: stack.reference("EmailQueue")?.to_owned(),
-                arn: stack.attribute("EmailQueue", "Arn")?.to_owned(),
+        if options.run_ocr_worker {
+            let processor = ocr_processor(&stack, &clients)?;
+            let handler = move |event: SqsEvent| {
+                let processor = processor.clone();
+                async move { Ok(ocr::handle_batch(&processor, event).await) }
             };
-            tasks.spawn(poller::run(clients.sqs.clone(), source, catch_mail, stopped.clone()));
+            tasks.spawn(poller::run(
+                clients.sqs.clone(),
+                queue_source(&stack, "OcrJobsQueue")?,
+                handler,
+                stopped.clone(),
+            ));
+        }
+        if options.run_mail_catcher {
+            tasks.spawn(poller::run(
+                clients.sqs.clone(),
+                queue_source(&stack, "EmailQueue")?,
+                catch_mail,
+                stopped.clone(),
+            ));
         }
         Ok(Self { stack, clients, api_url, shutdown, tasks })
     }

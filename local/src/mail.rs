@@ -14,7 +14,9 @@ pub fn render(job: &EmailJob) -> String {
             format!("  {}", excerpt.replace('\n', "\n│   ")),
             format!("Full result: GET {result_path}"),
         ],
-        EmailMessage::OcrFailed { job_id, reason } => vec![format!("job {job_id} failed: {reason}")],
+        EmailMessage::OcrFailed { job_id, reason } => {
+            vec![format!("job {job_id} failed: {reason}")]
+        }
     };
     let mut out = format!("\n┌── e-mail to {} · {} · job {}\n", job.to, job.template(), job.id);
     for line in lines {

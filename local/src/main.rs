@@ -14,7 +14,8 @@ fn parse_args() -> Result<Options> {
         stack_name: "ocr-local".into(),
         api_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         parameters: Default::default(),
-        run_workers: true,
+        run_ocr_worker: true,
+        run_mail_catcher: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

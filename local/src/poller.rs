@@ -69,11 +69,8 @@ where
         }
         let mut event = SqsEvent::default();
         event.records = messages.into_iter().map(|m| to_lambda_message(m, &source)).collect();
-        let receipts: Vec<(String, String)> = event
-            .records
-            .iter()
-            .filter_map(|r| Some((r.message_id.clone()?, r.receipt_handle.clone()?)))
-            .collect();
+        let receipts: Vec<(String, String)> =
+            event.records.iter().filter_map(|r| Some((r.message_id.clone()?, r.receipt_handle.clone()?))).collect();
         let failed: Vec<String> = match handler(event).await {
             Ok(response) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
             Err(e) => {
@@ -84,7 +81,9 @@ where
         let entries: Vec<_> = receipts
             .into_iter()
             .filter(|(id, _)| !failed.contains(id))
-            .filter_map(|(id, handle)| DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(handle).build().ok())
+            .filter_map(|(id, handle)| {
+                DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(handle).build().ok()
+            })
             .collect();
         if entries.is_empty() {
             continue;

@@ -56,6 +56,7 @@ impl Stack {
         stack.create_secrets();
         stack.create_tables(clients).await?;
         stack.create_queues(clients).await?;
+        stack.create_buckets(clients).await?;
         Ok(stack)
     }
 
@@ -68,14 +69,21 @@ impl Stack {
     }
 
     fn resolver(&self) -> Resolver<'_> {
-        Resolver { parameters: &self.parameters, pseudo: &self.pseudo, resources: &self.resources, secrets: &self.secrets }
+        Resolver {
+            parameters: &self.parameters,
+            pseudo: &self.pseudo,
+            resources: &self.resources,
+            secrets: &self.secrets,
+        }
     }
 
     /// Secrets are generated locally (fresh on every start, like a deploy).
     fn create_secrets(&mut self) {
         for (logical_id, _) in self.template.resources_of_type("AWS::SecretsManager::Secret") {
             let arn = self.arn("secretsmanager", &format!("secret:{}", self.physical_name(&logical_id)));
-            let value: String = (0..64).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)])).collect();
+            let value: String = (0..64)
+                .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
+                .collect();
             self.secrets.insert(arn.clone(), value);
             self.resources.insert(logical_id, Physical { reference: arn, ..Default::default() });
         }
@@ -144,7 +152,17 @@ impl Stack {
             .map_err(|e| anyhow!("creating queue {logical_id}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
             .queue_url
             .ok_or_else(|| anyhow!("creating queue {logical_id}: no URL returned"))?;
-        let arn = self.arn("sqs", &name);
+        let arn = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.attributes)
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .unwrap_or_else(|| self.arn("sqs", &name));
         self.resources.insert(
             logical_id.to_owned(),
             Physical {
@@ -152,6 +170,35 @@ impl Stack {
                 attributes: HashMap::from([("Arn".to_string(), arn), ("QueueName".to_string(), name)]),
             },
         );
+        Ok(())
+    }
+
+    /// Creates buckets (after the queues their notifications name) with
+    /// their S3 → SQS notifications, as the template declares them.
+    async fn create_buckets(&mut self, clients: &AwsClients) -> Result<()> {
+        for (logical_id, props) in self.template.resources_of_type("AWS::S3::Bucket") {
+            // Bucket names are lower-case and at most 63 characters.
+            let mut name = self.physical_name(&logical_id).to_ascii_lowercase();
+            name.truncate(63);
+            match clients.s3.create_bucket().bucket(&name).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+                Err(e) => bail!("creating bucket {logical_id}: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
+            }
+            self.resources.insert(
+                logical_id.clone(),
+                Physical {
+                    reference: name.clone(),
+                    attributes: HashMap::from([("Arn".to_string(), format!("arn:aws:s3:::{name}"))]),
+                },
+            );
+            let props = self.resolver().resolve(&Value::Mapping(props))?;
+            if let Some(notifications) = props.get("NotificationConfiguration") {
+                put_notifications(clients, &name, notifications)
+                    .await
+                    .with_context(|| format!("configuring notifications of bucket {logical_id}"))?;
+            }
+        }
         Ok(())
     }
 
@@ -168,7 +215,10 @@ impl Stack {
 
     /// `!Ref` of a resource: table name, queue URL, ...
     pub fn reference(&self, logical_id: &str) -> Result<&str> {
-        self.resources.get(logical_id).map(|p| p.reference.as_str()).ok_or_else(|| anyhow!("no local resource {logical_id}"))
+        self.resources
+            .get(logical_id)
+            .map(|p| p.reference.as_str())
+            .ok_or_else(|| anyhow!("no local resource {logical_id}"))
     }
 
     pub fn attribute(&self, logical_id: &str, attribute: &str) -> Result<&str> {
@@ -234,7 +284,8 @@ async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result
         );
     }
     for index in strings(props, "GlobalSecondaryIndexes") {
-        let projection = index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str).unwrap_or("ALL");
+        let projection =
+            index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str).unwrap_or("ALL");
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(field(index, "IndexName")?)
@@ -251,10 +302,53 @@ async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result
     if let Some(ttl) = props.get("TimeToLiveSpecification") {
         let enabled = ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false);
         if enabled {
-            let spec = TimeToLiveSpecification::builder().attribute_name(field(ttl, "AttributeName")?).enabled(true).build()?;
+            let spec = TimeToLiveSpecification::builder()
+                .attribute_name(field(ttl, "AttributeName")?)
+                .enabled(true)
+                .build()?;
             // Some emulators refuse to set a TTL twice; the first one stands.
-            let _ = clients.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await;
+            let _ =
+                clients.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await;
         }
     }
+    Ok(())
+}
+
+async fn put_notifications(clients: &AwsClients, bucket: &str, config: &Value) -> Result<()> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+        QueueConfiguration, S3KeyFilter,
+    };
+    let mut queues = Vec::new();
+    for queue in strings(config, "QueueConfigurations") {
+        let mut rules = Vec::new();
+        let filter_rules = queue.get("Filter").and_then(|f| f.get("S3Key")).and_then(|k| k.get("Rules"));
+        for rule in filter_rules.and_then(Value::as_sequence).into_iter().flatten() {
+            rules.push(
+                FilterRule::builder()
+                    .name(FilterRuleName::from(field(rule, "Name")?.to_ascii_lowercase().as_str()))
+                    .value(field(rule, "Value")?)
+                    .build(),
+            );
+        }
+        let mut builder =
+            QueueConfiguration::builder().queue_arn(field(queue, "Queue")?).events(Event::from(field(queue, "Event")?));
+        if !rules.is_empty() {
+            builder = builder.filter(
+                NotificationConfigurationFilter::builder()
+                    .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                    .build(),
+            );
+        }
+        queues.push(builder.build()?);
+    }
+    clients
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(NotificationConfiguration::builder().set_queue_configurations(Some(queues)).build())
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
     Ok(())
 }

@@ -38,7 +38,9 @@ impl Template {
 
     /// `(logical id, properties)` of every resource of `kind`, in file order.
     pub fn resources_of_type(&self, kind: &str) -> Vec<(String, Mapping)> {
-        let Some(resources) = self.root.get("Resources").and_then(Value::as_mapping) else { return vec![] };
+        let Some(resources) = self.root.get("Resources").and_then(Value::as_mapping) else {
+            return vec![];
+        };
         resources
             .iter()
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
@@ -58,7 +60,9 @@ impl Template {
         let mut values = HashMap::new();
         if let Some(params) = self.root.get("Parameters").and_then(Value::as_mapping) {
             for (name, spec) in params {
-                let (Some(name), Some(default)) = (name.as_str(), spec.get("Default")) else { continue };
+                let (Some(name), Some(default)) = (name.as_str(), spec.get("Default")) else {
+                    continue;
+                };
                 if let Some(default) = scalar_string(default) {
                     values.insert(name.to_owned(), default);
                 }
@@ -168,11 +172,12 @@ impl Resolver<'_> {
             "Ref" => self.reference(arg.as_str().ok_or_else(|| anyhow!("!Ref takes a name"))?)?,
             "GetAtt" => {
                 let (logical, attribute) = match arg {
-                    Value::String(s) => s.split_once('.').ok_or_else(|| anyhow!("!GetAtt {s}: expected Logical.Attribute"))?,
-                    Value::Sequence(parts) if parts.len() == 2 => (
-                        parts[0].as_str().unwrap_or_default(),
-                        parts[1].as_str().unwrap_or_default(),
-                    ),
+                    Value::String(s) => {
+                        s.split_once('.').ok_or_else(|| anyhow!("!GetAtt {s}: expected Logical.Attribute"))?
+                    }
+                    Value::Sequence(parts) if parts.len() == 2 => {
+                        (parts[0].as_str().unwrap_or_default(), parts[1].as_str().unwrap_or_default())
+                    }
                     _ => bail!("!GetAtt takes Logical.Attribute"),
                 };
                 self.attribute(logical, attribute)?
@@ -190,7 +195,10 @@ impl Resolver<'_> {
                 _ => bail!("!Sub takes a string or [string, map]"),
             },
             "Join" => {
-                let parts = arg.as_sequence().filter(|p| p.len() == 2).ok_or_else(|| anyhow!("!Join takes [delimiter, list]"))?;
+                let parts = arg
+                    .as_sequence()
+                    .filter(|p| p.len() == 2)
+                    .ok_or_else(|| anyhow!("!Join takes [delimiter, list]"))?;
                 let delimiter = parts[0].as_str().unwrap_or_default();
                 let items = self.resolve(&parts[1])?;
                 let items = items.as_sequence().ok_or_else(|| anyhow!("!Join: the second item must be a list"))?;

@@ -110,9 +110,12 @@ async fn login_failures() {
     assert!(body["detail"].as_str().unwrap().contains("/auth/verify"));
 
     // Wrong password and unknown address are indistinguishable.
-    let wrong = assert_problem(app.login(&email, "not the password").await, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    let wrong =
+        assert_problem(app.login(&email, "not the password").await, StatusCode::UNAUTHORIZED, "invalid-credentials")
+            .await;
     let unknown =
-        assert_problem(app.login(&unique_email(), PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+        assert_problem(app.login(&unique_email(), PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid-credentials")
+            .await;
     assert_eq!(wrong, unknown);
 }
 
@@ -264,20 +267,98 @@ async fn every_class_of_bad_input_gets_a_clear_4xx_problem() {
         ("/auth/register", json_ct, b"{not json".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
         ("/auth/register", json_ct, b"".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
         ("/auth/register", json_ct, b"[]".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":5,"password":"x"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"","email":"a@b.co","password":"long enough pw"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":"","password":"long enough pw"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":"not-an-email","password":"long enough pw"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co","password":"short"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co","password":"password123"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/register", json_ct, br#"{"name":"A","email":"a@b.co","password":"long enough pw","admin":true}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/verify", json_ct, br#"{"email":"a@b.co","code":"12345"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/verify", json_ct, br#"{"email":"a@b.co","code":123456}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/login", json_ct, br#"{"email":"a@b.co","password":""}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":"a@b.co"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":5,"password":"x"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"","email":"a@b.co","password":"long enough pw"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":"","password":"long enough pw"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":"not-an-email","password":"long enough pw"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":"a@b.co","password":"short"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":"a@b.co","password":"password123"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/register",
+            json_ct,
+            br#"{"name":"A","email":"a@b.co","password":"long enough pw","admin":true}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/verify",
+            json_ct,
+            br#"{"email":"a@b.co","code":"12345"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/verify",
+            json_ct,
+            br#"{"email":"a@b.co","code":123456}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "/auth/login",
+            json_ct,
+            br#"{"email":"a@b.co","password":""}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
         ("/auth/code", json_ct, br#"{"email":null}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
-        ("/auth/login", Some("text/plain"), br#"{"email":"a@b.co","password":"x"}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
-        ("/auth/login", None, br#"{"email":"a@b.co","password":"x"}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+        (
+            "/auth/login",
+            Some("text/plain"),
+            br#"{"email":"a@b.co","password":"x"}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
+        (
+            "/auth/login",
+            None,
+            br#"{"email":"a@b.co","password":"x"}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
         ("/auth/register", json_ct, vec![b' '; 64 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
     ];
     for (path, content_type, body, status, kind) in cases {

@@ -21,7 +21,10 @@ fn check(fixture: &Fixture, max_cer: f64) {
 #[test]
 fn plain_text() {
     let font = load_font("DejaVuSans.ttf").unwrap();
-    check(&fixtures::paragraph("plain", &font, 28.0, &["Hello from the OCR pipeline", "Serverless Rust on AWS Lambda"]), 0.05);
+    check(
+        &fixtures::paragraph("plain", &font, 28.0, &["Hello from the OCR pipeline", "Serverless Rust on AWS Lambda"]),
+        0.05,
+    );
 }
 
 #[test]

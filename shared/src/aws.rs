@@ -59,7 +59,11 @@ pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobServic
     ))
 }
 
-pub fn job_processor(config: &OcrConfig, clients: &AwsClients, recognizer: Arc<dyn TextRecognizer>) -> Arc<JobProcessor> {
+pub fn job_processor(
+    config: &OcrConfig,
+    clients: &AwsClients,
+    recognizer: Arc<dyn TextRecognizer>,
+) -> Arc<JobProcessor> {
     Arc::new(JobProcessor::new(
         Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table)),
         Arc::new(S3BlobStore::new(clients.s3.clone(), &config.uploads_bucket)),

@@ -220,7 +220,12 @@ mod tests {
         assert_eq!(err.to_string(), "configuration variable USERS_TABLE is not set");
         let short = env(&[("JWT_SECRET", "short"), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
         assert!(JwtConfig::load(&short).unwrap_err().to_string().contains("at least 32 bytes"));
-        let bad_ttl = env(&[("JWT_SECRET", &"s".repeat(32)), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a"), ("JWT_TTL_SECONDS", "x")]);
+        let bad_ttl = env(&[
+            ("JWT_SECRET", &"s".repeat(32)),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+            ("JWT_TTL_SECONDS", "x"),
+        ]);
         assert!(JwtConfig::load(&bad_ttl).unwrap_err().to_string().contains("JWT_TTL_SECONDS"));
     }
 

@@ -270,7 +270,9 @@ mod tests {
 
     #[test]
     fn email_refuses_junk() {
-        for raw in ["", "   ", "ann", "ann@", "@example.org", "ann@localhost", "Ann <ann@example.org>", "a b@example.org"] {
+        for raw in
+            ["", "   ", "ann", "ann@", "@example.org", "ann@localhost", "Ann <ann@example.org>", "a b@example.org"]
+        {
             assert!(Email::parse(raw).is_err(), "{raw:?} should be refused");
         }
         let long = format!("{}@example.org", "a".repeat(250));

@@ -20,10 +20,21 @@ pub struct EmailJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "template", content = "params", rename_all = "snake_case")]
 pub enum EmailMessage {
-    VerifyCode { name: String, code: String, expires_in_minutes: u32 },
+    VerifyCode {
+        name: String,
+        code: String,
+        expires_in_minutes: u32,
+    },
     /// `result_path` is the API path that returns the full result.
-    OcrDone { job_id: String, excerpt: String, result_path: String },
-    OcrFailed { job_id: String, reason: String },
+    OcrDone {
+        job_id: String,
+        excerpt: String,
+        result_path: String,
+    },
+    OcrFailed {
+        job_id: String,
+        reason: String,
+    },
 }
 
 impl EmailJob {

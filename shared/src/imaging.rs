@@ -78,10 +78,14 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, Imag
     Ok(image.into_rgb8())
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// Images for tests: encoded PNGs, and headers that lie.
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
+    use std::io::Cursor;
 
+    use image::ImageFormat;
+
+    /// A white `width`×`height` PNG.
     pub fn png(width: u32, height: u32) -> Vec<u8> {
         let image = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
         let mut out = Cursor::new(Vec::new());
@@ -109,6 +113,12 @@ pub(crate) mod tests {
         data[29..33].copy_from_slice(&crc.to_be_bytes());
         data
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
 
     #[test]
     fn sniffs_by_magic_bytes() {

@@ -97,18 +97,26 @@ async fn login(
     state.auth.login(&request.email, &request.password).await.map(axum::Json)
 }
 
-async fn me(State(state): State<AuthState>, Authenticated(claims): Authenticated) -> Result<axum::Json<Profile>, AuthError> {
+async fn me(
+    State(state): State<AuthState>,
+    Authenticated(claims): Authenticated,
+) -> Result<axum::Json<Profile>, AuthError> {
     state.auth.profile(&claims).await.map(axum::Json)
 }
 
+/// The routes alone, for a host that serves several functions' routes
+/// together (the local runner); add [`api_layers`] once on top.
+pub fn routes(state: AuthState) -> Router {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/code", post(request_code))
+        .route("/auth/verify", post(verify))
+        .route("/auth/login", post(login))
+        .route("/users/me", get(me))
+        .with_state(state)
+}
+
+/// The function's whole API, as its Lambda serves it.
 pub fn router(state: AuthState) -> Router {
-    api_layers(
-        Router::new()
-            .route("/auth/register", post(register))
-            .route("/auth/code", post(request_code))
-            .route("/auth/verify", post(verify))
-            .route("/auth/login", post(login))
-            .route("/users/me", get(me))
-            .with_state(state),
-    )
+    api_layers(routes(state))
 }

@@ -20,7 +20,8 @@ fn event(name: &str) -> lambda_http::Request {
 
 fn app(emails: Arc<MemoryEmailQueue>) -> axum::Router {
     let tokens = TokenService::new(&[9; 32], "issuer", "audience", time::Duration::hours(1));
-    let service = AuthService::new(Arc::new(MemoryUserStore::default()), emails, tokens, Arc::new(SystemClock), vec![3; 32]);
+    let service =
+        AuthService::new(Arc::new(MemoryUserStore::default()), emails, tokens, Arc::new(SystemClock), vec![3; 32]);
     router(AuthState::new(Arc::new(service)))
 }
 

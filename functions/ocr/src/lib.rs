@@ -4,7 +4,6 @@
 
 pub mod recognizer;
 
-use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use percent_encoding::percent_decode_str;
 use shared::jobs::{JobProcessor, parse_upload_key};
@@ -27,13 +26,26 @@ fn parse_notification(body: &str) -> Result<Notification, String> {
     if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
-    let event: S3Event = serde_json::from_value(value).map_err(|e| format!("not an S3 notification: {e}"))?;
-    let objects = event
-        .records
-        .into_iter()
-        .filter(|r| r.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectCreated")))
-        .filter_map(|r| Some((r.s3.bucket.name?, decode_key(&r.s3.object.key?))))
-        .collect();
+    // Only the fields used are read: emulators (and S3 event versions)
+    // differ in the rest, which aws_lambda_events' S3Event requires.
+    let records = value
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .ok_or_else(|| "not an S3 notification: no Records".to_owned())?;
+    let mut objects = Vec::new();
+    for record in records {
+        let created = record.get("eventName").and_then(|n| n.as_str()).is_some_and(|n| n.starts_with("ObjectCreated"));
+        if !created {
+            continue;
+        }
+        let s3 = record.get("s3").ok_or_else(|| "an S3 record without `s3`".to_owned())?;
+        let bucket = s3.pointer("/bucket/name").and_then(|v| v.as_str());
+        let key = s3.pointer("/object/key").and_then(|v| v.as_str());
+        match (bucket, key) {
+            (Some(bucket), Some(key)) => objects.push((bucket.to_owned(), decode_key(key))),
+            _ => return Err("an S3 record without bucket name or object key".into()),
+        }
+    }
     Ok(Notification::Objects(objects))
 }
 

@@ -28,7 +28,8 @@ impl OcrsRecognizer {
     /// The models compiled into the binary: nothing is read or downloaded
     /// at run time, and loading takes ~10 ms per model.
     pub fn embedded() -> Result<Self, String> {
-        let detection = Model::load_static_slice(ikvmt_ocr_detection::MODEL).map_err(|e| format!("detection model: {e}"))?;
+        let detection =
+            Model::load_static_slice(ikvmt_ocr_detection::MODEL).map_err(|e| format!("detection model: {e}"))?;
         let recognition =
             Model::load_static_slice(ikvmt_ocr_recognition::MODEL).map_err(|e| format!("recognition model: {e}"))?;
         Self::with_models(detection, recognition, DETECTION_MODEL_SHA256.into(), RECOGNITION_MODEL_SHA256.into())
@@ -61,7 +62,12 @@ impl OcrsRecognizer {
         }
     }
 
-    fn with_models(detection: Model, recognition: Model, detection_hash: String, recognition_hash: String) -> Result<Self, String> {
+    fn with_models(
+        detection: Model,
+        recognition: Model,
+        detection_hash: String,
+        recognition_hash: String,
+    ) -> Result<Self, String> {
         let engine = OcrEngine::new(OcrEngineParams {
             detection_model: Some(detection),
             recognition_model: Some(recognition),

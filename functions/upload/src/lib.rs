@@ -1,0 +1,243 @@
+//! The upload and jobs API as an axum `Router`, served by `lambda_http` in
+//! Lambda and over TCP by the local runner.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Path, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::auth::TokenService;
+use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
+use shared::jobs::{Job, JobError, JobId, JobService, OcrResult, Owner, StoredResult, excerpt};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Clone)]
+pub struct UploadState {
+    pub jobs: Arc<JobService>,
+    pub tokens: Arc<TokenService>,
+}
+
+impl UploadState {
+    pub fn new(jobs: Arc<JobService>, tokens: TokenService) -> Self {
+        Self { jobs, tokens: Arc::new(tokens) }
+    }
+}
+
+impl FromRef<UploadState> for Arc<TokenService> {
+    fn from_ref(state: &UploadState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+fn owner(claims: &shared::auth::Claims) -> Owner {
+    Owner { id: claims.sub, email: claims.email.clone() }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn job_path(id: &JobId) -> String {
+    format!("/jobs/{id}")
+}
+
+/// The job as the API shows it; `result` only on the single-job view.
+fn job_json(job: &Job, result: Option<&OcrResult>) -> Value {
+    let mut body = json!({
+        "job_id": job.id,
+        "status": job.status.as_str(),
+        "created_at": rfc3339(job.created_at),
+        "updated_at": rfc3339(job.updated_at),
+        "started_at": job.started_at.map(rfc3339),
+        "finished_at": job.finished_at.map(rfc3339),
+        "content_type": job.content_type,
+        "bytes": job.bytes,
+        "error": job.failure,
+        "links": { "self": job_path(&job.id) },
+    });
+    match result {
+        Some(result) => body["result"] = json!(result),
+        None => {
+            let preview = match &job.result {
+                Some(StoredResult::Inline(r)) => Some(r.excerpt(200)),
+                Some(StoredResult::Blob { preview, .. }) => Some(excerpt(preview, 200)),
+                None => None,
+            };
+            body["text_preview"] = json!(preview);
+        }
+    }
+    body
+}
+
+fn accepted(job: &Job) -> Response {
+    let body = json!({ "job_id": job.id, "status": job.status.as_str(), "links": { "self": job_path(&job.id) } });
+    (StatusCode::ACCEPTED, [(header::LOCATION, job_path(&job.id))], axum::Json(body)).into_response()
+}
+
+/// Room for multipart boundaries and part headers around the image.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
+/// The image in a request: a `file` field of `multipart/form-data`, or the
+/// raw body (any image/* type or application/octet-stream; the real type is
+/// read from the bytes).
+async fn image_from_request(request: Request, max_bytes: usize) -> Result<Vec<u8>, Problem> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if content_type == "multipart/form-data" {
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(Request::from_parts(parts.clone(), body), max_bytes + MULTIPART_OVERHEAD).await?;
+        let rebuilt = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let mut multipart = axum::extract::Multipart::from_request(rebuilt, &())
+            .await
+            .map_err(|e| Problem::invalid_body(format!("invalid multipart body: {}", e.body_text())))?;
+        let mut file = None;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| Problem::invalid_body(format!("invalid multipart body: {}", e.body_text())))?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            if file.is_some() {
+                return Err(Problem::invalid_body("send exactly one `file` field"));
+            }
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| Problem::invalid_body(format!("invalid multipart body: {}", e.body_text())))?;
+            file = Some(data.to_vec());
+        }
+        return file.ok_or_else(|| Problem::invalid_body("the multipart body has no `file` field"));
+    }
+    if content_type.starts_with("image/") || content_type == "application/octet-stream" {
+        // One byte over the limit is enough to know it is too large.
+        return Ok(read_body(request, max_bytes + 1).await?.to_vec());
+    }
+    Err(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        "send the image as multipart/form-data (field `file`) or as the raw body with an image/* Content-Type",
+    ))
+}
+
+async fn submit(
+    State(state): State<UploadState>,
+    Authenticated(claims): Authenticated,
+    request: Request,
+) -> Result<Response, Problem> {
+    let max_bytes = state.jobs.limits().max_direct_bytes as usize;
+    let image = image_from_request(request, max_bytes).await?;
+    let job = state.jobs.submit(&owner(&claims), image).await?;
+    Ok(accepted(&job))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresignRequest {
+    content_type: String,
+    bytes: u64,
+}
+
+async fn presign(
+    State(state): State<UploadState>,
+    Authenticated(claims): Authenticated,
+    JsonBody(request): JsonBody<PresignRequest>,
+) -> Result<Response, JobError> {
+    let (job, upload) = state.jobs.presign(&owner(&claims), &request.content_type, request.bytes).await?;
+    let body = json!({
+        "job_id": job.id,
+        "status": job.status.as_str(),
+        "upload": {
+            "method": "PUT",
+            "url": upload.url,
+            "headers": { "content-type": upload.content_type, "content-length": upload.bytes.to_string() },
+            "expires_at": rfc3339(upload.expires_at),
+        },
+        "links": { "self": job_path(&job.id) },
+    });
+    Ok((StatusCode::CREATED, [(header::LOCATION, job_path(&job.id))], axum::Json(body)).into_response())
+}
+
+/// A malformed id names no job: 404, like someone else's.
+fn parse_job_id(raw: &str) -> Result<JobId, JobError> {
+    raw.parse().map_err(|_| JobError::NotFound)
+}
+
+async fn get_job(
+    State(state): State<UploadState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, JobError> {
+    let details = state.jobs.get(&owner(&claims), &parse_job_id(&id)?).await?;
+    Ok(axum::Json(job_json(&details.job, details.result.as_ref())))
+}
+
+async fn delete_job(
+    State(state): State<UploadState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, JobError> {
+    state.jobs.delete(&owner(&claims), &parse_job_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+
+async fn list_jobs(
+    State(state): State<UploadState>,
+    Authenticated(claims): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<axum::Json<Value>, Problem> {
+    let bad_query =
+        |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail);
+    let query: ListQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad_query(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    let listing = state.jobs.list(&owner(&claims), query.cursor.as_deref(), limit).await?;
+    let jobs: Vec<Value> = listing.jobs.iter().map(|j| job_json(j, None)).collect();
+    let next = listing.next_cursor.as_ref().map(|c| format!("/jobs?limit={limit}&cursor={c}"));
+    Ok(axum::Json(json!({ "jobs": jobs, "next_cursor": listing.next_cursor, "links": { "next": next } })))
+}
+
+fn serde_urlencoded_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, String> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().map_err(|_| "the query string is malformed".to_owned())?;
+    axum::extract::Query::<T>::try_from_uri(&uri).map(|q| q.0).map_err(|e| e.body_text())
+}
+
+/// The routes alone, for a host that serves several functions' routes
+/// together (the local runner); add [`api_layers`] once on top.
+pub fn routes(state: UploadState) -> Router {
+    let max_body = state.jobs.limits().max_direct_bytes as usize + MULTIPART_OVERHEAD + 1;
+    Router::new()
+        .route("/ocr", post(submit).layer(DefaultBodyLimit::max(max_body)))
+        .route("/uploads", post(presign))
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(get_job).delete(delete_job))
+        .with_state(state)
+}
+
+/// The function's whole API, as its Lambda serves it.
+pub fn router(state: UploadState) -> Router {
+    api_layers(routes(state))
+}

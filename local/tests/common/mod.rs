@@ -18,11 +18,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(Options::for_test()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
         assert!(
             std::env::var_os("AWS_ENDPOINT_URL").is_some(),
             "AWS_ENDPOINT_URL is not set: run the tests with ./dev test, which starts the emulator"
         );
-        let system = LocalSystem::start(Options::for_test()).await.expect("the local system starts");
+        let system = LocalSystem::start(options).await.expect("the local system starts");
         Self { system, http: reqwest::Client::new() }
     }
 
@@ -107,7 +111,8 @@ impl TestApp {
 /// Asserts an RFC 9457 problem with this status and type; returns it.
 pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
     assert_eq!(response.status(), status, "wrong status for an expected {kind} problem");
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().await.expect("a JSON problem");
     assert_eq!(body["type"], format!("/problems/{kind}"), "{body}");

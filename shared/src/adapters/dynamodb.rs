@@ -174,13 +174,17 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn find_send_log(&self, email: &Email) -> Result<Option<CodeSendLog>, StoreError> {
-        let Some(item) = self.get(send_log_key(email)).await? else { return Ok(None) };
+        let Some(item) = self.get(send_log_key(email)).await? else {
+            return Ok(None);
+        };
         let sent_at = item
             .get("sent_at")
             .and_then(|v| v.as_l().ok())
             .ok_or_else(|| corrupt("sent_at"))?
             .iter()
-            .map(|v| v.as_s().ok().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).ok_or_else(|| corrupt("sent_at")))
+            .map(|v| {
+                v.as_s().ok().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).ok_or_else(|| corrupt("sent_at"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(CodeSendLog { email: email.clone(), sent_at, version: get_n(&item, "version")? }))
     }

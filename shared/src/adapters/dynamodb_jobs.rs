@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::dynamodb::{Item, TTL_ATTRIBUTE, corrupt, get_n, get_s, get_time, number, put_versioned, store_error, timestamp};
+use super::dynamodb::{
+    Item, TTL_ATTRIBUTE, corrupt, get_n, get_s, get_time, number, put_versioned, store_error, timestamp,
+};
 use crate::domain::{Email, UserId};
 use crate::jobs::{Job, JobId, JobStatus, OcrResult, StoredResult};
 use crate::ports::{JobPage, JobStore, StoreError};
@@ -77,9 +79,9 @@ fn job_from_item(item: &Item) -> Result<Job, StoreError> {
         None
     };
     let expires_at = match item.get(TTL_ATTRIBUTE) {
-        Some(_) => Some(
-            OffsetDateTime::from_unix_timestamp(get_n(item, TTL_ATTRIBUTE)?).map_err(|_| corrupt(TTL_ATTRIBUTE))?,
-        ),
+        Some(_) => {
+            Some(OffsetDateTime::from_unix_timestamp(get_n(item, TTL_ATTRIBUTE)?).map_err(|_| corrupt(TTL_ATTRIBUTE))?)
+        }
         None => None,
     };
     Ok(Job {
@@ -159,9 +161,8 @@ impl JobStore for DynamoJobStore {
             .await
             .map_err(store_error)?;
         let jobs = out.items.unwrap_or_default().iter().map(job_from_item).collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()));
+        let next =
+            out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()));
         Ok(JobPage { jobs, next })
     }
 }

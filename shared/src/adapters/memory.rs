@@ -146,11 +146,8 @@ impl JobStore for MemoryJobStore {
 
     async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError> {
         let jobs = lock(&self.jobs);
-        let mut mine: Vec<Job> = jobs
-            .values()
-            .filter(|j| j.owner == *owner && after.is_none_or(|a| j.id < a))
-            .cloned()
-            .collect();
+        let mut mine: Vec<Job> =
+            jobs.values().filter(|j| j.owner == *owner && after.is_none_or(|a| j.id < a)).cloned().collect();
         mine.sort_by(|a, b| b.id.cmp(&a.id));
         let more = mine.len() > limit;
         mine.truncate(limit);

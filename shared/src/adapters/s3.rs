@@ -44,7 +44,9 @@ impl BlobStore for S3BlobStore {
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, BlobError> {
         let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Err(BlobError::NotFound),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(BlobError::NotFound);
+            }
             Err(e) => return Err(unavailable(e)),
         };
         if out.content_length.is_some_and(|n| n < 0 || n as u64 > max_bytes) {

@@ -172,7 +172,8 @@ impl AuthService {
     /// known or not, so the answer never tells whether an account exists.
     pub async fn request_code(&self, email: &Email) -> Result<(), AuthError> {
         let now = self.clock.now();
-        let slot = self.record_send(email, now, false).await?.map_err(|retry_after| AuthError::RateLimited { retry_after })?;
+        let slot =
+            self.record_send(email, now, false).await?.map_err(|retry_after| AuthError::RateLimited { retry_after })?;
         let outcome = self.reissue_code(email, now).await;
         if outcome.is_err() {
             self.release_send_slot(email, slot).await;
@@ -182,7 +183,9 @@ impl AuthService {
 
     async fn reissue_code(&self, email: &Email, now: OffsetDateTime) -> Result<(), AuthError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(mut user) = self.users.find_user(email).await? else { return Ok(()) };
+            let Some(mut user) = self.users.find_user(email).await? else {
+                return Ok(());
+            };
             if user.verified {
                 return Ok(());
             }
@@ -204,11 +207,15 @@ impl AuthService {
         let guess_hash = self.code_hash(email, code);
         for _ in 0..MAX_CONFLICT_RETRIES {
             let now = self.clock.now();
-            let Some(mut user) = self.users.find_user(email).await? else { return Err(AuthError::InvalidCode) };
+            let Some(mut user) = self.users.find_user(email).await? else {
+                return Err(AuthError::InvalidCode);
+            };
             if user.verified {
                 return Err(AuthError::InvalidCode);
             }
-            let Some(pending) = user.pending_code.as_mut() else { return Err(AuthError::InvalidCode) };
+            let Some(pending) = user.pending_code.as_mut() else {
+                return Err(AuthError::InvalidCode);
+            };
             if pending.expires_at <= now {
                 return Err(AuthError::CodeExpired);
             }
@@ -328,7 +335,9 @@ impl AuthService {
     /// Gives back a slot whose code never went out. Best effort.
     async fn release_send_slot(&self, email: &Email, slot: OffsetDateTime) {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Ok(Some(mut log)) = self.users.find_send_log(email).await else { return };
+            let Ok(Some(mut log)) = self.users.find_send_log(email).await else {
+                return;
+            };
             let before = log.sent_at.len();
             log.sent_at.retain(|t| *t != slot);
             if log.sent_at.len() == before {

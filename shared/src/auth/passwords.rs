@@ -1,13 +1,14 @@
 //! Argon2id password hashing, off the async executor.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 /// Checked when the address is unknown, so that "no such user" takes as long
 /// as "wrong password". A constant with the same parameters as real hashes:
 /// computing one at start-up would cost every cold start ~20 ms.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7Xk0V1uQb2m8c0Pq3yWZ9m5u4dJfVgq1oQbq3nS6rUo";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7Xk0V1uQb2m8c0Pq3yWZ9m5u4dJfVgq1oQbq3nS6rUo";
 
 /// Argon2id with the crate's defaults (m = 19 MiB, t = 2, p = 1: OWASP's minimum).
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {

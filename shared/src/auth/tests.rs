@@ -61,7 +61,9 @@ async fn register_verify_login_profile() {
     h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
     let jobs = h.emails.jobs();
     assert_eq!(jobs.len(), 1);
-    let EmailMessage::VerifyCode { name, expires_in_minutes, .. } = &jobs[0].message else { panic!("not a code e-mail") };
+    let EmailMessage::VerifyCode { name, expires_in_minutes, .. } = &jobs[0].message else {
+        panic!("not a code e-mail")
+    };
     assert_eq!((name.as_str(), *expires_in_minutes), ("Ada", 10));
 
     let pass = PasswordAttempt::try_from("analytical engine".to_string()).unwrap();
@@ -150,15 +152,9 @@ async fn five_wrong_guesses_burn_the_code() {
     for _ in 0..MAX_CODE_ATTEMPTS - 1 {
         assert!(matches!(h.service.verify(&email("ada@example.org"), &wrong).await, Err(AuthError::InvalidCode)));
     }
-    assert!(matches!(
-        h.service.verify(&email("ada@example.org"), &wrong).await,
-        Err(AuthError::CodeAttemptsExhausted)
-    ));
+    assert!(matches!(h.service.verify(&email("ada@example.org"), &wrong).await, Err(AuthError::CodeAttemptsExhausted)));
     // Even the right code is refused now ...
-    assert!(matches!(
-        h.service.verify(&email("ada@example.org"), &code).await,
-        Err(AuthError::CodeAttemptsExhausted)
-    ));
+    assert!(matches!(h.service.verify(&email("ada@example.org"), &code).await, Err(AuthError::CodeAttemptsExhausted)));
     // ... until a new one is requested.
     h.clock.advance(Duration::minutes(1));
     h.service.request_code(&email("ada@example.org")).await.unwrap();
@@ -191,7 +187,9 @@ async fn resend_is_limited_to_one_a_minute_and_five_an_hour() {
     let h = harness();
     h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
     match h.service.request_code(&email("ada@example.org")).await {
-        Err(AuthError::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::minutes(1)),
+        Err(AuthError::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, Duration::minutes(1))
+        }
         other => panic!("expected a rate limit, got {other:?}"),
     }
     for _ in 0..4 {
@@ -201,7 +199,9 @@ async fn resend_is_limited_to_one_a_minute_and_five_an_hour() {
     assert_eq!(h.emails.jobs().len(), 5);
     h.clock.advance(Duration::minutes(1));
     match h.service.request_code(&email("ada@example.org")).await {
-        Err(AuthError::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::minutes(55)),
+        Err(AuthError::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, Duration::minutes(55))
+        }
         other => panic!("expected a rate limit, got {other:?}"),
     }
 }
@@ -210,10 +210,7 @@ async fn resend_is_limited_to_one_a_minute_and_five_an_hour() {
 async fn resend_for_unknown_addresses_is_limited_the_same_way_and_sends_nothing() {
     let h = harness();
     h.service.request_code(&email("nobody@example.org")).await.unwrap();
-    assert!(matches!(
-        h.service.request_code(&email("nobody@example.org")).await,
-        Err(AuthError::RateLimited { .. })
-    ));
+    assert!(matches!(h.service.request_code(&email("nobody@example.org")).await, Err(AuthError::RateLimited { .. })));
     assert!(h.emails.jobs().is_empty());
 }
 

@@ -98,11 +98,7 @@ impl TokenService {
         };
         let token = jsonwebtoken::encode(&Header::new(Self::ALGORITHM), &claims, &self.encoding)
             .map_err(|e| TokenError(e.to_string()))?;
-        Ok(AccessToken {
-            access_token: token,
-            token_type: "Bearer".into(),
-            expires_in: self.lifetime.whole_seconds(),
-        })
+        Ok(AccessToken { access_token: token, token_type: "Bearer".into(), expires_in: self.lifetime.whole_seconds() })
     }
 
     /// Checks signature, algorithm, expiry, issuer and audience.

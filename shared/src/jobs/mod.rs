@@ -121,7 +121,12 @@ pub struct JobService {
 }
 
 impl JobService {
-    pub fn new(jobs: Arc<dyn JobStore>, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>, limits: UploadLimits) -> Self {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        limits: UploadLimits,
+    ) -> Self {
         Self { jobs, blobs, clock, limits }
     }
 
@@ -180,7 +185,12 @@ impl JobService {
 
     /// Makes a job waiting for a direct-to-S3 upload of `bytes` bytes of
     /// `content_type`, and the URL to PUT it to.
-    pub async fn presign(&self, owner: &Owner, content_type: &str, bytes: u64) -> Result<(Job, PresignedUpload), JobError> {
+    pub async fn presign(
+        &self,
+        owner: &Owner,
+        content_type: &str,
+        bytes: u64,
+    ) -> Result<(Job, PresignedUpload), JobError> {
         let content_type = content_type.trim().to_ascii_lowercase();
         if !imaging::SUPPORTED_MIME_TYPES.contains(&content_type.as_str()) {
             return Err(JobError::UnsupportedContentType(content_type));

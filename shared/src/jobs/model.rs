@@ -136,7 +136,10 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
 pub enum StoredResult {
     Inline(OcrResult),
     /// Too large for the job record: the full result is a JSON blob.
-    Blob { key: String, preview: String },
+    Blob {
+        key: String,
+        preview: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -99,7 +99,9 @@ impl JobProcessor {
     async fn claim(&self, owner: &UserId, id: &JobId) -> Result<Option<Job>, Transient> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let now = self.clock.now();
-            let Some(mut job) = self.jobs.find_job(owner, id).await? else { return Ok(None) };
+            let Some(mut job) = self.jobs.find_job(owner, id).await? else {
+                return Ok(None);
+            };
             match job.status {
                 JobStatus::Done | JobStatus::Failed => return Ok(None),
                 JobStatus::Processing if job.updated_at + self.limits.lease > now => {
@@ -179,7 +181,9 @@ impl JobProcessor {
             Ok(()) => {}
             // Deleted by its owner meanwhile, or taken over after our lease
             // ran out: either way the job is not ours to finish any more.
-            Err(StoreError::Conflict) => return Err(Transient(format!("job {} changed while being processed", job.id))),
+            Err(StoreError::Conflict) => {
+                return Err(Transient(format!("job {} changed while being processed", job.id)));
+            }
             Err(e) => return Err(e.into()),
         }
         tracing::info!(job_id = %job.id, status = job.status.as_str(), ms = started.elapsed().as_millis() as u64, "job finished");
@@ -229,7 +233,8 @@ impl JobProcessor {
             },
             _ => return Ok(()),
         };
-        let email = EmailJob::idempotent(&format!("{}:{}", job.id, job.status.as_str()), job.owner_email.clone(), message);
+        let email =
+            EmailJob::idempotent(&format!("{}:{}", job.id, job.status.as_str()), job.owner_email.clone(), message);
         self.emails.enqueue(&email).await.map_err(|e| Transient(e.to_string()))?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             job.notified = true;

@@ -7,7 +7,8 @@ use super::*;
 use crate::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobStore};
 use crate::clock::ManualClock;
 use crate::email::EmailMessage;
-use crate::imaging::tests::{png, png_claiming};
+use crate::imaging::ImageProblem;
+use crate::imaging::testing::{png, png_claiming};
 use crate::ports::TextRecognizer;
 
 /// Reads "text" made of one line per 10 pixels of image height.
@@ -90,7 +91,10 @@ async fn submit_stores_the_job_and_the_image_under_the_owner() {
 async fn submit_refuses_bad_images_before_storing_anything() {
     let h = harness();
     let bomb = png_claiming(50_000, 50_000);
-    assert!(matches!(h.service.submit(&h.owner, bomb.clone()).await, Err(JobError::Image(ImageProblem::TooManyPixels { .. }))));
+    assert!(matches!(
+        h.service.submit(&h.owner, bomb.clone()).await,
+        Err(JobError::Image(ImageProblem::TooManyPixels { .. }))
+    ));
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (vec![], "empty"),
         (b"%PDF-1.4".to_vec(), "unsupported"),

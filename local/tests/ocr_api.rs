@@ -1,0 +1,317 @@
+//! The upload → S3 → SQS → OCR → DynamoDB pipeline and the jobs API on the
+//! emulator, exercised as a client.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use common::{TestApp, assert_problem, unique_email};
+use local::fixtures::{self, cer, load_font};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::email::EmailMessage;
+use shared::imaging::testing::{png as blank_png, png_claiming};
+
+const TRUTH: [&str; 2] = ["Serverless OCR in Rust", "Hello from Lambda"];
+
+fn text_png() -> Vec<u8> {
+    let font = load_font("DejaVuSans.ttf").unwrap();
+    fixtures::paragraph("hello", &font, 30.0, &TRUTH).png()
+}
+
+impl TestApp {
+    async fn upload_raw(&self, token: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(self.url("/ocr"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn upload_multipart(&self, token: &str, field: &str, body: Vec<u8>) -> reqwest::Response {
+        let boundary = "XtestBoundary42";
+        let mut form = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"scan.png\"\r\nContent-Type: text/plain\r\n\r\n"
+        )
+        .into_bytes();
+        form.extend_from_slice(&body);
+        form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.upload_raw(token, &format!("multipart/form-data; boundary={boundary}"), form).await
+    }
+
+    async fn job(&self, token: &str, id: &str) -> reqwest::Response {
+        self.get_with_token(&format!("/jobs/{id}"), token).await
+    }
+
+    /// Polls until the job is DONE or FAILED.
+    async fn finished_job(&self, token: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job: Value = self.job(token, id).await.json().await.unwrap();
+            if job["status"] == "DONE" || job["status"] == "FAILED" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn spawn_with_ocr() -> TestApp {
+    let mut options = local::Options::for_test();
+    options.run_ocr_worker = true;
+    TestApp::spawn_with(options).await
+}
+
+#[tokio::test]
+async fn an_uploaded_image_is_read_and_a_ready_mail_is_queued() {
+    let app = spawn_with_ocr().await;
+    let email = unique_email();
+    let token = app.signed_up_user(&email).await;
+
+    let response = app.upload_multipart(&token, "file", text_png()).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let accepted: Value = response.json().await.unwrap();
+    let id = accepted["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(accepted["status"], "QUEUED");
+    assert_eq!(location, format!("/jobs/{id}"));
+    assert_eq!(accepted["links"]["self"], location);
+
+    let job = app.finished_job(&token, &id).await;
+    assert_eq!(job["status"], "DONE", "{job}");
+    assert_eq!(job["content_type"], "image/png", "the type comes from the bytes, not the part's header");
+    let text = job["result"]["text"].as_str().unwrap();
+    let rate = cer(&TRUTH.join("\n"), text);
+    assert!(rate <= 0.05, "CER {rate}: {text:?}");
+    assert_eq!(job["result"]["lines"].as_array().unwrap().len(), 2);
+    assert!(job["result"]["lines"][0]["bbox"]["width"].as_u64().unwrap() > 100);
+    assert!(job["result"]["width"].as_u64().unwrap() > 0);
+    assert_eq!(job["result"]["engine"]["name"], "ocrs");
+    assert!(job["finished_at"].is_string());
+
+    let mails = app.drain_emails(Duration::from_secs(10)).await;
+    let ready: Vec<_> = mails.iter().filter(|m| m.template() == "ocr_done").collect();
+    assert_eq!(ready.len(), 1, "{mails:?}");
+    assert_eq!(ready[0].to.as_str(), email);
+    let EmailMessage::OcrDone { job_id, excerpt, .. } = &ready[0].message else { unreachable!() };
+    assert_eq!(job_id, &id);
+    assert!(excerpt.contains("Serverless"), "{excerpt}");
+}
+
+#[tokio::test]
+async fn a_raw_image_body_works_and_jobs_list_newest_first() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = app.upload_raw(&token, "image/jpeg", blank_png(20, 20)).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        ids.push(body["job_id"].as_str().unwrap().to_owned());
+    }
+    ids.reverse();
+    let page: Value = app.get_with_token("/jobs?limit=2", &token).await.json().await.unwrap();
+    let first: Vec<&str> = page["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap()).collect();
+    assert_eq!(first, ids[..2]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let page: Value = app.get_with_token(&format!("/jobs?limit=2&cursor={cursor}"), &token).await.json().await.unwrap();
+    assert_eq!(page["jobs"][0]["job_id"], ids[2]);
+    assert_eq!(page["jobs"][0]["status"], "QUEUED");
+
+    let bad = app.get_with_token("/jobs?limit=500", &token).await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let bad = app.get_with_token("/jobs?cursor=%21%21", &token).await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let bad = app.get_with_token("/jobs?color=red", &token).await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
+}
+
+#[tokio::test]
+async fn jobs_are_private_and_deletable() {
+    let app = TestApp::spawn().await;
+    let alice = app.signed_up_user(&unique_email()).await;
+    let eve = app.signed_up_user(&unique_email()).await;
+    let body: Value = app.upload_raw(&alice, "image/png", blank_png(10, 10)).await.json().await.unwrap();
+    let id = body["job_id"].as_str().unwrap();
+
+    assert_problem(app.job(&eve, id).await, StatusCode::NOT_FOUND, "not-found").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_problem(app.job(&alice, &unknown).await, StatusCode::NOT_FOUND, "not-found").await;
+    assert_problem(app.job(&alice, "not-a-uuid").await, StatusCode::NOT_FOUND, "not-found").await;
+    let eve_list: Value = app.get_with_token("/jobs", &eve).await.json().await.unwrap();
+    assert!(eve_list["jobs"].as_array().unwrap().is_empty());
+
+    let steal = app.http.delete(app.url(&format!("/jobs/{id}"))).bearer_auth(&eve).send().await.unwrap();
+    assert_problem(steal, StatusCode::NOT_FOUND, "not-found").await;
+    let delete = app.http.delete(app.url(&format!("/jobs/{id}"))).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+    assert_problem(app.job(&alice, id).await, StatusCode::NOT_FOUND, "not-found").await;
+
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let objects = app.system.clients.s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    assert_eq!(objects.key_count.unwrap_or(0), 0, "the upload outlived its job");
+}
+
+#[tokio::test]
+async fn a_corrupt_image_fails_its_job_with_a_reason_and_a_failure_mail() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let mut corrupt = text_png();
+    let cut = corrupt.len() / 2;
+    corrupt.truncate(cut);
+    let body: Value = app.upload_raw(&token, "image/png", corrupt).await.json().await.unwrap();
+    let id = body["job_id"].as_str().unwrap();
+    let job = app.finished_job(&token, id).await;
+    assert_eq!(job["status"], "FAILED");
+    assert!(job["error"].as_str().unwrap().contains("cannot be decoded"), "{job}");
+    let mails = app.drain_emails(Duration::from_secs(10)).await;
+    assert!(mails.iter().any(|m| m.template() == "ocr_failed"), "{mails:?}");
+}
+
+#[tokio::test]
+async fn a_presigned_upload_runs_the_same_pipeline() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let image = text_png();
+    let response = app
+        .http
+        .post(app.url("/uploads"))
+        .bearer_auth(&token)
+        .json(&json!({"content_type": "image/png", "bytes": image.len()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "AWAITING_UPLOAD");
+    let id = body["job_id"].as_str().unwrap();
+    let url = body["upload"]["url"].as_str().unwrap();
+    let put = app.http.put(url).header("content-type", "image/png").body(image).send().await.unwrap();
+    assert!(put.status().is_success(), "PUT to the presigned URL: {}", put.text().await.unwrap());
+    let job = app.finished_job(&token, id).await;
+    assert_eq!(job["status"], "DONE", "{job}");
+    assert!(cer(&TRUTH.join("\n"), job["result"]["text"].as_str().unwrap()) <= 0.05);
+
+    let bad = app
+        .http
+        .post(app.url("/uploads"))
+        .bearer_auth(&token)
+        .json(&json!({"content_type": "application/pdf", "bytes": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-image-type").await;
+    let too_big = app
+        .http
+        .post(app.url("/uploads"))
+        .bearer_auth(&token)
+        .json(&json!({"content_type": "image/png", "bytes": 1u64 << 40}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(too_big, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+}
+
+fn notification_body(bucket: &str, key: &str) -> String {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-22T05:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "x"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "x"}, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "0"}}
+    }]})
+    .to_string()
+}
+
+fn message(id: &str, body: String) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body);
+    m
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_give_one_result_and_one_mail_and_bad_records_fail_alone() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let body: Value = app.upload_raw(&token, "image/png", text_png()).await.json().await.unwrap();
+    let id = body["job_id"].as_str().unwrap();
+    let job_key = {
+        let me: Value = app.get_with_token("/users/me", &token).await.json().await.unwrap();
+        format!("uploads/{}/{id}", me["id"].as_str().unwrap())
+    };
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let processor = local::ocr_processor(&app.system.stack, &app.system.clients).unwrap();
+
+    // One batch: the same notification twice, S3's test event, a message
+    // that is no notification at all, and one for a key outside uploads/.
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        message("first", notification_body(&bucket, &job_key)),
+        message("duplicate", notification_body(&bucket, &job_key)),
+        message("test-event", json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}).to_string()),
+        message("garbage", "{not json".into()),
+        message("elsewhere", notification_body(&bucket, "results/whatever.json")),
+    ];
+    let response = ocr::handle_batch(&processor, event.clone()).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["garbage"]);
+    // And once more, as a redelivery of the whole batch.
+    ocr::handle_batch(&processor, event).await;
+
+    let job: Value = app.job(&token, id).await.json().await.unwrap();
+    assert_eq!(job["status"], "DONE");
+    let mails = app.drain_emails(Duration::from_secs(3)).await;
+    assert_eq!(mails.iter().filter(|m| m.template() == "ocr_done").count(), 1, "{mails:?}");
+}
+
+#[tokio::test]
+async fn every_class_of_bad_upload_gets_a_clear_4xx_problem() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_up_user(&unique_email()).await;
+
+    let anonymous =
+        app.http.post(app.url("/ocr")).header("content-type", "image/png").body(blank_png(5, 5)).send().await.unwrap();
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        ("image/png", vec![], StatusCode::BAD_REQUEST, "invalid-body"),
+        ("text/plain", b"hello".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+        ("image/png", b"%PDF-1.7 this is a pdf".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-image-type"),
+        ("image/png", b"\x89PNG\r\n\x1a\n garbage".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image"),
+        ("image/png", png_claiming(50_000, 50_000), StatusCode::UNPROCESSABLE_ENTITY, "image-too-large"),
+        ("image/png", vec![0x89; 4 * 1024 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+    ];
+    for (content_type, body, status, kind) in cases {
+        let response = app.upload_raw(&token, content_type, body).await;
+        assert_problem(response, status, kind).await;
+    }
+    let no_file = app.upload_multipart(&token, "picture", blank_png(5, 5)).await;
+    let problem = assert_problem(no_file, StatusCode::BAD_REQUEST, "invalid-body").await;
+    assert!(problem["detail"].as_str().unwrap().contains("file"));
+    let broken = app.upload_raw(&token, "multipart/form-data; boundary=x", b"not multipart".to_vec()).await;
+    assert_problem(broken, StatusCode::BAD_REQUEST, "invalid-body").await;
+
+    let listed: Value = app.get_with_token("/jobs", &token).await.json().await.unwrap();
+    assert!(listed["jobs"].as_array().unwrap().is_empty(), "a refused upload left a job: {listed}");
+}
+
+#[tokio::test]
+async fn every_route_in_template_yaml_is_served() {
+    let app = TestApp::spawn().await;
+    let routes = app.system.stack.template().http_routes("UploadFunction");
+    assert_eq!(routes.len(), 5, "{routes:?}");
+    for (method, path) in routes {
+        let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        let response = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
+        // Unauthenticated: 401 proves the route exists (unknown routes 404).
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}
