@@ -6,6 +6,7 @@
 pub mod fixtures;
 pub mod mail;
 pub mod poller;
+pub mod sent_mail;
 pub mod stack;
 pub mod template;
 
@@ -14,12 +15,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
 use ocr::recognizer::OcrsRecognizer;
 use shared::aws::{self, AwsClients};
-use shared::config::{AuthConfig, OcrConfig, UploadConfig};
-use shared::email::EmailJob;
+use shared::config::{AuthConfig, NotifyConfig, OcrConfig, UploadConfig};
 use shared::jobs::JobProcessor;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -41,9 +41,15 @@ pub struct Options {
     pub parameters: HashMap<String, String>,
     /// Feed the OCR queue to the OCR worker.
     pub run_ocr_worker: bool,
-    /// Print e-mail jobs as they are queued (tests read the queue themselves).
-    pub run_mail_catcher: bool,
+    /// Feed the e-mail queue to the notify worker (the API tests leave it
+    /// off and read the queue themselves).
+    pub run_notify_worker: bool,
+    /// Print, on the console, every e-mail the emulator's SES sends.
+    pub print_sent_mail: bool,
 }
+
+/// The sender used locally unless `SenderEmail` is given.
+pub const LOCAL_SENDER: &str = "no-reply@serverless-ocr.test";
 
 impl Options {
     /// A stack of its own on an ephemeral port, for one test.
@@ -54,7 +60,8 @@ impl Options {
             api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             parameters: HashMap::new(),
             run_ocr_worker: false,
-            run_mail_catcher: false,
+            run_notify_worker: false,
+            print_sent_mail: false,
         }
     }
 }
@@ -101,7 +108,9 @@ impl LocalSystem {
     pub async fn start(options: Options) -> Result<Self> {
         let clients = AwsClients::from_env().await;
         let template = Template::load(&options.template_path)?;
-        let stack = Stack::provision(template, &options.stack_name, &options.parameters, &clients)
+        let mut parameters = options.parameters.clone();
+        parameters.entry("SenderEmail".into()).or_insert_with(|| LOCAL_SENDER.into());
+        let stack = Stack::provision(template, &options.stack_name, &parameters, &clients)
             .await
             .context("creating the template's resources on the emulator")?;
         let router = api_router(&stack, &clients)?;
@@ -133,13 +142,24 @@ impl LocalSystem {
                 stopped.clone(),
             ));
         }
-        if options.run_mail_catcher {
+        if options.run_notify_worker {
+            let config =
+                NotifyConfig::load(&stack.function_env("NotifyFunction")?).context("NotifyFunction configuration")?;
+            let (notifier, dead_letters) = aws::notifier(&config, &clients);
+            let handler = move |event: SqsEvent| {
+                let (notifier, dead_letters) = (notifier.clone(), dead_letters.clone());
+                async move { Ok(notify::handle_batch(&notifier, dead_letters.as_ref(), event).await) }
+            };
             tasks.spawn(poller::run(
                 clients.sqs.clone(),
                 queue_source(&stack, "EmailQueue")?,
-                catch_mail,
+                handler,
                 stopped.clone(),
             ));
+        }
+        if options.print_sent_mail {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;
+            tasks.spawn(mail::print_sent_mail(endpoint, stopped.clone()));
         }
         Ok(Self { stack, clients, api_url, shutdown, tasks })
     }
@@ -149,23 +169,4 @@ impl LocalSystem {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
-}
-
-/// The e-mail queue's worker until the notify function exists: prints each
-/// job. A message that is not an e-mail job is reported as failed, so it
-/// ends in the dead-letter queue as it would in AWS.
-async fn catch_mail(event: SqsEvent) -> Result<SqsBatchResponse, String> {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        match record.body.as_deref().map(serde_json::from_str::<EmailJob>) {
-            Some(Ok(job)) => mail::print(&job),
-            other => {
-                tracing::error!(message_id = ?record.message_id, problem = ?other.map(|r| r.err()), "not an e-mail job");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
-    }
-    Ok(response)
 }

@@ -15,7 +15,8 @@ fn parse_args() -> Result<Options> {
         api_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         parameters: Default::default(),
         run_ocr_worker: true,
-        run_mail_catcher: true,
+        run_notify_worker: true,
+        print_sent_mail: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -57,6 +57,7 @@ impl Stack {
         stack.create_tables(clients).await?;
         stack.create_queues(clients).await?;
         stack.create_buckets(clients).await?;
+        stack.verify_email_identities(clients).await?;
         Ok(stack)
     }
 
@@ -198,6 +199,25 @@ impl Stack {
                     .await
                     .with_context(|| format!("configuring notifications of bucket {logical_id}"))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Verifies every SES identity on the emulator (which, unlike SES,
+    /// needs no click on a link).
+    async fn verify_email_identities(&mut self, clients: &AwsClients) -> Result<()> {
+        for (logical_id, props) in self.template.resources_of_type("AWS::SES::EmailIdentity") {
+            let identity = self
+                .resolver()
+                .string(props.get("EmailIdentity").ok_or_else(|| anyhow!("{logical_id}: no EmailIdentity"))?)?;
+            clients
+                .ses
+                .verify_email_identity()
+                .email_address(&identity)
+                .send()
+                .await
+                .map_err(|e| anyhow!("verifying {identity}: {}", aws_sdk_ses::error::DisplayErrorContext(e)))?;
+            self.resources.insert(logical_id, Physical { reference: identity, ..Default::default() });
         }
         Ok(())
     }

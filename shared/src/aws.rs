@@ -8,13 +8,17 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamodb::DynamoUserStore;
+use crate::adapters::dynamodb_deliveries::DynamoDeliveryLog;
 use crate::adapters::dynamodb_jobs::DynamoJobStore;
 use crate::adapters::s3::S3BlobStore;
+use crate::adapters::ses::SesMailer;
+use crate::adapters::sqs::SqsDeadLetters;
 use crate::adapters::sqs::SqsEmailQueue;
 use crate::auth::AuthService;
 use crate::clock::SystemClock;
-use crate::config::{AuthConfig, OcrConfig, UploadConfig};
+use crate::config::{AuthConfig, NotifyConfig, OcrConfig, UploadConfig};
 use crate::jobs::{JobProcessor, JobService};
+use crate::notify::Notifier;
 use crate::ports::TextRecognizer;
 
 #[derive(Debug, Clone)]
@@ -22,6 +26,7 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
+    pub ses: aws_sdk_ses::Client,
 }
 
 impl AwsClients {
@@ -36,6 +41,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            ses: aws_sdk_ses::Client::new(sdk),
         }
     }
 }
@@ -72,4 +78,18 @@ pub fn job_processor(
         Arc::new(SystemClock),
         config.limits,
     ))
+}
+
+/// How long a claimed e-mail is left to its worker before another may send
+/// it: well over the notify function's timeout.
+pub const EMAIL_CLAIM_LEASE: time::Duration = time::Duration::minutes(2);
+
+pub fn notifier(config: &NotifyConfig, clients: &AwsClients) -> (Arc<Notifier>, Arc<SqsDeadLetters>) {
+    let notifier = Notifier::new(
+        Arc::new(SesMailer::new(clients.ses.clone(), config.sender.clone())),
+        Arc::new(DynamoDeliveryLog::new(clients.dynamodb.clone(), &config.sent_emails_table)),
+        Arc::new(SystemClock),
+        EMAIL_CLAIM_LEASE,
+    );
+    (Arc::new(notifier), Arc::new(SqsDeadLetters::new(clients.sqs.clone(), &config.dead_letter_queue_url)))
 }

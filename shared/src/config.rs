@@ -62,6 +62,9 @@ pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
 pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
 pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
 pub const OCR_MODELS_DIR: &str = "OCR_MODELS_DIR";
+pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
+pub const SENT_EMAILS_TABLE: &str = "SENT_EMAILS_TABLE";
+pub const EMAIL_DEAD_LETTER_QUEUE_URL: &str = "EMAIL_DEAD_LETTER_QUEUE_URL";
 pub const EMAIL_QUEUE_URL: &str = "EMAIL_QUEUE_URL";
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
@@ -202,6 +205,26 @@ impl OcrConfig {
             email_queue_url: env.required(EMAIL_QUEUE_URL)?,
             limits,
             models_dir: env.optional(OCR_MODELS_DIR).map(Into::into),
+        })
+    }
+}
+
+/// The notify function's settings.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub sender: crate::domain::Email,
+    pub sent_emails_table: String,
+    pub dead_letter_queue_url: String,
+}
+
+impl NotifyConfig {
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        let sender = crate::domain::Email::parse(&env.required(SENDER_EMAIL)?)
+            .map_err(|e| ConfigError::Invalid { name: SENDER_EMAIL, why: e.to_string() })?;
+        Ok(Self {
+            sender,
+            sent_emails_table: env.required(SENT_EMAILS_TABLE)?,
+            dead_letter_queue_url: env.required(EMAIL_DEAD_LETTER_QUEUE_URL)?,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod email;
 pub mod http;
 pub mod imaging;
 pub mod jobs;
+pub mod notify;
 pub mod ports;
 pub mod telemetry;
 pub mod user;

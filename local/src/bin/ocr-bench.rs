@@ -109,7 +109,8 @@ fn tesseract(image: &Path, runs: usize) -> Result<Run> {
     for _ in 0..runs {
         let mut command = Command::new("tesseract");
         command.arg(image).arg("-").arg("-l").arg("eng").env("OMP_THREAD_LIMIT", "1");
-        let (text, millis, rss) = run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
+        let (text, millis, rss) =
+            run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
         times.push(millis);
         last = Some((text, rss));
     }
@@ -156,8 +157,12 @@ fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&out)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("ocrs 0.13 (embedded official models) vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); {cores} cores; median of {runs} runs\n");
-    println!("| image | size | ocrs 1 thread ms | ocrs default ms | tesseract ms | time ratio (1T) | ocrs CER | tesseract CER | ocrs peak RSS MB | tesseract peak RSS MB |");
+    println!(
+        "ocrs 0.13 (embedded official models) vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); {cores} cores; median of {runs} runs\n"
+    );
+    println!(
+        "| image | size | ocrs 1 thread ms | ocrs default ms | tesseract ms | time ratio (1T) | ocrs CER | tesseract CER | ocrs peak RSS MB | tesseract peak RSS MB |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (mut ocrs_ms, mut tess_ms) = (0.0, 0.0);
     let (mut ocrs_edits, mut tess_edits, mut chars) = (0.0, 0.0, 0.0);
@@ -194,7 +199,10 @@ fn main() -> Result<()> {
     }
     let (ocrs_cer, tess_cer) = (ocrs_edits / chars, tess_edits / chars);
     println!();
-    println!("total time: ocrs {ocrs_ms:.0} ms, tesseract {tess_ms:.0} ms → ratio ocrs/tesseract {:.2}", ocrs_ms / tess_ms);
+    println!(
+        "total time: ocrs {ocrs_ms:.0} ms, tesseract {tess_ms:.0} ms → ratio ocrs/tesseract {:.2}",
+        ocrs_ms / tess_ms
+    );
     println!(
         "aggregate CER: ocrs {ocrs_cer:.4}, tesseract {tess_cer:.4} → ratio ocrs/tesseract {}",
         if tess_cer > 0.0 { format!("{:.2}", ocrs_cer / tess_cer) } else { "n/a (tesseract made no error)".into() }

@@ -125,3 +125,24 @@ pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) 
 pub fn unique_email() -> String {
     format!("user-{}@example.org", uuid::Uuid::new_v4().simple())
 }
+
+impl TestApp {
+    /// Waits for the emulator's SES to have sent `count` e-mails to `to`
+    /// whose subject contains `subject`; returns them.
+    pub async fn sent_mail(&self, to: &str, subject: &str, count: usize) -> Vec<local::sent_mail::SentEmail> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mail: Vec<_> = local::sent_mail::fetch(&self.http, &endpoint)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.to.iter().any(|t| t == to) && m.subject.contains(subject))
+                .collect();
+            if mail.len() >= count || Instant::now() >= deadline {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -207,3 +207,104 @@ impl BlobStore for MemoryBlobStore {
         Ok(format!("memory://{key}?content-type={content_type}&length={length}&expires={}", expires_in.as_secs()))
     }
 }
+
+/// Records sent mail; can be told to reject or to be unavailable.
+#[derive(Debug, Default)]
+pub struct MemoryMailer {
+    sent: Mutex<Vec<(Email, crate::notify::RenderedEmail)>>,
+    rejecting: AtomicBool,
+    unavailable: AtomicBool,
+}
+
+impl MemoryMailer {
+    pub fn sent(&self) -> Vec<(Email, crate::notify::RenderedEmail)> {
+        lock(&self.sent).clone()
+    }
+
+    pub fn set_rejecting(&self, on: bool) {
+        self.rejecting.store(on, Ordering::SeqCst);
+    }
+
+    pub fn set_unavailable(&self, on: bool) {
+        self.unavailable.store(on, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl crate::notify::Mailer for MemoryMailer {
+    async fn send(&self, to: &Email, email: &crate::notify::RenderedEmail) -> Result<(), crate::notify::MailError> {
+        if self.rejecting.load(Ordering::SeqCst) {
+            return Err(crate::notify::MailError::Rejected("told to reject".into()));
+        }
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(crate::notify::MailError::Unavailable("told to be unavailable".into()));
+        }
+        lock(&self.sent).push((to.clone(), email.clone()));
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeliveryState {
+    Sending(time::OffsetDateTime),
+    Sent,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryDeliveryLog {
+    entries: Mutex<HashMap<uuid::Uuid, DeliveryState>>,
+}
+
+#[async_trait]
+impl crate::notify::DeliveryLog for MemoryDeliveryLog {
+    async fn claim(
+        &self,
+        id: uuid::Uuid,
+        now: time::OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<crate::notify::Claim, StoreError> {
+        use crate::notify::Claim;
+        let mut entries = lock(&self.entries);
+        match entries.get(&id) {
+            Some(DeliveryState::Sent) => Ok(Claim::AlreadySent),
+            Some(DeliveryState::Sending(since)) if *since + lease > now => Ok(Claim::InFlight),
+            _ => {
+                entries.insert(id, DeliveryState::Sending(now));
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
+    async fn mark_sent(&self, id: uuid::Uuid, _now: time::OffsetDateTime) -> Result<(), StoreError> {
+        lock(&self.entries).insert(id, DeliveryState::Sent);
+        Ok(())
+    }
+
+    async fn release(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        let mut entries = lock(&self.entries);
+        if matches!(entries.get(&id), Some(DeliveryState::Sending(_))) {
+            entries.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+/// Collects parked messages.
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    parked: Mutex<Vec<(String, String)>>,
+}
+
+impl MemoryDeadLetters {
+    pub fn parked(&self) -> Vec<(String, String)> {
+        lock(&self.parked).clone()
+    }
+}
+
+#[async_trait]
+impl crate::notify::DeadLetters for MemoryDeadLetters {
+    async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        lock(&self.parked).push((body.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+}

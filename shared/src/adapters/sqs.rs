@@ -33,3 +33,37 @@ impl EmailQueue for SqsEmailQueue {
         Ok(())
     }
 }
+
+/// The e-mail queue's dead-letter queue, written to directly for messages
+/// that can never be sent (no point in three redeliveries first).
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetters {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::notify::DeadLetters for SqsDeadLetters {
+    async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        let reason_attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("failure_reason", reason_attribute)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! DynamoDB adapter for the delivery log: one item per e-mail job id,
+//! `SENDING` while claimed, `SENT` after; expired by the table's TTL.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::dynamodb::{TTL_ATTRIBUTE, get_s, number, store_error};
+use crate::notify::{Claim, DeliveryLog};
+use crate::ports::StoreError;
+
+/// How long a record of a sent e-mail is kept: longer than any redelivery.
+const RETENTION: Duration = Duration::days(7);
+
+#[derive(Debug, Clone)]
+pub struct DynamoDeliveryLog {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDeliveryLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn key(id: Uuid) -> AttributeValue {
+    AttributeValue::S(id.to_string())
+}
+
+#[async_trait]
+impl DeliveryLog for DynamoDeliveryLog {
+    async fn claim(&self, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError> {
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", key(id))
+            .item("delivery", AttributeValue::S("SENDING".into()))
+            .item("claimed_at", number(now.unix_timestamp()))
+            .item(TTL_ATTRIBUTE, number((now + RETENTION).unix_timestamp()))
+            .condition_expression("attribute_not_exists(pk) OR (delivery = :sending AND claimed_at < :stale)")
+            .expression_attribute_values(":sending", AttributeValue::S("SENDING".into()))
+            .expression_attribute_values(":stale", number((now - lease).unix_timestamp()))
+            .send()
+            .await
+            .map_err(store_error);
+        match claimed {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(StoreError::Conflict) => {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", key(id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(store_error)?
+                    .item;
+                match item.as_ref().map(|i| get_s(i, "delivery")).transpose()? {
+                    Some("SENT") => Ok(Claim::AlreadySent),
+                    Some(_) => Ok(Claim::InFlight),
+                    // Released in between: let the message come back.
+                    None => Ok(Claim::InFlight),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn mark_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", key(id))
+            .item("delivery", AttributeValue::S("SENT".into()))
+            .item("claimed_at", number(now.unix_timestamp()))
+            .item(TTL_ATTRIBUTE, number((now + RETENTION).unix_timestamp()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn release(&self, id: Uuid) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", key(id))
+            .condition_expression("delivery = :sending")
+            .expression_attribute_values(":sending", AttributeValue::S("SENDING".into()))
+            .send()
+            .await
+            .map_err(store_error);
+        match result {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Turning e-mail jobs into sent e-mail, at most once per job id.
+//! Knows nothing of AWS.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::domain::Email;
+use crate::email::{EmailJob, EmailMessage};
+use crate::ports::StoreError;
+
+/// An e-mail ready to hand to the mail service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family:sans-serif;line-height:1.5\">{body}\
+         <p style=\"color:#777;font-size:small\">Serverless OCR</p></body></html>",
+        escape_html(title)
+    )
+}
+
+/// Text paragraphs as HTML, line breaks kept, everything escaped.
+fn html_pre(text: &str) -> String {
+    format!("<pre style=\"white-space:pre-wrap\">{}</pre>", escape_html(text))
+}
+
+pub fn render(job: &EmailJob) -> RenderedEmail {
+    match &job.message {
+        EmailMessage::VerifyCode { name, code, expires_in_minutes } => {
+            let subject = format!("Your verification code: {code}");
+            let text = format!(
+                "Hello {name},\n\nyour verification code is {code}. It is valid for {expires_in_minutes} minutes.\n\n\
+                 If you did not sign up, ignore this e-mail.\n"
+            );
+            let html = html_page(
+                &subject,
+                &format!(
+                    "<p>Hello {},</p><p>your verification code is <strong style=\"font-size:1.4em\">{}</strong>. \
+                     It is valid for {expires_in_minutes} minutes.</p><p>If you did not sign up, ignore this e-mail.</p>",
+                    escape_html(name),
+                    escape_html(code)
+                ),
+            );
+            RenderedEmail { subject, text, html }
+        }
+        EmailMessage::OcrDone { job_id, excerpt, result_path } => {
+            let subject = "Your text is ready".to_owned();
+            let text = format!(
+                "The text of job {job_id} is ready. It begins:\n\n{excerpt}\n\n\
+                 The full result, with the position of every line: GET {result_path}\n"
+            );
+            let html = html_page(
+                &subject,
+                &format!(
+                    "<p>The text of job <code>{}</code> is ready. It begins:</p>{}\
+                     <p>The full result, with the position of every line: <code>GET {}</code></p>",
+                    escape_html(job_id),
+                    html_pre(excerpt),
+                    escape_html(result_path)
+                ),
+            );
+            RenderedEmail { subject, text, html }
+        }
+        EmailMessage::OcrFailed { job_id, reason } => {
+            let subject = "We could not read your image".to_owned();
+            let text = format!("Job {job_id} failed: {reason}\n\nUpload another image to try again.\n");
+            let html = html_page(
+                &subject,
+                &format!(
+                    "<p>Job <code>{}</code> failed: {}</p><p>Upload another image to try again.</p>",
+                    escape_html(job_id),
+                    escape_html(reason)
+                ),
+            );
+            RenderedEmail { subject, text, html }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The service refused this message for good (e.g. a bad recipient).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Throttled or unavailable: worth retrying.
+    #[error("mail service unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Sends rendered e-mail (SES).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &Email, email: &RenderedEmail) -> Result<(), MailError>;
+}
+
+/// What the delivery log says about a job id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to send now.
+    Claimed,
+    AlreadySent,
+    /// Another worker claimed it recently and may be sending it right now.
+    InFlight,
+}
+
+/// Which e-mail jobs were sent: the idempotency record.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// Claims `id` unless it was sent, or claimed less than `lease` ago.
+    async fn claim(&self, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError>;
+    async fn mark_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Gives a claim back after a failed attempt, so a retry may send.
+    async fn release(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Where messages that can never be sent are parked, with the reason, for a
+/// person to look at (the e-mail queue's dead-letter queue).
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    async fn park(&self, body: &str, reason: &str) -> Result<(), crate::ports::QueueError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// The job id was already sent: nothing was sent again.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Retrying cannot help: the message goes to the dead-letter queue.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    #[error("transient failure: {0}")]
+    Transient(String),
+}
+
+pub struct Notifier {
+    mailer: Arc<dyn Mailer>,
+    log: Arc<dyn DeliveryLog>,
+    clock: Arc<dyn Clock>,
+    /// How long a claim holds before another worker may take over; longer
+    /// than the notify function's timeout.
+    lease: Duration,
+}
+
+impl Notifier {
+    pub fn new(mailer: Arc<dyn Mailer>, log: Arc<dyn DeliveryLog>, clock: Arc<dyn Clock>, lease: Duration) -> Self {
+        Self { mailer, log, clock, lease }
+    }
+
+    /// Parses a queue message into an e-mail job.
+    pub fn parse(body: &str) -> Result<EmailJob, NotifyError> {
+        serde_json::from_str(body).map_err(|e| NotifyError::Permanent(format!("not a valid e-mail job: {e}")))
+    }
+
+    /// Sends `job` unless its id was sent before.
+    pub async fn deliver(&self, job: &EmailJob) -> Result<Delivery, NotifyError> {
+        let transient = |e: StoreError| NotifyError::Transient(e.to_string());
+        match self.log.claim(job.id, self.clock.now(), self.lease).await.map_err(transient)? {
+            Claim::AlreadySent => return Ok(Delivery::Duplicate),
+            Claim::InFlight => {
+                return Err(NotifyError::Transient(format!("e-mail {} is being sent by another worker", job.id)));
+            }
+            Claim::Claimed => {}
+        }
+        match self.mailer.send(&job.to, &render(job)).await {
+            Ok(()) => {
+                if let Err(e) = self.log.mark_sent(job.id, self.clock.now()).await {
+                    // The mail went out; at worst a redelivery after the
+                    // lease sends it again.
+                    tracing::warn!(email_id = %job.id, error = %e, "sent, but could not record it");
+                }
+                tracing::info!(email_id = %job.id, template = job.template(), "e-mail sent");
+                Ok(Delivery::Sent)
+            }
+            Err(MailError::Rejected(why)) => {
+                // Keep the claim: this id must not be tried again.
+                let _ = self.log.mark_sent(job.id, self.clock.now()).await;
+                Err(NotifyError::Permanent(format!("the mail service rejected it: {why}")))
+            }
+            Err(MailError::Unavailable(why)) => {
+                if let Err(e) = self.log.release(job.id).await {
+                    tracing::warn!(email_id = %job.id, error = %e, "could not release the claim; a retry waits for the lease");
+                }
+                Err(NotifyError::Transient(why))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
