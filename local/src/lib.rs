@@ -4,6 +4,7 @@
 //! integration tests, which talk to it as a client would.
 
 pub mod fixtures;
+pub mod lambda_host;
 pub mod mail;
 pub mod poller;
 pub mod sent_mail;

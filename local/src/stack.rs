@@ -224,13 +224,18 @@ impl Stack {
 
     /// The environment a function gets in Lambda, resolved locally.
     pub fn function_env(&self, logical_id: &str) -> Result<Env> {
+        Ok(Env::from_map(self.function_env_vars(logical_id)?))
+    }
+
+    /// The same, as variables to hand to a process.
+    pub fn function_env_vars(&self, logical_id: &str) -> Result<HashMap<String, String>> {
         let mut env = HashMap::new();
         let unresolved: BTreeMap<String, Value> = self.template.function_environment(logical_id)?;
         for (key, value) in unresolved {
             let value = self.resolver().string(&value).with_context(|| format!("{logical_id}: variable {key}"))?;
             env.insert(key, value);
         }
-        Ok(Env::from_map(env))
+        Ok(env)
     }
 
     /// `!Ref` of a resource: table name, queue URL, ...

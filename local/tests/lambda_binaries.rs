@@ -1,0 +1,113 @@
+//! events/ replayed against each function's release binary, run as Lambda
+//! runs it (Runtime API), against the emulator. Proves the sample events and
+//! the binaries without Docker. `./dev test` builds the binaries first.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{TestApp, unique_email};
+use local::lambda_host::LambdaProcess;
+use serde_json::Value;
+
+fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var("LAMBDA_BINARIES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")));
+    dir.join(name)
+}
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+async fn start(app: &TestApp, name: &str, logical_id: &str) -> LambdaProcess {
+    let env = app.system.stack.function_env_vars(logical_id).unwrap();
+    let mut process = LambdaProcess::start(&binary(name), logical_id, &env).await.unwrap();
+    process.init_duration().await.unwrap();
+    process
+}
+
+fn status(response: &Value) -> u64 {
+    response["statusCode"].as_u64().unwrap_or_else(|| panic!("not an HTTP response: {response}"))
+}
+
+#[tokio::test]
+async fn the_auth_binary_answers_every_auth_event() {
+    let app = TestApp::spawn().await;
+    let mut auth = start(&app, "auth", "AuthFunction").await;
+    let cases = [
+        ("auth-register.json", 201),
+        ("auth-verify.json", 400), // the sample code is not the one sent
+        ("auth-login.json", 403),  // not verified yet
+        ("auth-request-code.json", 429),
+        ("auth-me.json", 401), // the sample token is a placeholder
+    ];
+    for (name, expected) in cases {
+        let response = auth.invoke(json(&event(name))).await.unwrap();
+        assert_eq!(status(&response), expected, "{name}: {response}");
+        if expected >= 400 {
+            assert_eq!(response["headers"]["content-type"], "application/problem+json", "{name}");
+        }
+    }
+    let jobs = app.drain_emails(std::time::Duration::from_secs(5)).await;
+    assert!(jobs.iter().any(|j| j.to.as_str() == "ada@example.org"), "register queued no e-mail");
+}
+
+#[tokio::test]
+async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let token = app.signed_up_user(&email).await;
+    let me: Value = app.get_with_token("/users/me", &token).await.json().await.unwrap();
+    let owner = me["id"].as_str().unwrap();
+
+    // POST /ocr with the sample image (base64, as API Gateway sends it).
+    let mut upload = start(&app, "upload", "UploadFunction").await;
+    let submitted =
+        upload.invoke(json(&event("upload-submit.json").replace("REPLACE_WITH_ACCESS_TOKEN", &token))).await.unwrap();
+    assert_eq!(status(&submitted), 202, "{submitted}");
+    let body: Value = json(submitted["body"].as_str().unwrap());
+    let job = body["job_id"].as_str().unwrap().to_owned();
+
+    let sample_job = "01a201dc-18a3-74f2-9aa9-8f59abc3ece1";
+    let get = event("upload-get-job.json").replace("REPLACE_WITH_ACCESS_TOKEN", &token).replace(sample_job, &job);
+    let got = upload.invoke(json(&get)).await.unwrap();
+    assert_eq!(status(&got), 200, "{got}");
+    assert_eq!(json(got["body"].as_str().unwrap())["status"], "QUEUED");
+    let listed = upload
+        .invoke(json(&event("upload-list-jobs.json").replace("REPLACE_WITH_ACCESS_TOKEN", &token)))
+        .await
+        .unwrap();
+    assert_eq!(status(&listed), 200, "{listed}");
+
+    // The S3 notification for that upload (plus S3's test event).
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let notification = event("ocr-s3-notification.json")
+        .replace("serverless-ocr-uploadsbucket", &bucket)
+        .replace("01a201b1-ceeb-7214-9130-1e561c970362", owner)
+        .replace(sample_job, &job);
+    let mut ocr = start(&app, "ocr", "OcrFunction").await;
+    let processed = ocr.invoke(json(&notification)).await.unwrap();
+    assert_eq!(processed["batchItemFailures"], Value::Array(vec![]), "{processed}");
+    let done: Value = app.get_with_token(&format!("/jobs/{job}"), &token).await.json().await.unwrap();
+    assert_eq!(done["status"], "DONE", "{done}");
+    assert!(done["result"]["text"].as_str().unwrap().contains("Invoice"), "{done}");
+
+    // The sample e-mail jobs, addressed to this test's user.
+    let mut notify = start(&app, "notify", "NotifyFunction").await;
+    let emails = event("notify-email-jobs.json").replace("ada@example.org", &email);
+    let sent = notify.invoke(json(&emails)).await.unwrap();
+    assert_eq!(sent["batchItemFailures"], Value::Array(vec![]), "{sent}");
+    let mail = app.sent_mail(&email, "", 3).await;
+    assert_eq!(mail.len(), 3, "{mail:?}");
+    // Delivered again: nothing more is sent.
+    let again = notify.invoke(json(&emails)).await.unwrap();
+    assert_eq!(again["batchItemFailures"], Value::Array(vec![]));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(app.sent_mail(&email, "", 3).await.len(), 3);
+}
