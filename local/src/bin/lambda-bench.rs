@@ -1,0 +1,186 @@
+//! Packaging figures for each function: zip size, cold start (exec of the
+//! release binary to its first `/runtime/invocation/next`), and the first
+//! invocation's duration, over fresh processes against the emulator.
+//!
+//!   ./dev lambda-bench [--runs 10]
+//!
+//! A bench, not a test: it reports, it asserts nothing.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use local::lambda_host::LambdaProcess;
+use local::{LocalSystem, Options};
+use serde_json::Value;
+use shared::config::JwtConfig;
+use shared::domain::{Email, PersonName, UserId};
+use shared::user::User;
+
+fn release_binary(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")).join(name)
+}
+
+fn event(name: &str) -> Result<String> {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).with_context(|| path)
+}
+
+/// The binary zipped as `bootstrap`, deflated, as Lambda receives it.
+fn zip_size(binary: &PathBuf) -> Result<u64> {
+    let bytes = std::fs::read(binary).with_context(|| format!("{} (build with cargo build --release)", binary.display()))?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755);
+    zip.start_file("bootstrap", options)?;
+    zip.write_all(&bytes)?;
+    zip.finish()?;
+    Ok(out.into_inner().len() as u64)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+struct Figures {
+    function: &'static str,
+    zip_bytes: u64,
+    binary_bytes: u64,
+    init: Vec<Duration>,
+    first_invocation: Vec<Duration>,
+}
+
+async fn measure<F>(system: &LocalSystem, function: &'static str, logical_id: &str, runs: usize, mut next_event: F) -> Result<Figures>
+where
+    F: AsyncFnMut() -> Result<Value>,
+{
+    let binary = release_binary(function);
+    let env = system.stack.function_env_vars(logical_id)?;
+    let (mut init, mut first_invocation) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let event = next_event().await?;
+        let mut process = LambdaProcess::start(&binary, logical_id, &env).await?;
+        init.push(process.init_duration().await?);
+        let started = Instant::now();
+        let response = process.invoke(event).await?;
+        first_invocation.push(started.elapsed());
+        if response.get("batchItemFailures").and_then(Value::as_array).is_some_and(|f| !f.is_empty()) {
+            bail!("{function}: the invocation reported failures: {response}");
+        }
+    }
+    Ok(Figures {
+        function,
+        zip_bytes: zip_size(&binary)?,
+        binary_bytes: std::fs::metadata(&binary)?.len(),
+        init,
+        first_invocation,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut runs = 10;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            other => bail!("unknown argument {other}; usage: lambda-bench [--runs N]"),
+        }
+    }
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        bail!("AWS_ENDPOINT_URL is not set: run ./dev lambda-bench");
+    }
+    let system = LocalSystem::start(Options::for_test()).await?;
+    let http = reqwest::Client::new();
+
+    // A token for the upload function (it checks tokens, not the user table).
+    let jwt = JwtConfig::load(&system.stack.function_env("UploadFunction")?)?;
+    let owner = UserId::new();
+    let user = User {
+        id: owner,
+        email: Email::parse("bench@example.org")?,
+        name: PersonName::parse("Bench")?,
+        password_hash: String::new(),
+        verified: true,
+        created_at: time::OffsetDateTime::now_utc(),
+        pending_code: None,
+        version: 1,
+    };
+    let token = jwt.token_service().issue(&user, time::OffsetDateTime::now_utc())?.access_token;
+    let image = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fixtures/sans-20px.png"))
+        .or_else(|_| -> Result<Vec<u8>> {
+            let font = local::fixtures::load_font("DejaVuSans.ttf")?;
+            let lines = ["Invoice 2026-117 was paid on 14 March.", "Please send the signed copy"];
+            Ok(local::fixtures::paragraph("bench", &font, 20.0, &lines).png())
+        })?;
+    let bucket = system.stack.reference("UploadsBucket")?.to_owned();
+
+    let login = event("auth-login.json")?;
+    let list = event("upload-list-jobs.json")?.replace("REPLACE_WITH_ACCESS_TOKEN", &token);
+    let notification = event("ocr-s3-notification.json")?;
+    let emails = event("notify-email-jobs.json")?;
+
+    let mut all = Vec::new();
+    all.push(measure(&system, "auth", "AuthFunction", runs, async || Ok(serde_json::from_str(&login)?)).await?);
+    all.push(measure(&system, "upload", "UploadFunction", runs, async || Ok(serde_json::from_str(&list)?)).await?);
+    all.push(
+        measure(&system, "ocr", "OcrFunction", runs, async || {
+            // A fresh job each time, so every run really reads an image.
+            let response: Value = http
+                .post(format!("{}/ocr", system.api_url))
+                .bearer_auth(&token)
+                .header("content-type", "image/png")
+                .body(image.clone())
+                .send()
+                .await?
+                .json()
+                .await?;
+            let job = response["job_id"].as_str().context("upload refused")?.to_owned();
+            let body = notification
+                .replace("serverless-ocr-uploadsbucket", &bucket)
+                .replace("01a201b1-ceeb-7214-9130-1e561c970362", &owner.to_string())
+                .replace("01a201dc-18a3-74f2-9aa9-8f59abc3ece1", &job);
+            Ok(serde_json::from_str(&body)?)
+        })
+        .await?,
+    );
+    all.push(
+        measure(&system, "notify", "NotifyFunction", runs, async || {
+            // Fresh e-mail ids, or the delivery log would (rightly) skip them.
+            let mut body = emails.clone();
+            for old in ["3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b", "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6c", "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6d"] {
+                body = body.replace(old, &uuid::Uuid::new_v4().to_string());
+            }
+            Ok(serde_json::from_str(&body)?)
+        })
+        .await?,
+    );
+
+    let targets: HashMap<&str, (f64, f64)> =
+        HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr", (16.0, 40.0))]);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("{runs} fresh processes per function; x86_64 release binaries (LTO, codegen-units 1, stripped)\n");
+    println!("| function | zip MB | binary MB | cold start (exec → first /next) median ms | min–max ms | first invocation median ms | targets (zip MB / init ms) |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for f in &all {
+        let (zip_target, init_target) = targets[f.function];
+        let (min, max) = (f.init.iter().min().copied().unwrap_or_default(), f.init.iter().max().copied().unwrap_or_default());
+        println!(
+            "| {} | {:.2} | {:.2} | {:.1} | {:.1}–{:.1} | {:.0} | ≤ {zip_target} / ≤ {init_target} |",
+            f.function,
+            f.zip_bytes as f64 / 1e6,
+            f.binary_bytes as f64 / 1e6,
+            ms(median(f.init.clone())),
+            ms(min),
+            ms(max),
+            ms(median(f.first_invocation.clone())),
+        );
+    }
+    system.stop().await;
+    Ok(())
+}
