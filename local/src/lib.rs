@@ -136,12 +136,7 @@ impl LocalSystem {
                 let processor = processor.clone();
                 async move { Ok(ocr::handle_batch(&processor, event).await) }
             };
-            tasks.spawn(poller::run(
-                clients.sqs.clone(),
-                queue_source(&stack, "OcrJobsQueue")?,
-                handler,
-                stopped.clone(),
-            ));
+            tasks.spawn(poller::run(clients.sqs(), queue_source(&stack, "OcrJobsQueue")?, handler, stopped.clone()));
         }
         if options.run_notify_worker {
             let config =
@@ -151,12 +146,7 @@ impl LocalSystem {
                 let (notifier, dead_letters) = (notifier.clone(), dead_letters.clone());
                 async move { Ok(notify::handle_batch(&notifier, dead_letters.as_ref(), event).await) }
             };
-            tasks.spawn(poller::run(
-                clients.sqs.clone(),
-                queue_source(&stack, "EmailQueue")?,
-                handler,
-                stopped.clone(),
-            ));
+            tasks.spawn(poller::run(clients.sqs(), queue_source(&stack, "EmailQueue")?, handler, stopped.clone()));
         }
         if options.print_sent_mail {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;

@@ -130,7 +130,7 @@ impl Stack {
     async fn create_queue(&mut self, clients: &AwsClients, logical_id: &str, props: &Value) -> Result<()> {
         let fifo = props.get("FifoQueue").and_then(Value::as_bool).unwrap_or(false);
         let name = format!("{}{}", self.physical_name(logical_id), if fifo { ".fifo" } else { "" });
-        let mut request = clients.sqs.create_queue().queue_name(&name);
+        let mut request = clients.sqs().create_queue().queue_name(&name);
         for (key, value) in props.as_mapping().into_iter().flatten() {
             let Some(key) = key.as_str() else { continue };
             let text = match value {
@@ -154,7 +154,7 @@ impl Stack {
             .queue_url
             .ok_or_else(|| anyhow!("creating queue {logical_id}: no URL returned"))?;
         let arn = clients
-            .sqs
+            .sqs()
             .get_queue_attributes()
             .queue_url(&url)
             .attribute_names(QueueAttributeName::QueueArn)
@@ -181,7 +181,7 @@ impl Stack {
             // Bucket names are lower-case and at most 63 characters.
             let mut name = self.physical_name(&logical_id).to_ascii_lowercase();
             name.truncate(63);
-            match clients.s3.create_bucket().bucket(&name).send().await {
+            match clients.s3().create_bucket().bucket(&name).send().await {
                 Ok(_) => {}
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
                 Err(e) => bail!("creating bucket {logical_id}: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
@@ -211,7 +211,7 @@ impl Stack {
                 .resolver()
                 .string(props.get("EmailIdentity").ok_or_else(|| anyhow!("{logical_id}: no EmailIdentity"))?)?;
             clients
-                .ses
+                .ses()
                 .verify_email_identity()
                 .email_address(&identity)
                 .send()
@@ -263,7 +263,7 @@ impl Stack {
 async fn account_id(clients: &AwsClients) -> String {
     // Creating a throwaway queue is the cheapest call whose answer carries it.
     const PROBE: &str = "account-id-probe";
-    let url = clients.sqs.create_queue().queue_name(PROBE).send().await.ok().and_then(|o| o.queue_url);
+    let url = clients.sqs().create_queue().queue_name(PROBE).send().await.ok().and_then(|o| o.queue_url);
     url.and_then(|u| u.split('/').rev().nth(1).map(str::to_owned))
         .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_else(|| "000000000000".to_owned())
@@ -295,7 +295,7 @@ fn key_schema(elements: Vec<&Value>) -> Result<Vec<KeySchemaElement>> {
 
 async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result<()> {
     let mut request = clients
-        .dynamodb
+        .dynamodb()
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -333,7 +333,7 @@ async fn create_table(clients: &AwsClients, name: &str, props: &Value) -> Result
                 .build()?;
             // Some emulators refuse to set a TTL twice; the first one stands.
             let _ =
-                clients.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await;
+                clients.dynamodb().update_time_to_live().table_name(name).time_to_live_specification(spec).send().await;
         }
     }
     Ok(())
@@ -368,7 +368,7 @@ async fn put_notifications(clients: &AwsClients, bucket: &str, config: &Value) -
         queues.push(builder.build()?);
     }
     clients
-        .s3
+        .s3()
         .put_bucket_notification_configuration()
         .bucket(bucket)
         .notification_configuration(NotificationConfiguration::builder().set_queue_configurations(Some(queues)).build())

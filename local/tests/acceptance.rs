@@ -115,10 +115,10 @@ async fn a_duplicated_email_job_is_sent_once_and_a_bad_one_is_parked() {
     );
     let body = serde_json::to_string(&job).unwrap();
     for _ in 0..3 {
-        app.system.clients.sqs.send_message().queue_url(&queue).message_body(&body).send().await.unwrap();
+        app.system.clients.sqs().send_message().queue_url(&queue).message_body(&body).send().await.unwrap();
     }
     let garbage = r#"{"id":"5f0c0e9e-6f5b-4c1a-9a51-0d1f2f0e2a11","to":"a@b.co","template":"newsletter","params":{}}"#;
-    app.system.clients.sqs.send_message().queue_url(&queue).message_body(garbage).send().await.unwrap();
+    app.system.clients.sqs().send_message().queue_url(&queue).message_body(garbage).send().await.unwrap();
 
     let sent = app.sent_mail(&email, "could not read your image", 1).await;
     assert_eq!(sent.len(), 1);
@@ -130,7 +130,7 @@ async fn a_duplicated_email_job_is_sent_once_and_a_bad_one_is_parked() {
     let parked = app
         .system
         .clients
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(dead_letters)
         .wait_time_seconds(5)

@@ -60,6 +60,24 @@ async fn register_code_verify_login_me() {
 }
 
 impl TestApp {
+    /// Overwrites one attribute of an item in the users table (to age codes
+    /// and send logs instead of waiting).
+    async fn set_user_table_attribute(&self, pk: &str, attribute: &str, value: AttributeValue) {
+        let table = self.system.stack.reference("UsersTable").unwrap().to_owned();
+        self.system
+            .clients
+            .dynamodb()
+            .update_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .update_expression("SET #attribute = :value")
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":value", value)
+            .send()
+            .await
+            .unwrap();
+    }
+
     fn code_for_job(&self, job: &shared::email::EmailJob) -> String {
         let shared::email::EmailMessage::VerifyCode { code, .. } = &job.message else { panic!("not a code e-mail") };
         code.clone()
@@ -94,7 +112,7 @@ async fn concurrent_registrations_of_one_address_make_one_user() {
         assert_eq!(attempt.await.unwrap().unwrap().status(), StatusCode::CREATED);
     }
     let table = app.system.stack.reference("UsersTable").unwrap().to_owned();
-    let items = app.system.clients.dynamodb.scan().table_name(table).send().await.unwrap().items.unwrap_or_default();
+    let items = app.system.clients.dynamodb().scan().table_name(table).send().await.unwrap().items.unwrap_or_default();
     let users = items.iter().filter(|i| i["pk"].as_s().unwrap().starts_with("USER#")).count();
     assert_eq!(users, 1);
 }
@@ -146,18 +164,12 @@ async fn an_expired_code_is_refused() {
     app.register(&email, PASSWORD).await;
     let code = app.code_for(&email).await;
     // Age the stored code rather than wait ten minutes.
-    let table = app.system.stack.reference("UsersTable").unwrap().to_owned();
-    app.system
-        .clients
-        .dynamodb
-        .update_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(format!("USER#{email}")))
-        .update_expression("SET code_expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::S("2020-01-01T00:00:00Z".into()))
-        .send()
-        .await
-        .unwrap();
+    app.set_user_table_attribute(
+        &format!("USER#{email}"),
+        "code_expires_at",
+        AttributeValue::S("2020-01-01T00:00:00Z".into()),
+    )
+    .await;
     let response = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
     assert_problem(response, StatusCode::BAD_REQUEST, "code-expired").await;
 }
@@ -189,18 +201,8 @@ async fn resend_sends_a_new_code_that_works() {
     app.register(&email, PASSWORD).await;
     app.code_for(&email).await;
     // Let the one-a-minute limit pass by editing the log's timestamps.
-    let table = app.system.stack.reference("UsersTable").unwrap().to_owned();
-    app.system
-        .clients
-        .dynamodb
-        .update_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(format!("CODESEND#{email}")))
-        .update_expression("SET sent_at = :old")
-        .expression_attribute_values(":old", AttributeValue::L(vec![AttributeValue::S("2020-01-01T00:00:00Z".into())]))
-        .send()
-        .await
-        .unwrap();
+    let long_ago = AttributeValue::L(vec![AttributeValue::S("2020-01-01T00:00:00Z".into())]);
+    app.set_user_table_attribute(&format!("CODESEND#{email}"), "sent_at", long_ago).await;
     let response = app.post_json("/auth/code", json!({"email": email})).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let code = app.code_for(&email).await;

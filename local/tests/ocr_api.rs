@@ -153,7 +153,7 @@ async fn jobs_are_private_and_deletable() {
     assert_problem(app.job(&alice, id).await, StatusCode::NOT_FOUND, "not-found").await;
 
     let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
-    let objects = app.system.clients.s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    let objects = app.system.clients.s3().list_objects_v2().bucket(bucket).send().await.unwrap();
     assert_eq!(objects.key_count.unwrap_or(0), 0, "the upload outlived its job");
 }
 

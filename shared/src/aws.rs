@@ -21,35 +21,46 @@ use crate::jobs::{JobProcessor, JobService};
 use crate::notify::Notifier;
 use crate::ports::TextRecognizer;
 
+/// Builds each service's client on demand from one shared configuration, so
+/// a function's binary links (after LTO) only the SDKs it actually uses.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub ses: aws_sdk_ses::Client,
+    sdk: SdkConfig,
 }
 
 impl AwsClients {
     pub async fn from_env() -> Self {
-        Self::new(&aws_config::load_defaults(BehaviorVersion::latest()).await)
+        Self::new(aws_config::load_defaults(BehaviorVersion::latest()).await)
     }
 
-    pub fn new(sdk: &SdkConfig) -> Self {
+    pub fn new(sdk: SdkConfig) -> Self {
+        Self { sdk }
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
         // Emulators serve every bucket on one host: path-style addressing.
-        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
-        Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            ses: aws_sdk_ses::Client::new(sdk),
-        }
+        let config =
+            aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.sdk.endpoint_url().is_some()).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub fn ses(&self) -> aws_sdk_ses::Client {
+        aws_sdk_ses::Client::new(&self.sdk)
     }
 }
 
 pub fn auth_service(config: &AuthConfig, clients: &AwsClients) -> Arc<AuthService> {
     Arc::new(AuthService::new(
-        Arc::new(DynamoUserStore::new(clients.dynamodb.clone(), &config.users_table)),
-        Arc::new(SqsEmailQueue::new(clients.sqs.clone(), &config.email_queue_url)),
+        Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table)),
+        Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
         config.jwt.token_service(),
         Arc::new(SystemClock),
         config.jwt.code_key(),
@@ -58,8 +69,8 @@ pub fn auth_service(config: &AuthConfig, clients: &AwsClients) -> Arc<AuthServic
 
 pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobService> {
     Arc::new(JobService::new(
-        Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table)),
-        Arc::new(S3BlobStore::new(clients.s3.clone(), &config.uploads_bucket)),
+        Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
+        Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
         Arc::new(SystemClock),
         config.limits,
     ))
@@ -71,9 +82,9 @@ pub fn job_processor(
     recognizer: Arc<dyn TextRecognizer>,
 ) -> Arc<JobProcessor> {
     Arc::new(JobProcessor::new(
-        Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table)),
-        Arc::new(S3BlobStore::new(clients.s3.clone(), &config.uploads_bucket)),
-        Arc::new(SqsEmailQueue::new(clients.sqs.clone(), &config.email_queue_url)),
+        Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
+        Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
+        Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
         recognizer,
         Arc::new(SystemClock),
         config.limits,
@@ -86,10 +97,10 @@ pub const EMAIL_CLAIM_LEASE: time::Duration = time::Duration::minutes(2);
 
 pub fn notifier(config: &NotifyConfig, clients: &AwsClients) -> (Arc<Notifier>, Arc<SqsDeadLetters>) {
     let notifier = Notifier::new(
-        Arc::new(SesMailer::new(clients.ses.clone(), config.sender.clone())),
-        Arc::new(DynamoDeliveryLog::new(clients.dynamodb.clone(), &config.sent_emails_table)),
+        Arc::new(SesMailer::new(clients.ses(), config.sender.clone())),
+        Arc::new(DynamoDeliveryLog::new(clients.dynamodb(), &config.sent_emails_table)),
         Arc::new(SystemClock),
         EMAIL_CLAIM_LEASE,
     );
-    (Arc::new(notifier), Arc::new(SqsDeadLetters::new(clients.sqs.clone(), &config.dead_letter_queue_url)))
+    (Arc::new(notifier), Arc::new(SqsDeadLetters::new(clients.sqs(), &config.dead_letter_queue_url)))
 }

@@ -30,7 +30,8 @@ fn event(name: &str) -> Result<String> {
 
 /// The binary zipped as `bootstrap`, deflated, as Lambda receives it.
 fn zip_size(binary: &PathBuf) -> Result<u64> {
-    let bytes = std::fs::read(binary).with_context(|| format!("{} (build with cargo build --release)", binary.display()))?;
+    let bytes =
+        std::fs::read(binary).with_context(|| format!("{} (build with cargo build --release)", binary.display()))?;
     let mut out = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
     let options = zip::write::SimpleFileOptions::default()
@@ -55,7 +56,13 @@ struct Figures {
     first_invocation: Vec<Duration>,
 }
 
-async fn measure<F>(system: &LocalSystem, function: &'static str, logical_id: &str, runs: usize, mut next_event: F) -> Result<Figures>
+async fn measure<F>(
+    system: &LocalSystem,
+    function: &'static str,
+    logical_id: &str,
+    runs: usize,
+    mut next_event: F,
+) -> Result<Figures>
 where
     F: AsyncFnMut() -> Result<Value>,
 {
@@ -112,12 +119,13 @@ async fn main() -> Result<()> {
         version: 1,
     };
     let token = jwt.token_service().issue(&user, time::OffsetDateTime::now_utc())?.access_token;
-    let image = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fixtures/sans-20px.png"))
-        .or_else(|_| -> Result<Vec<u8>> {
+    let image = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fixtures/sans-20px.png")).or_else(
+        |_| -> Result<Vec<u8>> {
             let font = local::fixtures::load_font("DejaVuSans.ttf")?;
             let lines = ["Invoice 2026-117 was paid on 14 March.", "Please send the signed copy"];
             Ok(local::fixtures::paragraph("bench", &font, 20.0, &lines).png())
-        })?;
+        },
+    )?;
     let bucket = system.stack.reference("UploadsBucket")?.to_owned();
 
     let login = event("auth-login.json")?;
@@ -153,7 +161,11 @@ async fn main() -> Result<()> {
         measure(&system, "notify", "NotifyFunction", runs, async || {
             // Fresh e-mail ids, or the delivery log would (rightly) skip them.
             let mut body = emails.clone();
-            for old in ["3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b", "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6c", "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6d"] {
+            for old in [
+                "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b",
+                "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6c",
+                "3f9a7c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6d",
+            ] {
                 body = body.replace(old, &uuid::Uuid::new_v4().to_string());
             }
             Ok(serde_json::from_str(&body)?)
@@ -165,11 +177,14 @@ async fn main() -> Result<()> {
         HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr", (16.0, 40.0))]);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("{runs} fresh processes per function; x86_64 release binaries (LTO, codegen-units 1, stripped)\n");
-    println!("| function | zip MB | binary MB | cold start (exec → first /next) median ms | min–max ms | first invocation median ms | targets (zip MB / init ms) |");
+    println!(
+        "| function | zip MB | binary MB | cold start (exec → first /next) median ms | min–max ms | first invocation median ms | targets (zip MB / init ms) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---|");
     for f in &all {
         let (zip_target, init_target) = targets[f.function];
-        let (min, max) = (f.init.iter().min().copied().unwrap_or_default(), f.init.iter().max().copied().unwrap_or_default());
+        let (min, max) =
+            (f.init.iter().min().copied().unwrap_or_default(), f.init.iter().max().copied().unwrap_or_default());
         println!(
             "| {} | {:.2} | {:.2} | {:.1} | {:.1}–{:.1} | {:.0} | ≤ {zip_target} / ≤ {init_target} |",
             f.function,

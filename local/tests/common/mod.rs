@@ -56,7 +56,7 @@ impl TestApp {
             let out = self
                 .system
                 .clients
-                .sqs
+                .sqs()
                 .receive_message()
                 .queue_url(&url)
                 .max_number_of_messages(10)
@@ -69,7 +69,7 @@ impl TestApp {
                 let body = message.body.as_deref().unwrap_or_default();
                 jobs.push(serde_json::from_str(body).unwrap_or_else(|e| panic!("not an e-mail job ({e}): {body}")));
                 let handle = message.receipt_handle.clone().unwrap();
-                self.system.clients.sqs.delete_message().queue_url(&url).receipt_handle(handle).send().await.unwrap();
+                self.system.clients.sqs().delete_message().queue_url(&url).receipt_handle(handle).send().await.unwrap();
             }
             if (messages.is_empty() && !jobs.is_empty()) || Instant::now() >= deadline {
                 return jobs;
