@@ -69,6 +69,8 @@ pub async fn fetch(http: &reqwest::Client, endpoint: &str) -> Result<Vec<SentEma
         .send()
         .await
         .context("asking the emulator for sent mail")?
+        .error_for_status()
+        .context("asking the emulator for sent mail")?
         .json()
         .await
         .context("reading the emulator's sent mail")?;

@@ -30,7 +30,10 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub async fn from_env() -> Self {
-        Self::new(aws_config::load_defaults(BehaviorVersion::latest()).await)
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+        Self::new(aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await)
     }
 
     pub fn new(sdk: SdkConfig) -> Self {

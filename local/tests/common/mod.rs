@@ -133,12 +133,17 @@ impl TestApp {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mail: Vec<_> = local::sent_mail::fetch(&self.http, &endpoint)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|m| m.to.iter().any(|t| t == to) && m.subject.contains(subject))
-                .collect();
+            // moto's data view can fail while other tests write; ask again.
+            let mail: Vec<_> = match local::sent_mail::fetch(&self.http, &endpoint).await {
+                Ok(mail) => {
+                    mail.into_iter().filter(|m| m.to.iter().any(|t| t == to) && m.subject.contains(subject)).collect()
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("sent mail not readable yet: {e:#}");
+                    Vec::new()
+                }
+                Err(e) => panic!("cannot read sent mail: {e:#}"),
+            };
             if mail.len() >= count || Instant::now() >= deadline {
                 return mail;
             }
