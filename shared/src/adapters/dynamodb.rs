@@ -69,6 +69,20 @@ fn send_log_key(email: &Email) -> String {
     format!("CODESEND#{email}")
 }
 
+/// Deletes the item at `key` if its stored version is `version`.
+pub(crate) async fn delete_versioned(client: &Client, table: &str, key: Item, version: u64) -> Result<(), StoreError> {
+    client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression("version = :expected")
+        .expression_attribute_values(":expected", number(version))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+}
+
 pub(crate) fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
 where
     aws_sdk_dynamodb::Error: From<SdkError<E, R>>,
@@ -161,16 +175,8 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn delete_user(&self, user: &User) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(user_key(&user.email)))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", number(user.version))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(store_error)
+        let key = Item::from([("pk".into(), AttributeValue::S(user_key(&user.email)))]);
+        delete_versioned(&self.client, &self.table, key, user.version).await
     }
 
     async fn find_send_log(&self, email: &Email) -> Result<Option<CodeSendLog>, StoreError> {

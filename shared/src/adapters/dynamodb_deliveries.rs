@@ -30,6 +30,16 @@ fn key(id: Uuid) -> AttributeValue {
     AttributeValue::S(id.to_string())
 }
 
+/// The log entry for `id` in `state` (SENDING or SENT) as of `now`.
+fn entry(id: Uuid, state: &str, now: OffsetDateTime) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        ("pk".into(), key(id)),
+        ("delivery".into(), AttributeValue::S(state.into())),
+        ("claimed_at".into(), number(now.unix_timestamp())),
+        (TTL_ATTRIBUTE.into(), number((now + RETENTION).unix_timestamp())),
+    ])
+}
+
 #[async_trait]
 impl DeliveryLog for DynamoDeliveryLog {
     async fn claim(&self, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError> {
@@ -37,10 +47,7 @@ impl DeliveryLog for DynamoDeliveryLog {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", key(id))
-            .item("delivery", AttributeValue::S("SENDING".into()))
-            .item("claimed_at", number(now.unix_timestamp()))
-            .item(TTL_ATTRIBUTE, number((now + RETENTION).unix_timestamp()))
+            .set_item(Some(entry(id, "SENDING", now)))
             .condition_expression("attribute_not_exists(pk) OR (delivery = :sending AND claimed_at < :stale)")
             .expression_attribute_values(":sending", AttributeValue::S("SENDING".into()))
             .expression_attribute_values(":stale", number((now - lease).unix_timestamp()))
@@ -75,10 +82,7 @@ impl DeliveryLog for DynamoDeliveryLog {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", key(id))
-            .item("delivery", AttributeValue::S("SENT".into()))
-            .item("claimed_at", number(now.unix_timestamp()))
-            .item(TTL_ATTRIBUTE, number((now + RETENTION).unix_timestamp()))
+            .set_item(Some(entry(id, "SENT", now)))
             .send()
             .await
             .map(|_| ())

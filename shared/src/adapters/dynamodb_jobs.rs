@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use super::dynamodb::{
-    Item, TTL_ATTRIBUTE, corrupt, get_n, get_s, get_time, number, put_versioned, store_error, timestamp,
+    Item, TTL_ATTRIBUTE, corrupt, delete_versioned, get_n, get_s, get_time, number, put_versioned, store_error,
+    timestamp,
 };
 use crate::domain::{Email, UserId};
 use crate::jobs::{Job, JobId, JobStatus, OcrResult, StoredResult};
@@ -135,16 +136,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn delete_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&job.owner, &job.id)))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", number(job.version))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(store_error)
+        delete_versioned(&self.client, &self.table, key(&job.owner, &job.id), job.version).await
     }
 
     async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError> {
