@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{PASSWORD, TestApp, unique_email};
 use local::fixtures::{self, cer, load_font};
@@ -23,18 +23,6 @@ fn code_in(subject: &str) -> String {
     let code: String = subject.chars().filter(char::is_ascii_digit).collect();
     assert_eq!(code.len(), 6, "no code in {subject:?}");
     code
-}
-
-async fn poll_until_finished(app: &TestApp, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job: Value = app.get_with_token(&format!("/jobs/{id}"), token).await.json().await.unwrap();
-        if job["status"] == "DONE" || job["status"] == "FAILED" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]
@@ -70,7 +58,7 @@ async fn sign_up_upload_and_get_the_text_and_the_mail() {
         .unwrap();
     assert_eq!(upload.status(), StatusCode::ACCEPTED);
     let id = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
-    let job = poll_until_finished(&app, &token, &id).await;
+    let job = app.finished_job(&token, &id).await;
     assert_eq!(job["status"], "DONE", "{job}");
     let text = job["result"]["text"].as_str().unwrap();
     let rate = cer(&truth.join("\n"), text);
@@ -97,7 +85,7 @@ async fn a_failed_job_sends_the_failure_mail() {
     corrupt.truncate(corrupt.len() - 20);
     let upload = app.http.post(app.url("/ocr")).bearer_auth(token).header("content-type", "image/png").body(corrupt);
     let id = upload.send().await.unwrap().json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
-    let job = poll_until_finished(&app, token, &id).await;
+    let job = app.finished_job(token, &id).await;
     assert_eq!(job["status"], "FAILED");
     let failed = app.sent_mail(&email, "could not read your image", 1).await;
     assert_eq!(failed.len(), 1);

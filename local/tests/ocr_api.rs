@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use common::{TestApp, assert_problem, unique_email};
@@ -45,19 +45,6 @@ impl TestApp {
 
     async fn job(&self, token: &str, id: &str) -> reqwest::Response {
         self.get_with_token(&format!("/jobs/{id}"), token).await
-    }
-
-    /// Polls until the job is DONE or FAILED.
-    async fn finished_job(&self, token: &str, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let job: Value = self.job(token, id).await.json().await.unwrap();
-            if job["status"] == "DONE" || job["status"] == "FAILED" {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }
 

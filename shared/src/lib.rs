@@ -14,5 +14,6 @@ pub mod imaging;
 pub mod jobs;
 pub mod notify;
 pub mod ports;
+pub mod sqs_batch;
 pub mod telemetry;
 pub mod user;

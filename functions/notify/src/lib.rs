@@ -10,7 +10,7 @@
 //!   the `failure_reason` attribute, logged with the message id, and
 //!   acknowledged. Nothing is dropped silently.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::notify::{DeadLetters, Notifier, NotifyError};
 
 async fn handle_message(
@@ -37,14 +37,5 @@ async fn handle_message(
 }
 
 pub async fn handle_batch(notifier: &Notifier, dead_letters: &dyn DeadLetters, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        if let Err(why) = handle_message(notifier, dead_letters, message).await {
-            tracing::warn!(message_id = ?message.message_id, error = %why, "record will be retried");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    shared::sqs_batch::each_record(&event, |message| handle_message(notifier, dead_letters, message)).await
 }

@@ -4,7 +4,7 @@
 
 pub mod recognizer;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use percent_encoding::percent_decode_str;
 use shared::jobs::{JobProcessor, parse_upload_key};
 
@@ -74,16 +74,7 @@ async fn handle_message(processor: &JobProcessor, message: &SqsMessage) -> Resul
 /// Processes every record; reports only the ones to retry. Permanent
 /// problems with an image are recorded on its job (FAILED) and acknowledged.
 pub async fn handle_batch(processor: &JobProcessor, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        if let Err(why) = handle_message(processor, message).await {
-            tracing::warn!(message_id = ?message.message_id, error = %why, "record will be retried");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    shared::sqs_batch::each_record(&event, |message| handle_message(processor, message)).await
 }
 
 #[cfg(test)]

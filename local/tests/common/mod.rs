@@ -151,3 +151,18 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// Polls `GET /jobs/{id}` until the job is DONE or FAILED.
+    pub async fn finished_job(&self, token: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job: Value = self.get_with_token(&format!("/jobs/{id}"), token).await.json().await.unwrap();
+            if job["status"] == "DONE" || job["status"] == "FAILED" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -236,9 +236,7 @@ impl JobService {
                 Err(StoreError::Conflict) => continue,
                 other => other?,
             }
-            let mut keys = vec![job.upload_key.clone(), result_key(&job.id)];
-            keys.dedup();
-            for key in keys {
+            for key in [job.upload_key.clone(), result_key(&job.id)] {
                 if let Err(e) = self.blobs.delete(&key).await {
                     tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a deleted job");
                 }
