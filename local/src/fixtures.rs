@@ -193,6 +193,290 @@ pub fn screenshot(font: &FontVec, mono: &FontVec) -> Fixture {
     Fixture::from_page("screenshot", page, &truth)
 }
 
+/// A small deterministic generator (xorshift), so fixtures are the same on
+/// every run and machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const ITEMS: [&str; 24] = [
+    "Milk 1L", "Bread", "Apples 1kg", "Coffee beans", "Butter", "Eggs x12", "Orange juice", "Rice 2kg", "Tomatoes",
+    "Cheddar", "Pasta", "Olive oil", "Bananas", "Yoghurt", "Chicken", "Tea bags", "Flour", "Sugar", "Salt",
+    "Onions", "Carrots", "Lettuce", "Honey", "Oats",
+];
+
+/// How a receipt-like page is laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptLayout {
+    pub width: u32,
+    pub px: f32,
+    pub items: usize,
+    /// Prices flush right (true) or starting at a fixed column (false).
+    pub right_aligned: bool,
+    /// Left margin, as a fraction of the width.
+    pub margin: f32,
+    pub seed: u64,
+}
+
+/// A till receipt: a title, item names left, prices far right, a total.
+/// Every item and its price must come out as one line.
+pub fn receipt_with(font: &FontVec, layout: ReceiptLayout) -> Fixture {
+    let ReceiptLayout { width, px, items, right_aligned, margin, seed } = layout;
+    let mut rng = Rng::new(seed);
+    let line = px * 1.5;
+    let height = ((items as f32 + 3.0) * line + px) as u32;
+    let mut page = Page::new(width, height);
+    let left = width as f32 * margin;
+    let right = width as f32 * (1.0 - margin);
+    let price_column = width as f32 * 0.7;
+    let mut truth = vec!["FRESH MARKET".to_string()];
+    page.text(font, px, left, line, "FRESH MARKET");
+    let mut total = 0;
+    for i in 0..items {
+        let y = line * (i as f32 + 2.0);
+        let name = rng.pick(&ITEMS);
+        let cents = 49 + rng.below(1500);
+        total += cents;
+        let price = format!("{}.{:02}", cents / 100, cents % 100);
+        page.text(font, px, left, y, name);
+        if right_aligned {
+            page.text_right(font, px, right, y, &price);
+        } else {
+            page.text(font, px, price_column, y, &price);
+        }
+        truth.push(format!("{name} {price}"));
+    }
+    let y = line * (items as f32 + 2.0);
+    let total = format!("{}.{:02}", total / 100, total % 100);
+    page.text(font, px, left, y, "TOTAL");
+    if right_aligned {
+        page.text_right(font, px, right, y, &total);
+    } else {
+        page.text(font, px, price_column, y, &total);
+    }
+    truth.push(format!("TOTAL {total}"));
+    let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
+    Fixture::from_page(format!("receipt-{width}w-{px}px-{items}items"), page, &truth)
+}
+
+const LABELS: [(&str, &str); 12] = [
+    ("Name:", "Ada Lovelace"),
+    ("Email:", "ada@example.org"),
+    ("Phone:", "+44 20 7946 0321"),
+    ("Plan:", "Team (annual)"),
+    ("Seats:", "12"),
+    ("Region:", "eu-west-1"),
+    ("Status:", "Active"),
+    ("Renews:", "2027-03-14"),
+    ("Owner:", "Charles Babbage"),
+    ("Storage:", "48.2 GB of 100 GB"),
+    ("API key:", "7f3a-91bc-22de"),
+    ("Invoices:", "Monthly by e-mail"),
+];
+
+/// A settings screen: a column of labels, and their values aligned at
+/// `value_x`. Each label and its value must come out as one line.
+pub fn label_value_screen(font: &FontVec, px: f32, rows: usize, value_x: f32) -> Fixture {
+    let line = px * 2.0;
+    let width = (value_x + 24.0 * px * 0.6 + px * 2.0) as u32;
+    let mut page = Page::new(width, ((rows as f32 + 2.0) * line) as u32);
+    for x in 0..width {
+        for y in 0..(line * 0.8) as u32 {
+            page.image.put_pixel(x, y, Luma([230]));
+        }
+    }
+    page.text(font, px, px, line * 0.6, "Account settings");
+    let mut truth = vec!["Account settings".to_string()];
+    for (i, (label, value)) in LABELS.iter().cycle().take(rows).enumerate() {
+        let y = line * (i as f32 + 1.5);
+        page.text(font, px, px, y, label);
+        page.text(font, px, value_x, y, value);
+        truth.push(format!("{label} {value}"));
+    }
+    let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
+    Fixture::from_page(format!("labels-{px}px-{rows}rows-{value_x}x"), page, &truth)
+}
+
+/// A dense form: two label/value pairs per row.
+pub fn dense_form(font: &FontVec, px: f32) -> Fixture {
+    let fields = [
+        ("Surname", "Grant", "Given name", "Mary"),
+        ("Date of birth", "1984-02-11", "Nationality", "Irish"),
+        ("Passport no.", "PX4471920", "Expires", "2031-09-30"),
+        ("Street", "12 Harbour Rd", "City", "Cork"),
+        ("Postcode", "T12 X9K4", "Country", "Ireland"),
+        ("Employer", "Northwind Ltd", "Position", "Engineer"),
+        ("Salary", "58,400 EUR", "Start date", "2019-06-01"),
+        ("Reference", "A-2026-0117", "Signed", "Yes"),
+    ];
+    let line = px * 1.7;
+    let columns = [px, px * 9.0, px * 17.0, px * 25.0];
+    let width = (px * 33.0) as u32;
+    let mut page = Page::new(width, ((fields.len() as f32 + 2.0) * line) as u32);
+    page.text(font, px * 1.2, px, line, "APPLICATION FORM");
+    let mut truth = vec!["APPLICATION FORM".to_string()];
+    for (i, (a, b, c, d)) in fields.iter().enumerate() {
+        let y = line * (i as f32 + 2.2);
+        for (text, x) in [a, b, c, d].iter().zip(columns) {
+            page.text(font, px, x, y, text);
+        }
+        // A rule under each row, as forms have.
+        let rule_y = (y + px * 0.45) as u32;
+        for x in (px as u32)..(width - px as u32) {
+            page.image.put_pixel(x, rule_y, Luma([160]));
+        }
+        truth.push(format!("{a} {b} {c} {d}"));
+    }
+    let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
+    Fixture::from_page(format!("form-{px}px"), page, &truth)
+}
+
+const PROSE_WORDS: [&str; 40] = [
+    "the", "river", "morning", "council", "agreed", "to", "review", "plans", "for", "a", "new", "bridge", "near",
+    "harbour", "after", "months", "of", "debate", "about", "cost", "and", "traffic", "residents", "said", "they",
+    "would", "welcome", "safer", "crossing", "while", "shops", "feared", "long", "closures", "during", "work",
+    "engineers", "expect", "completion", "spring",
+];
+
+/// Lines of generated prose, each at most `max_width` wide in `font`.
+fn prose_lines(font: &FontVec, px: f32, max_width: f32, count: usize, rng: &mut Rng) -> Vec<String> {
+    let mut lines = Vec::with_capacity(count);
+    while lines.len() < count {
+        let mut line = String::new();
+        loop {
+            let word = rng.pick(&PROSE_WORDS);
+            let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
+            if Page::measure(font, px, &candidate) > max_width {
+                break;
+            }
+            line = candidate;
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// A page with two columns of prose, read column by column. At 300 dpi
+/// and 11 pt, `two_column_page(font, 2480, 3508, 46.0, 40)` is an A4 scan.
+pub fn two_column_page(font: &FontVec, width: u32, height: u32, px: f32, lines_per_column: usize) -> Fixture {
+    let mut rng = Rng::new(17);
+    let margin = width as f32 * 0.08;
+    let gutter = width as f32 * 0.05;
+    let column = (width as f32 - 2.0 * margin - gutter) / 2.0;
+    let leading = px * 1.45;
+    let mut page = Page::new(width, height);
+    let title = "Harbour bridge plans reviewed";
+    page.text(font, px * 1.6, margin, margin, title);
+    let mut truth = vec![title.to_string()];
+    for c in 0..2 {
+        let x = margin + c as f32 * (column + gutter);
+        for (i, line) in prose_lines(font, px, column, lines_per_column, &mut rng).iter().enumerate() {
+            let y = margin + px * 2.5 + leading * i as f32;
+            if y + px > height as f32 {
+                break;
+            }
+            page.text(font, px, x, y, line);
+            truth.push(line.clone());
+        }
+    }
+    let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
+    Fixture::from_page(format!("two-column-page-{width}x{height}"), page, &truth)
+}
+
+/// Text with artwork around it (a cover, a poster): shapes that detection
+/// may take for words must not come out as text.
+pub fn text_with_graphics(font: &FontVec) -> Fixture {
+    let (width, height) = (640u32, 860u32);
+    let mut page = Page::new(width, height);
+    let mut rng = Rng::new(5);
+    let dab = |page: &mut Page, cx: f32, cy: f32, r: f32, ring: bool, shade: u8| {
+        for y in (cy - r).max(0.0) as u32..((cy + r) as u32).min(height) {
+            for x in (cx - r).max(0.0) as u32..((cx + r) as u32).min(width) {
+                let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+                if d <= r && (!ring || d >= r * 0.7) {
+                    page.image.put_pixel(x, y, Luma([shade]));
+                }
+            }
+        }
+    };
+    // Scattered rings, dots and strokes above and below the title block.
+    for _ in 0..26 {
+        let cx = rng.below(width as usize) as f32;
+        let cy = if rng.below(2) == 0 { 20.0 + rng.below(230) as f32 } else { 600.0 + rng.below(240) as f32 };
+        let r = 6.0 + rng.below(30) as f32;
+        let shade = 20 + rng.below(120) as u8;
+        dab(&mut page, cx, cy, r, rng.below(2) == 0, shade);
+    }
+    for _ in 0..14 {
+        let (x0, y0) = (rng.below(width as usize) as f32, 600.0 + rng.below(240) as f32);
+        let (dx, dy) = (rng.below(60) as f32 - 30.0, rng.below(60) as f32 - 30.0);
+        for t in 0..40 {
+            let (x, y) = (x0 + dx * t as f32 / 40.0, y0 + dy * t as f32 / 40.0);
+            dab(&mut page, x, y, 3.0, false, 40);
+        }
+    }
+    let lines = [
+        (52.0, "THE QUIET"),
+        (52.0, "HARBOUR"),
+        (26.0, "A novel"),
+        (24.0, "by Mary Grant"),
+    ];
+    let mut y = 330.0;
+    for (px, text) in lines {
+        let w = Page::measure(font, px, text);
+        page.text(font, px, (width as f32 - w) / 2.0, y, text);
+        y += px * 1.5;
+    }
+    let truth: Vec<&str> = lines.iter().map(|l| l.1).collect();
+    Fixture::from_page("cover-with-graphics", page, &truth)
+}
+
+/// A receipt as a phone photographs it: slight perspective, uneven light,
+/// sensor noise, JPEG at quality 70.
+pub fn photographed(fixture: &Fixture, seed: u64) -> Result<Fixture> {
+    let (w, h) = fixture.image.dimensions();
+    let (out_w, out_h) = (w + w / 10, h + h / 10);
+    // Each output row maps to a source row; the top edge is narrower than
+    // the bottom (the phone tilted back), and the page sits off-centre.
+    let mut photo = RgbImage::from_fn(out_w, out_h, |x, y| {
+        let v = y as f32 / out_h as f32;
+        let shrink = 0.06 * (1.0 - v);
+        let u = x as f32 / out_w as f32;
+        let sx = ((u - 0.05) / (0.9 - 2.0 * shrink * 0.9) - shrink / 0.9) * w as f32;
+        let sy = (v - 0.04) / 0.91 * h as f32;
+        let light = 0.78 + 0.22 * (1.0 - (u - 0.7).abs()) * (1.0 - 0.5 * v);
+        if sx < 0.0 || sy < 0.0 || sx >= (w - 1) as f32 || sy >= (h - 1) as f32 {
+            return image::Rgb([70, 66, 60]);
+        }
+        let p = fixture.image.get_pixel(sx as u32, sy as u32).0;
+        image::Rgb(p.map(|c| (c as f32 * light) as u8))
+    });
+    add_noise(&mut photo, 12, seed);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 70).encode_image(&photo)?;
+    let image = image::load_from_memory(&jpeg)?.into_rgb8();
+    Ok(Fixture { name: format!("{}-photo", fixture.name), image, truth: fixture.truth.clone() })
+}
+
 /// Deterministic light noise (xorshift), so benchmark runs compare.
 pub fn add_noise(image: &mut RgbImage, amplitude: i16, seed: u64) {
     let mut state = seed.max(1);

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
-use ocr::recognizer::OcrsRecognizer;
+use ocr::engine::FastEngine;
 use shared::aws::{self, AwsClients};
 use shared::config::{AuthConfig, NotifyConfig, OcrConfig, UploadConfig};
 use shared::jobs::JobProcessor;
@@ -91,7 +91,7 @@ pub fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
 /// The OCR worker as the OCR Lambda builds it, from its resolved environment.
 pub fn ocr_processor(stack: &Stack, clients: &AwsClients) -> Result<Arc<JobProcessor>> {
     let config = OcrConfig::load(&stack.function_env("OcrFunction")?).context("OcrFunction configuration")?;
-    let recognizer = OcrsRecognizer::load(config.models_dir.as_deref()).map_err(anyhow::Error::msg)?;
+    let recognizer = FastEngine::load(config.models_dir.as_deref())?;
     Ok(aws::job_processor(&config, clients, Arc::new(recognizer)))
 }
 

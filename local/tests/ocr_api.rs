@@ -78,7 +78,10 @@ async fn an_uploaded_image_is_read_and_a_ready_mail_is_queued() {
     assert_eq!(job["result"]["lines"].as_array().unwrap().len(), 2);
     assert!(job["result"]["lines"][0]["bbox"]["width"].as_u64().unwrap() > 100);
     assert!(job["result"]["width"].as_u64().unwrap() > 0);
-    assert_eq!(job["result"]["engine"]["name"], "ocrs");
+    assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted");
+    let first = &job["result"]["lines"][0];
+    assert!(first["confidence"].as_f64().unwrap() > 0.8, "{first}");
+    assert!(!first["words"].as_array().unwrap().is_empty(), "{first}");
     assert!(job["finished_at"].is_string());
 
     let mails = app.drain_emails(Duration::from_secs(10)).await;

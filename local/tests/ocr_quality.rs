@@ -1,40 +1,108 @@
-//! The real engine on rendered fixtures: text within a CER bound, lines in
-//! natural reading order.
+//! The production engine on rendered fixtures: text within a CER bound,
+//! lines in natural reading order across layouts that vary page width, type
+//! size, gap width, row count and alignment, and no noise from artwork.
 
-use local::fixtures::{self, Fixture, cer, load_font, normalise};
-use ocr::recognizer::OcrsRecognizer;
-use shared::ports::TextRecognizer;
+use local::fixtures::{self, Fixture, ReceiptLayout, cer, load_font, normalise};
+use ocr::engine::FastEngine;
+use shared::jobs::TextLine;
+use std::sync::OnceLock;
 
-fn read(fixture: &Fixture) -> String {
-    let recognizer = OcrsRecognizer::embedded().unwrap();
-    let result = recognizer.recognize(&fixture.image).unwrap();
-    result.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+fn engine() -> &'static FastEngine {
+    static ENGINE: OnceLock<FastEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| FastEngine::embedded().unwrap())
 }
 
-fn check(fixture: &Fixture, max_cer: f64) {
-    let text = read(fixture);
+fn read(fixture: &Fixture) -> Vec<TextLine> {
+    engine().read(&fixture.image).unwrap()
+}
+
+fn text(lines: &[TextLine]) -> String {
+    lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[track_caller]
+fn check(fixture: &Fixture, max_cer: f64) -> Vec<TextLine> {
+    let lines = read(fixture);
+    let text = text(&lines);
     let rate = cer(&fixture.truth, &text);
     println!("--- {} (CER {rate:.3})\n{}\n", fixture.name, normalise(&text));
     assert!(rate <= max_cer, "{}: CER {rate:.3} > {max_cer}\ngot:\n{text}\nwanted:\n{}", fixture.name, fixture.truth);
+    lines
 }
 
 #[test]
 fn plain_text() {
     let font = load_font("DejaVuSans.ttf").unwrap();
-    check(
+    let lines = check(
         &fixtures::paragraph("plain", &font, 28.0, &["Hello from the OCR pipeline", "Serverless Rust on AWS Lambda"]),
-        0.05,
+        0.02,
     );
+    for line in &lines {
+        assert!(line.confidence > 0.9, "{line:?}");
+        assert_eq!(line.words.len(), line.text.split(' ').count(), "{line:?}");
+        for word in &line.words {
+            assert!(word.bbox.x >= line.bbox.x && word.bbox.x + word.bbox.width as i32 <= line.bbox.x + line.bbox.width as i32);
+        }
+    }
 }
 
 #[test]
-fn receipt_items_and_prices_share_a_line() {
+fn one_character_lines_that_are_text_are_kept() {
     let font = load_font("DejaVuSans.ttf").unwrap();
-    check(&fixtures::receipt(&font), 0.08);
+    check(&fixtures::paragraph("page-number", &font, 26.0, &["Chapter Seven", "7", "The end of the story", "A"]), 0.02);
 }
 
 #[test]
-fn columns_read_in_order() {
-    let font = load_font("DejaVuSans.ttf").unwrap();
-    check(&fixtures::two_columns(&font), 0.08);
+fn receipt_items_and_prices_share_a_line_whatever_the_layout() {
+    let sans = load_font("DejaVuSans.ttf").unwrap();
+    let mono = load_font("DejaVuSansMono.ttf").unwrap();
+    check(&fixtures::receipt(&sans), 0.02);
+    let layouts = [
+        // The layout that once read every item before every price.
+        (&sans, ReceiptLayout { width: 380, px: 17.0, items: 9, right_aligned: true, margin: 0.05, seed: 1 }),
+        (&sans, ReceiptLayout { width: 640, px: 22.0, items: 5, right_aligned: true, margin: 0.08, seed: 2 }),
+        (&sans, ReceiptLayout { width: 900, px: 26.0, items: 12, right_aligned: true, margin: 0.05, seed: 3 }),
+        (&sans, ReceiptLayout { width: 520, px: 20.0, items: 7, right_aligned: false, margin: 0.06, seed: 4 }),
+        (&mono, ReceiptLayout { width: 460, px: 18.0, items: 10, right_aligned: true, margin: 0.04, seed: 5 }),
+        (&mono, ReceiptLayout { width: 720, px: 24.0, items: 3, right_aligned: false, margin: 0.1, seed: 6 }),
+    ];
+    for (font, layout) in layouts {
+        check(&fixtures::receipt_with(font, layout), 0.03);
+    }
+}
+
+#[test]
+fn labels_and_values_share_a_line() {
+    let sans = load_font("DejaVuSans.ttf").unwrap();
+    for (px, rows, value_x) in [(18.0, 6, 200.0), (22.0, 10, 320.0), (16.0, 12, 420.0), (26.0, 4, 260.0)] {
+        check(&fixtures::label_value_screen(&sans, px, rows, value_x), 0.03);
+    }
+    check(&fixtures::dense_form(&sans, 20.0), 0.03);
+}
+
+#[test]
+fn columns_of_prose_read_column_by_column() {
+    let sans = load_font("DejaVuSans.ttf").unwrap();
+    let serif = load_font("DejaVuSerif.ttf").unwrap();
+    check(&fixtures::two_columns(&sans), 0.02);
+    check(&fixtures::two_column_page(&serif, 1100, 700, 20.0, 16), 0.03);
+    check(&fixtures::two_column_page(&sans, 1500, 900, 24.0, 14), 0.03);
+}
+
+#[test]
+fn artwork_does_not_come_out_as_text() {
+    let sans = load_font("DejaVuSans.ttf").unwrap();
+    let lines = check(&fixtures::text_with_graphics(&sans), 0.05);
+    let short: Vec<&TextLine> = lines.iter().filter(|l| l.text.chars().filter(|c| c.is_alphanumeric()).count() <= 2).collect();
+    assert!(short.is_empty(), "noise lines: {short:?}");
+}
+
+#[test]
+fn a_photographed_receipt_reads() {
+    let sans = load_font("DejaVuSans.ttf").unwrap();
+    let receipt = fixtures::receipt_with(
+        &sans,
+        ReceiptLayout { width: 520, px: 22.0, items: 6, right_aligned: true, margin: 0.06, seed: 9 },
+    );
+    check(&fixtures::photographed(&receipt, 3).unwrap(), 0.05);
 }

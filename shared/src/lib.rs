@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod email;
+pub mod errors;
 pub mod http;
 pub mod imaging;
 pub mod jobs;

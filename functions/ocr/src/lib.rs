@@ -2,7 +2,9 @@
 //! `batchItemFailures` response out. Lambda runs it through
 //! `lambda_runtime`; the local runner feeds it from a poller.
 
-pub mod recognizer;
+pub mod engine;
+#[cfg(feature = "stock")]
+pub mod stock;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use percent_encoding::percent_decode_str;

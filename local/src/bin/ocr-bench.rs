@@ -1,19 +1,24 @@
-//! OCR benchmark: ocrs (as the OCR Lambda runs it) against Tesseract 5 on
-//! fixtures rendered here with known text.
+//! OCR benchmark: the OCR function's engine ("fast") against the stock
+//! ocrs 0.13 pipeline with the published models ("stock") and Tesseract 5,
+//! on fixtures rendered here with known text.
 //!
-//!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR]
+//!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR --engine stock|fast|all --only NAME]
 //!
 //! Each measurement runs in a child process of its own, so peak RSS is per
-//! engine and image (wait4's ru_maxrss). ocrs time is the recognition call
-//! with the models already loaded (a warm Lambda); Tesseract time is its
-//! whole `tesseract IMAGE -` process, as that is how it is run.
+//! engine and image (wait4's ru_maxrss), and the engines take turns on each
+//! image (interleaved, so a noisy neighbour hits all of them alike). Engine
+//! time is the recognition call with the models already loaded (a warm
+//! Lambda), single-threaded (RTEN_NUM_THREADS=1, as on a 1-vCPU Lambda);
+//! Tesseract time is its whole `tesseract IMAGE -` process
+//! (OMP_THREAD_LIMIT=1), as that is how it is run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use local::fixtures::{self, Fixture, cer, load_font, normalise};
+use local::fixtures::{self, Fixture, ReceiptLayout, cer, load_font, normalise};
+use shared::ports::TextRecognizer;
 
 const PROSE: [&str; 4] = [
     "Invoice 2026-117 was paid on 14 March.",
@@ -48,6 +53,17 @@ fn fixture_set() -> Result<Vec<Fixture>> {
     let mut rotated = fixtures::paragraph("sans-24px-rot2deg", &sans, 24.0, &PROSE);
     rotated.image = fixtures::rotate(&rotated.image, 2.0);
     set.push(rotated);
+
+    // Realistic pages, none of which the engine was tuned on alone.
+    let receipt = fixtures::receipt_with(
+        &sans,
+        ReceiptLayout { width: 380, px: 17.0, items: 9, right_aligned: true, margin: 0.05, seed: 1 },
+    );
+    set.push(fixtures::photographed(&receipt, 11)?);
+    set.push(fixtures::two_column_page(&serif, 2480, 3508, 46.0, 44));
+    set.push(fixtures::dense_form(&sans, 20.0));
+    set.push(fixtures::label_value_screen(&sans, 20.0, 10, 300.0));
+    set.push(fixtures::text_with_graphics(&sans));
     Ok(set)
 }
 
@@ -89,15 +105,11 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// ocrs in a child: `--recognize PATH RUNS` prints the median milliseconds
-/// of the recognition call, then the text.
-fn ocrs(image: &Path, runs: usize, threads: Option<usize>) -> Result<Run> {
+/// An engine in a child: `--recognize ENGINE PATH RUNS` prints the median
+/// milliseconds of the recognition call, then the text.
+fn engine(name: &str, image: &Path, runs: usize) -> Result<Run> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.arg("--recognize").arg(image).arg(runs.to_string());
-    match threads {
-        Some(n) => command.env("RTEN_NUM_THREADS", n.to_string()),
-        None => command.env_remove("RTEN_NUM_THREADS"),
-    };
+    command.arg("--recognize").arg(name).arg(image).arg(runs.to_string()).env("RTEN_NUM_THREADS", "1");
     let (stdout, _, peak_rss_kib) = run_measured(&mut command)?;
     let (first, text) = stdout.split_once('\n').unwrap_or((&stdout, ""));
     Ok(Run { millis: first.trim().parse()?, text: text.to_owned(), peak_rss_kib })
@@ -118,9 +130,17 @@ fn tesseract(image: &Path, runs: usize) -> Result<Run> {
     Ok(Run { millis: median(times), text, peak_rss_kib })
 }
 
-fn recognize_child(path: &Path, runs: usize) -> Result<()> {
-    use shared::ports::TextRecognizer;
-    let recognizer = ocr::recognizer::OcrsRecognizer::embedded().map_err(anyhow::Error::msg)?;
+fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
+    // RUST_LOG=ocr=debug shows the engine's stage timings on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let recognizer: Box<dyn TextRecognizer> = match engine {
+        "fast" => Box::new(ocr::engine::FastEngine::embedded()?),
+        "stock" => Box::new(ocr::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?),
+        other => bail!("unknown engine {other}"),
+    };
     let image = image::open(path)?.into_rgb8();
     let mut times = Vec::new();
     let mut text = String::new();
@@ -140,74 +160,128 @@ fn edits(truth: &str, text: &str) -> (f64, f64) {
     (cer(truth, text) * len, len)
 }
 
+/// Totals of one engine over the set.
+#[derive(Default)]
+struct Totals {
+    millis: f64,
+    edits: f64,
+    worst_rss_kib: i64,
+}
+
+impl Totals {
+    fn add(&mut self, run: &Run, truth: &str) {
+        self.millis += run.millis;
+        self.edits += edits(truth, &run.text).0;
+        self.worst_rss_kib = self.worst_rss_kib.max(run.peak_rss_kib);
+    }
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--recognize") {
-        return recognize_child(Path::new(&args[2]), args[3].parse()?);
+        return recognize_child(&args[2], Path::new(&args[3]), args[4].parse()?);
     }
     let mut runs = 3;
     let mut out = PathBuf::from("target/bench-fixtures");
+    let mut engines = vec!["stock", "fast", "tesseract"];
+    let mut only: Option<String> = None;
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--runs" => runs = rest.next().context("--runs N")?.parse()?,
             "--out" => out = rest.next().context("--out DIR")?.into(),
-            other => bail!("unknown argument {other}; usage: ocr-bench [--runs N] [--out DIR]"),
+            "--only" => only = Some(rest.next().context("--only NAME")?.clone()),
+            "--engine" => {
+                engines = match rest.next().context("--engine stock|fast|all")?.as_str() {
+                    "stock" => vec!["stock", "tesseract"],
+                    "fast" => vec!["fast", "tesseract"],
+                    "all" => vec!["stock", "fast", "tesseract"],
+                    other => bail!("unknown engine {other}: stock, fast or all"),
+                }
+            }
+            other => bail!(
+                "unknown argument {other}; usage: ocr-bench [--runs N] [--out DIR] [--engine stock|fast|all] [--only NAME]"
+            ),
         }
+    }
+    if runs == 0 {
+        bail!("--runs must be at least 1");
     }
     std::fs::create_dir_all(&out)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
-        "ocrs 0.13 (embedded official models) vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); {cores} cores; median of {runs} runs\n"
+        "{} vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\n",
+        engines.iter().filter(|e| **e != "tesseract").copied().collect::<Vec<_>>().join(" vs ")
     );
+    let columns: Vec<&str> = engines.clone();
     println!(
-        "| image | size | ocrs 1 thread ms | ocrs default ms | tesseract ms | time ratio (1T) | ocrs CER | tesseract CER | ocrs peak RSS MB | tesseract peak RSS MB |"
+        "| image | size | {} | {} | {} |",
+        columns.iter().map(|e| format!("{e} ms")).collect::<Vec<_>>().join(" | "),
+        columns.iter().map(|e| format!("{e} CER")).collect::<Vec<_>>().join(" | "),
+        columns.iter().map(|e| format!("{e} peak RSS MB")).collect::<Vec<_>>().join(" | "),
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let (mut ocrs_ms, mut tess_ms) = (0.0, 0.0);
-    let (mut ocrs_edits, mut tess_edits, mut chars) = (0.0, 0.0, 0.0);
-    let mut worst_rss: i64 = 0;
+    println!("|---|---|{}", "---:|".repeat(columns.len() * 3));
+    let mut totals: Vec<Totals> = columns.iter().map(|_| Totals::default()).collect();
+    let mut chars = 0.0;
     for fixture in fixture_set()? {
+        if only.as_deref().is_some_and(|name| !fixture.name.contains(name)) {
+            continue;
+        }
         let path = out.join(format!("{}.png", fixture.name));
         fixture.image.save(&path)?;
         std::fs::write(out.join(format!("{}.txt", fixture.name)), &fixture.truth)?;
-        let single = ocrs(&path, runs, Some(1))?;
-        let default = ocrs(&path, runs, None)?;
-        let tess = tesseract(&path, runs)?;
-        let (ocrs_cer, tess_cer) = (cer(&fixture.truth, &single.text), cer(&fixture.truth, &tess.text));
+        // Interleaved: each round runs every engine once on this image.
+        let mut rounds: Vec<Vec<Run>> = columns.iter().map(|_| Vec::new()).collect();
+        for _ in 0..runs {
+            for (i, name) in columns.iter().enumerate() {
+                let run = match *name {
+                    "tesseract" => tesseract(&path, 1)?,
+                    engine_name => engine(engine_name, &path, 1)?,
+                };
+                rounds[i].push(run);
+            }
+        }
+        let results: Vec<Run> = rounds
+            .into_iter()
+            .map(|runs| {
+                let millis = median(runs.iter().map(|r| r.millis).collect());
+                let peak_rss_kib = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+                let text = runs.into_iter().last().map(|r| r.text).unwrap_or_default();
+                Run { millis, text, peak_rss_kib }
+            })
+            .collect();
         println!(
-            "| {} | {}×{} | {:.0} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} |",
+            "| {} | {}×{} | {} | {} | {} |",
             fixture.name,
             fixture.image.width(),
             fixture.image.height(),
-            single.millis,
-            default.millis,
-            tess.millis,
-            single.millis / tess.millis,
-            ocrs_cer,
-            tess_cer,
-            single.peak_rss_kib as f64 / 1024.0,
-            tess.peak_rss_kib as f64 / 1024.0,
+            results.iter().map(|r| format!("{:.0}", r.millis)).collect::<Vec<_>>().join(" | "),
+            results.iter().map(|r| format!("{:.3}", cer(&fixture.truth, &r.text))).collect::<Vec<_>>().join(" | "),
+            results.iter().map(|r| format!("{:.0}", r.peak_rss_kib as f64 / 1024.0)).collect::<Vec<_>>().join(" | "),
         );
-        ocrs_ms += single.millis;
-        tess_ms += tess.millis;
-        let (e, n) = edits(&fixture.truth, &single.text);
-        ocrs_edits += e;
-        chars += n;
-        tess_edits += edits(&fixture.truth, &tess.text).0;
-        worst_rss = worst_rss.max(single.peak_rss_kib);
+        for (total, run) in totals.iter_mut().zip(&results) {
+            total.add(run, &fixture.truth);
+        }
+        chars += edits(&fixture.truth, "").1;
     }
-    let (ocrs_cer, tess_cer) = (ocrs_edits / chars, tess_edits / chars);
     println!();
-    println!(
-        "total time: ocrs {ocrs_ms:.0} ms, tesseract {tess_ms:.0} ms → ratio ocrs/tesseract {:.2}",
-        ocrs_ms / tess_ms
-    );
-    println!(
-        "aggregate CER: ocrs {ocrs_cer:.4}, tesseract {tess_cer:.4} → ratio ocrs/tesseract {}",
-        if tess_cer > 0.0 { format!("{:.2}", ocrs_cer / tess_cer) } else { "n/a (tesseract made no error)".into() }
-    );
-    println!("ocrs peak RSS (worst image): {:.0} MB", worst_rss as f64 / 1024.0);
+    for (name, total) in columns.iter().zip(&totals) {
+        println!(
+            "{name}: total {:.0} ms, aggregate CER {:.4}, worst peak RSS {:.0} MB",
+            total.millis,
+            total.edits / chars,
+            total.worst_rss_kib as f64 / 1024.0
+        );
+    }
+    let find = |name: &str| columns.iter().position(|c| *c == name).map(|i| &totals[i]);
+    if let (Some(fast), Some(stock)) = (find("fast"), find("stock")) {
+        println!("time ratio fast/stock: {:.2}", fast.millis / stock.millis);
+    }
+    for engine_name in ["fast", "stock"] {
+        if let (Some(e), Some(t)) = (find(engine_name), find("tesseract")) {
+            println!("time ratio {engine_name}/tesseract: {:.2}", e.millis / t.millis);
+        }
+    }
     println!("fixtures and truths written to {}", out.display());
     Ok(())
 }

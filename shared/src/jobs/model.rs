@@ -85,10 +85,28 @@ pub struct BoundingBox {
     pub height: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A line of text in reading order. A line may join fragments that stand
+/// apart on the page (a receipt's item and its price).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextLine {
     pub text: String,
     pub bbox: BoundingBox,
+    /// The recogniser's mean character probability, 0 to 1. Results stored
+    /// before confidences existed read as 0.
+    #[serde(default)]
+    pub confidence: f32,
+    /// The line's words, left to right.
+    #[serde(default)]
+    pub words: Vec<Word>,
+}
+
+/// A word: its text, its box (the line's height, the word's extent) and
+/// its confidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    pub text: String,
+    pub bbox: BoundingBox,
+    pub confidence: f32,
 }
 
 /// What produced a result, so results stay interpretable across upgrades.
@@ -98,16 +116,19 @@ pub struct EngineInfo {
     pub version: String,
     pub detection_model_sha256: String,
     pub recognition_model_sha256: String,
+    /// The recogniser's second (recurrent) model, when it is split in two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_model_sha256: Option<String>,
 }
 
 /// Lines in reading order, as the recognizer returns them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recognized {
     pub lines: Vec<TextLine>,
     pub engine: EngineInfo,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OcrResult {
     pub text: String,
     pub lines: Vec<TextLine>,
@@ -132,7 +153,7 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
 }
 
 /// Where a finished job's result lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoredResult {
     Inline(OcrResult),
     /// Too large for the job record: the full result is a JSON blob.
@@ -142,7 +163,7 @@ pub enum StoredResult {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: JobId,
     pub owner: UserId,

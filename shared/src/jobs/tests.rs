@@ -34,6 +34,8 @@ impl TextRecognizer for FakeRecognizer {
             .map(|i| TextLine {
                 text: format!("{} {i}", self.line),
                 bbox: BoundingBox { x: 0, y: i as i32 * 10, width: image.width(), height: 10 },
+                confidence: 0.99,
+                words: Vec::new(),
             })
             .collect();
         Ok(Recognized {
@@ -43,6 +45,7 @@ impl TextRecognizer for FakeRecognizer {
                 version: "0".into(),
                 detection_model_sha256: "d".into(),
                 recognition_model_sha256: "r".into(),
+                sequence_model_sha256: None,
             },
         })
     }

@@ -1,4 +1,7 @@
-//! The ocrs engine behind the `TextRecognizer` port.
+//! The stock ocrs pipeline with the published models, unmodified: what the
+//! fast engine (`crate::engine`) is measured against (`ocr-bench --engine
+//! stock`). Not in the function's binary: it is the `stock` feature, which
+//! embeds the original 12 MB of models.
 
 use std::path::Path;
 
@@ -15,7 +18,7 @@ pub const RECOGNITION_MODEL_SHA256: &str = "86c145c2edb96c8caed5b1ebb8f44d706408
 
 const OCRS_VERSION: &str = "0.13";
 
-pub struct OcrsRecognizer {
+pub struct StockEngine {
     engine: OcrEngine,
     info: EngineInfo,
 }
@@ -24,7 +27,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl OcrsRecognizer {
+impl StockEngine {
     /// The models compiled into the binary: nothing is read or downloaded
     /// at run time, and loading takes ~10 ms per model.
     pub fn embedded() -> Result<Self, String> {
@@ -79,12 +82,13 @@ impl OcrsRecognizer {
             version: OCRS_VERSION.into(),
             detection_model_sha256: detection_hash,
             recognition_model_sha256: recognition_hash,
+            sequence_model_sha256: None,
         };
         Ok(Self { engine, info })
     }
 }
 
-impl TextRecognizer for OcrsRecognizer {
+impl TextRecognizer for StockEngine {
     fn recognize(&self, image: &image::RgbImage) -> Result<Recognized, String> {
         let source = ImageSource::from_bytes(image.as_raw(), image.dimensions()).map_err(|e| e.to_string())?;
         let input = self.engine.prepare_input(source).map_err(|e| e.to_string())?;
@@ -109,6 +113,8 @@ impl TextRecognizer for OcrsRecognizer {
                         width: rect.width().max(0) as u32,
                         height: rect.height().max(0) as u32,
                     },
+                    confidence: 0.0,
+                    words: Vec::new(),
                 })
             })
             .collect();
@@ -128,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_blank_image_has_no_text() {
-        let recognizer = OcrsRecognizer::embedded().unwrap();
+        let recognizer = StockEngine::embedded().unwrap();
         let blank = image::RgbImage::from_pixel(200, 100, image::Rgb([255, 255, 255]));
         let result = recognizer.recognize(&blank).unwrap();
         assert!(result.lines.is_empty());
@@ -137,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_missing_override_directory_is_a_clear_error() {
-        let err = OcrsRecognizer::from_dir(Path::new("/nonexistent")).err().unwrap();
+        let err = StockEngine::from_dir(Path::new("/nonexistent")).err().unwrap();
         assert!(err.contains("text-detection"), "{err}");
     }
 }

@@ -1,0 +1,120 @@
+//! Line images for the recogniser: the region a line's words cover, cut out
+//! of the page along the words' edges (so ink of neighbouring lines stays
+//! out), scaled to the model's height. Follows ocrs' own preparation, from
+//! an 8-bit page instead of an f32 copy of it (a quarter of the memory on
+//! a 300-dpi page).
+
+use image::GrayImage;
+use rten::FloatOperators;
+use rten_imageproc::{Line, LineF, Point, PointF, Polygon, Rect, RotatedRect, bounding_rect};
+use rten_tensor::NdTensor;
+
+use super::{BLACK, EngineError};
+
+/// The recognition model's input height.
+pub const LINE_HEIGHT: usize = 64;
+/// ocrs' limits on a resized line's width.
+const MIN_WIDTH: f32 = 10.0;
+const MAX_WIDTH: f32 = 2400.0;
+
+fn sorted_corners(rect: &RotatedRect) -> [PointF; 4] {
+    let mut corners = rect.corners();
+    corners.sort_by(|a, b| a.x.total_cmp(&b.x));
+    corners
+}
+
+fn downwards(a: PointF, b: PointF) -> LineF {
+    if a.y <= b.y { Line::from_endpoints(a, b) } else { Line::from_endpoints(b, a) }
+}
+
+/// A polygon around `words` (ordered left to right) that follows the top
+/// and bottom edges of each word.
+fn line_polygon(words: &[RotatedRect]) -> Vec<Point> {
+    let floor = |p: PointF| Point::from_yx(p.y as i32, p.x as i32);
+    let edges: Vec<(LineF, LineF)> = words
+        .iter()
+        .map(|word| {
+            let c = sorted_corners(word);
+            (downwards(c[0], c[1]), downwards(c[2], c[3]))
+        })
+        .collect();
+    let mut polygon = Vec::with_capacity(edges.len() * 4);
+    for (left, right) in &edges {
+        polygon.push(floor(left.start));
+        polygon.push(floor(right.start));
+    }
+    for (left, right) in edges.iter().rev() {
+        polygon.push(floor(right.end));
+        polygon.push(floor(left.end));
+    }
+    polygon
+}
+
+/// One line, ready for the recogniser.
+pub struct LineImage {
+    /// `[LINE_HEIGHT, width]`, values in `[BLACK, BLACK + 1]`.
+    pub pixels: NdTensor<f32, 2>,
+    /// Where the line is in the page.
+    pub rect: Rect,
+}
+
+/// Cuts out the line made of `words` and scales it to the model's height;
+/// `width_factor` < 1 squeezes it horizontally (faster, see the README).
+/// `None` for a degenerate (empty) region.
+pub fn prepare(page: &GrayImage, words: &[RotatedRect], width_factor: f32) -> Result<Option<LineImage>, EngineError> {
+    let Some(bounds) = bounding_rect(words.iter()) else {
+        return Ok(None);
+    };
+    let page_rect = Rect::from_hw(page.height() as i32, page.width() as i32);
+    let rect = bounds.integral_bounding_rect().intersection(page_rect);
+    if rect.width() <= 0 || rect.height() <= 0 {
+        return Ok(None);
+    }
+    let (rows, cols) = (rect.height() as usize, rect.width() as usize);
+    let mut region = NdTensor::full([1, 1, rows, cols], BLACK);
+    let polygon = Polygon::new(line_polygon(words));
+    for p in polygon.fill_iter() {
+        if rect.contains_point(p) && p.x < rect.right() && p.y < rect.bottom() {
+            let value = page.get_pixel(p.x as u32, p.y as u32).0[0];
+            region[[0, 0, (p.y - rect.top()) as usize, (p.x - rect.left()) as usize]] = f32::from(value) / 255.0 + BLACK;
+        }
+    }
+    let natural = (LINE_HEIGHT as f32 * cols as f32 / rows as f32).clamp(MIN_WIDTH, MAX_WIDTH);
+    let width = (natural * width_factor).max(MIN_WIDTH).round() as usize;
+    let resized = region.resize_image([LINE_HEIGHT, width]).map_err(EngineError::model("line resize"))?;
+    let pixels: NdTensor<f32, 4> = resized.try_into().map_err(EngineError::output("line resize"))?;
+    Ok(Some(LineImage { pixels: pixels.into_shape([LINE_HEIGHT, width]), rect }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rten_imageproc::Vec2;
+    use rten_tensor::prelude::*;
+
+    #[test]
+    fn a_line_is_cut_out_at_the_model_height_and_squeezed_on_request() {
+        let mut page = GrayImage::from_pixel(200, 60, image::Luma([255]));
+        for x in 20..180 {
+            for y in 20..40 {
+                page.put_pixel(x, y, image::Luma([0]));
+            }
+        }
+        let word = RotatedRect::new(PointF::from_yx(30.0, 100.0), Vec2::from_yx(1.0, 0.0), 170.0, 30.0);
+        let full = prepare(&page, &[word], 1.0).unwrap().unwrap();
+        let squeezed = prepare(&page, &[word], 0.5).unwrap().unwrap();
+        assert_eq!(full.pixels.shape()[0], LINE_HEIGHT);
+        assert_eq!(squeezed.pixels.shape()[1], full.pixels.shape()[1] / 2);
+        // Ink (black, the lowest value) in the middle, page (white) around it.
+        let middle = full.pixels[[LINE_HEIGHT / 2, full.pixels.shape()[1] / 2]];
+        assert!(middle < BLACK + 0.1, "{middle}");
+        assert!(full.pixels[[2, full.pixels.shape()[1] / 2]] > BLACK + 0.9);
+    }
+
+    #[test]
+    fn a_line_outside_the_page_is_skipped() {
+        let page = GrayImage::from_pixel(50, 50, image::Luma([255]));
+        let word = RotatedRect::new(PointF::from_yx(500.0, 500.0), Vec2::from_yx(1.0, 0.0), 20.0, 10.0);
+        assert!(prepare(&page, &[word], 1.0).unwrap().is_none());
+    }
+}

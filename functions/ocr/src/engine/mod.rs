@@ -1,0 +1,328 @@
+//! The OCR engine the function runs: ocrs' official models, derived by
+//! `models/derive.py` into a size-agnostic detector and an int8/f32 split
+//! recogniser, driven here directly with RTen. ocrs itself still groups the
+//! words into lines (`OcrEngine::find_text_lines`); `layout` then joins the
+//! table-like rows ocrs splits, and every line gets a confidence from the
+//! recogniser's probabilities, which drops noise.
+
+mod detection;
+pub mod layout;
+mod lines;
+mod recognition;
+
+use std::path::Path;
+
+use image::{GrayImage, RgbImage};
+use ocrs::{ImageSource, OcrEngine, OcrEngineParams};
+use rten::Model;
+use rten_imageproc::{Rect, RotatedRect};
+use sha2::{Digest, Sha256};
+use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine, Word};
+use shared::ports::TextRecognizer;
+
+use detection::Detector;
+use layout::Fragment;
+use recognition::{LineReader, ReadChar};
+
+/// ocrs' input normalisation: black is -0.5, white +0.5.
+const BLACK: f32 = -0.5;
+
+/// The derived models (see `models/derive.py` and the README's credits),
+/// compiled in: nothing is read or downloaded at run time.
+const DETECTION_MODEL: &[u8] = include_bytes!("../../models/text-detection-fitted.onnx");
+const RECOGNITION_CNN_MODEL: &[u8] = include_bytes!("../../models/text-recognition-cnn-int8.onnx");
+const RECOGNITION_RNN_MODEL: &[u8] = include_bytes!("../../models/text-recognition-rnn.onnx");
+pub const DETECTION_MODEL_SHA256: &str = "713512084e180438cdd6879aab93710c525febd820dcb7d7e565f620cc782ffb";
+pub const RECOGNITION_CNN_MODEL_SHA256: &str = "bff479251e1be56c8f6f5c408aaf929d50273a46877ee9abce8c433f500e996f";
+pub const RECOGNITION_RNN_MODEL_SHA256: &str = "0955cad1a1d913900ae274540b21f21ba0b65f90266be82fda02655631656208";
+/// File names of the models, in `models/` and in an `OCR_MODELS_DIR`.
+pub const MODEL_FILES: [&str; 3] =
+    ["text-detection-fitted.onnx", "text-recognition-cnn-int8.onnx", "text-recognition-rnn.onnx"];
+
+const ENGINE_NAME: &str = "ocrs-fitted";
+const ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, int8 CNN, batched GRU (1)";
+
+/// How much line images are squeezed horizontally before recognition:
+/// recognition time is proportional to width, and the model reads text
+/// squeezed to 0.75 as well as unsqueezed (ocr-bench: +0.002 CER at ~25%
+/// less recognition time; 0.6 costs +0.01).
+const WIDTH_FACTOR: f32 = 0.75;
+
+/// Lines whose mean character probability is below this are dropped: on
+/// pictures, detection finds "words" in artwork, and the recogniser reads
+/// them as a letter or two with low probability, while real text reads at
+/// 0.9 or more (see the ocr_quality tests and the README).
+pub const MIN_LINE_CONFIDENCE: f32 = 0.5;
+/// Very short lines (at most this many characters) must be surer still:
+/// single-letter "lines" are the typical noise. Rings and strokes in the
+/// cover fixture read as "C" or "/" at up to 0.94; real one-character lines
+/// (a page number, a list marker) read at 0.98 or more.
+const SHORT_LINE_CHARS: usize = 2;
+pub const MIN_SHORT_LINE_CONFIDENCE: f32 = 0.97;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot load the {what} model")]
+    Load {
+        what: String,
+        #[source]
+        source: rten::LoadError,
+    },
+    #[error("cannot read the {what} model file {path}")]
+    Read {
+        what: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the {what} model failed")]
+    Run {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("unexpected model output: {0}")]
+    Shape(String),
+}
+
+impl EngineError {
+    fn model<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |source| Self::Run { what, source: Box::new(source) }
+    }
+
+    fn output<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |error| Self::Shape(format!("{what}: {error:?}"))
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct FastEngine {
+    detector: Detector,
+    reader: LineReader,
+    /// ocrs' layout analysis, without models (it needs none).
+    layout: OcrEngine,
+    info: EngineInfo,
+}
+
+impl FastEngine {
+    /// The models compiled into the binary.
+    pub fn embedded() -> Result<Self, EngineError> {
+        let load = |what: &str, bytes: &'static [u8]| {
+            Model::load_static_slice(bytes).map_err(|source| EngineError::Load { what: what.into(), source })
+        };
+        Self::with_models(
+            load("detection", DETECTION_MODEL)?,
+            load("recognition CNN", RECOGNITION_CNN_MODEL)?,
+            load("recognition RNN", RECOGNITION_RNN_MODEL)?,
+            [DETECTION_MODEL_SHA256, RECOGNITION_CNN_MODEL_SHA256, RECOGNITION_RNN_MODEL_SHA256].map(String::from),
+        )
+    }
+
+    /// The models from `dir`, under the names in [`MODEL_FILES`].
+    pub fn from_dir(dir: &Path) -> Result<Self, EngineError> {
+        let mut models = Vec::new();
+        let mut hashes = Vec::new();
+        for name in MODEL_FILES {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|source| EngineError::Read {
+                what: name.into(),
+                path: path.display().to_string(),
+                source,
+            })?;
+            hashes.push(sha256_hex(&bytes));
+            models.push(Model::load(bytes).map_err(|source| EngineError::Load { what: name.into(), source })?);
+        }
+        let [detection, cnn, rnn] = <[Model; 3]>::try_from(models).map_err(|_| EngineError::Shape("three models".into()))?;
+        let [d, c, r] = <[String; 3]>::try_from(hashes).map_err(|_| EngineError::Shape("three hashes".into()))?;
+        Self::with_models(detection, cnn, rnn, [d, c, r])
+    }
+
+    /// The override directory when configured, else the embedded models.
+    pub fn load(models_dir: Option<&Path>) -> Result<Self, EngineError> {
+        match models_dir {
+            Some(dir) => Self::from_dir(dir),
+            None => Self::embedded(),
+        }
+    }
+
+    fn with_models(detection: Model, cnn: Model, rnn: Model, hashes: [String; 3]) -> Result<Self, EngineError> {
+        let [detection_hash, cnn_hash, rnn_hash] = hashes;
+        Ok(Self {
+            detector: Detector::new(detection),
+            reader: LineReader::new(cnn, rnn)?,
+            layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Shape(e.to_string()))?,
+            info: EngineInfo {
+                name: ENGINE_NAME.into(),
+                version: ENGINE_VERSION.into(),
+                detection_model_sha256: detection_hash,
+                recognition_model_sha256: cnn_hash,
+                sequence_model_sha256: Some(rnn_hash),
+            },
+        })
+    }
+
+    /// ocrs' line finding and reading order for `words`.
+    fn find_lines(&self, words: &[RotatedRect]) -> Result<Vec<Vec<RotatedRect>>, EngineError> {
+        // `find_text_lines` ignores its input image; any will do.
+        let pixel = [255u8];
+        let source = ImageSource::from_bytes(&pixel, (1, 1)).map_err(EngineError::output("layout"))?;
+        let input = self.layout.prepare_input(source).map_err(|e| EngineError::Shape(e.to_string()))?;
+        Ok(self.layout.find_text_lines(&input, words))
+    }
+
+    /// Text lines of `image`, in reading order, with confidences.
+    pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>, EngineError> {
+        let started = std::time::Instant::now();
+        let page = greyscale(image);
+        let words = self.detector.detect_words(&page)?;
+        let detected = started.elapsed();
+        let fragments: Vec<Vec<RotatedRect>> =
+            self.find_lines(&words)?.into_iter().filter(|line| !line.is_empty()).collect();
+
+        let mut prepared = Vec::with_capacity(fragments.len());
+        for fragment in &fragments {
+            let factor = std::env::var("TUNE_WIDTH").ok().and_then(|v| v.parse().ok()).unwrap_or(WIDTH_FACTOR);
+            if let Some(line) = lines::prepare(&page, fragment, factor)? {
+                prepared.push(line);
+            }
+        }
+        let laid_out = started.elapsed();
+        let read = self.reader.read(&prepared)?;
+        tracing::debug!(
+            words = words.len(),
+            lines = prepared.len(),
+            detection_ms = detected.as_millis() as u64,
+            layout_ms = (laid_out - detected).as_millis() as u64,
+            recognition_ms = (started.elapsed() - laid_out).as_millis() as u64,
+            "engine stages"
+        );
+        // Words as read, not as detected: detection may see two close
+        // words as one.
+        let shapes: Vec<Fragment> = read
+            .iter()
+            .zip(&prepared)
+            .map(|(chars, line)| Fragment { rect: line.rect, words: chars.split(|c| c.ch == ' ').filter(|w| !w.is_empty()).count() })
+            .collect();
+        Ok(layout::rows(&shapes)
+            .into_iter()
+            .filter_map(|row| text_line(row.iter().map(|&i| (&read[i][..], prepared[i].rect))))
+            .inspect(|l| if std::env::var("TUNE_DEBUG").is_ok() { eprintln!("{:.3} {}", l.confidence, l.text) })
+            .filter(is_text)
+            .collect())
+    }
+}
+
+/// ocrs' greyscale conversion (ITU BT.601 weights, as torchvision's), to
+/// 8 bits.
+fn greyscale(image: &RgbImage) -> GrayImage {
+    let (width, height) = image.dimensions();
+    let pixels = image
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).round() as u8)
+        .collect();
+    GrayImage::from_raw(width, height, pixels).expect("one grey byte per RGB pixel")
+}
+
+fn bounding_box(rect: Rect) -> BoundingBox {
+    BoundingBox { x: rect.left(), y: rect.top(), width: rect.width().max(0) as u32, height: rect.height().max(0) as u32 }
+}
+
+fn mean_probability(chars: &[&ReadChar]) -> f32 {
+    if chars.is_empty() { 0.0 } else { chars.iter().map(|c| c.probability).sum::<f32>() / chars.len() as f32 }
+}
+
+/// Rounded to 3 decimals: more digits are noise, and cost bytes in stored results.
+fn round3(value: f32) -> f32 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// One output line from the fragments of a row: their words, in order,
+/// with boxes and confidences.
+fn text_line<'a>(fragments: impl Iterator<Item = (&'a [ReadChar], Rect)>) -> Option<TextLine> {
+    let mut words = Vec::new();
+    let mut all_chars: Vec<&ReadChar> = Vec::new();
+    let mut bounds: Option<Rect> = None;
+    for (chars, rect) in fragments {
+        bounds = Some(bounds.map_or(rect, |b| b.union(rect)));
+        for word in chars.split(|c| c.ch == ' ').filter(|w| !w.is_empty()) {
+            let refs: Vec<&ReadChar> = word.iter().collect();
+            let left = word.first().map_or(rect.left(), |c| c.left).max(rect.left());
+            let right = word.last().map_or(rect.right(), |c| c.right).min(rect.right()).max(left);
+            words.push(Word {
+                text: word.iter().map(|c| c.ch).collect(),
+                bbox: bounding_box(Rect::from_tlbr(rect.top(), left, rect.bottom(), right)),
+                confidence: round3(mean_probability(&refs)),
+            });
+            all_chars.extend(refs);
+        }
+    }
+    if words.is_empty() {
+        return None;
+    }
+    Some(TextLine {
+        text: words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "),
+        bbox: bounding_box(bounds?),
+        confidence: round3(mean_probability(&all_chars)),
+        words,
+    })
+}
+
+/// Whether a line is text rather than noise read from pictures.
+pub fn is_text(line: &TextLine) -> bool {
+    let chars = line.text.chars().filter(|c| !c.is_whitespace()).count();
+    let threshold = if chars <= SHORT_LINE_CHARS { MIN_SHORT_LINE_CONFIDENCE } else { MIN_LINE_CONFIDENCE };
+    line.confidence >= threshold
+}
+
+impl TextRecognizer for FastEngine {
+    fn recognize(&self, image: &RgbImage) -> Result<Recognized, String> {
+        let lines = self.read(image).map_err(|e| shared::errors::chain(&e))?;
+        Ok(Recognized { lines, engine: self.info.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_models_are_the_derived_ones() {
+        assert_eq!(sha256_hex(DETECTION_MODEL), DETECTION_MODEL_SHA256);
+        assert_eq!(sha256_hex(RECOGNITION_CNN_MODEL), RECOGNITION_CNN_MODEL_SHA256);
+        assert_eq!(sha256_hex(RECOGNITION_RNN_MODEL), RECOGNITION_RNN_MODEL_SHA256);
+    }
+
+    #[test]
+    fn a_blank_image_has_no_text() {
+        let engine = FastEngine::embedded().unwrap();
+        for (w, h) in [(200, 100), (1, 1), (3000, 40), (40, 3000)] {
+            let blank = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+            assert!(engine.read(&blank).unwrap().is_empty(), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn a_missing_override_directory_is_a_clear_error() {
+        let Err(err) = FastEngine::from_dir(Path::new("/nonexistent")) else { panic!("loaded from nowhere") };
+        assert!(err.to_string().contains("text-detection-fitted.onnx"), "{err}");
+    }
+
+    #[test]
+    fn noise_needs_a_higher_confidence_when_short() {
+        let line = |text: &str, confidence| TextLine {
+            text: text.into(),
+            bbox: BoundingBox { x: 0, y: 0, width: 1, height: 1 },
+            confidence,
+            words: Vec::new(),
+        };
+        assert!(is_text(&line("Total 12.00", 0.6)));
+        assert!(!is_text(&line("Total 12.00", 0.3)));
+        assert!(!is_text(&line("S", 0.7)));
+        assert!(!is_text(&line("C", 0.94)));
+        assert!(is_text(&line("7", 0.99)));
+    }
+}

@@ -1,0 +1,151 @@
+//! Line recognition with the split model: the int8 CNN runs one line at a
+//! time (RTen's quantized convolution is only right at batch size 1), the
+//! f32 recurrent part on small batches of lines of similar length (its
+//! steps are memory-bound and gain from batching). Greedy CTC decoding keeps
+//! each character's probability, which the confidences are made of.
+
+use rten::Model;
+use rten_tensor::NdTensor;
+use rten_tensor::prelude::*;
+
+use super::lines::{LINE_HEIGHT, LineImage};
+use super::{BLACK, EngineError};
+
+/// The official model's alphabet; label 0 is CTC's blank, label `i + 1` is
+/// `ALPHABET[i]` (the "E" before "ABCDE" stands for €, as in ocrs).
+const ALPHABET: &str = " 0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~EABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const FEATURES: usize = 128;
+/// Lines per run of the recurrent part: beyond ~4 the padding of unequal
+/// lengths eats the gain (measured with ocr-bench).
+const RNN_BATCH: usize = 4;
+
+/// One recognised character: where it is along the line (page x
+/// coordinates) and how sure the model was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadChar {
+    pub ch: char,
+    pub left: i32,
+    pub right: i32,
+    pub probability: f32,
+}
+
+pub struct LineReader {
+    cnn: Model,
+    rnn: Model,
+    alphabet: Vec<char>,
+    /// The CNN's output for a column of padding: what batched lines are
+    /// padded with, as if each had been padded before the CNN.
+    padding_features: [f32; FEATURES],
+}
+
+impl LineReader {
+    pub fn new(cnn: Model, rnn: Model) -> Result<Self, EngineError> {
+        let mut reader = Self { cnn, rnn, alphabet: ALPHABET.chars().collect(), padding_features: [0.0; FEATURES] };
+        let blank = LineImage {
+            pixels: NdTensor::full([LINE_HEIGHT, 64], BLACK),
+            rect: rten_imageproc::Rect::from_hw(1, 1),
+        };
+        let features = reader.features(&blank)?;
+        let middle = features.size(1) / 2;
+        for (i, value) in reader.padding_features.iter_mut().enumerate() {
+            *value = features[[i, middle]];
+        }
+        Ok(reader)
+    }
+
+    /// The CNN's `[FEATURES, steps]` output for one line.
+    fn features(&self, line: &LineImage) -> Result<NdTensor<f32, 2>, EngineError> {
+        let width = line.pixels.size(1);
+        let input = line.pixels.view().reshaped([1, 1, LINE_HEIGHT, width]);
+        let output = self.cnn.run_one(input.view().into(), None).map_err(EngineError::model("recognition CNN"))?;
+        let features: NdTensor<f32, 4> = output.try_into().map_err(EngineError::output("recognition CNN"))?;
+        let steps = features.size(3);
+        if features.size(1) != FEATURES {
+            return Err(EngineError::Shape(format!("recognition CNN gave {} features", features.size(1))));
+        }
+        Ok(features.into_shape([FEATURES, steps]))
+    }
+
+    /// Log-probabilities `[steps, labels]` for each of `features`.
+    fn sequences(&self, features: &[&NdTensor<f32, 2>]) -> Result<Vec<NdTensor<f32, 2>>, EngineError> {
+        let longest = features.iter().map(|f| f.size(1)).max().unwrap_or(0);
+        let mut batch = NdTensor::from_fn([features.len(), FEATURES, 1, longest], |[_, c, _, _]| {
+            self.padding_features[c]
+        });
+        for (n, line) in features.iter().enumerate() {
+            batch.slice_mut((n, .., 0, ..line.size(1))).copy_from(line);
+        }
+        let output = self.rnn.run_one(batch.view().into(), None).map_err(EngineError::model("recognition RNN"))?;
+        let log_probs: NdTensor<f32, 3> = output.try_into().map_err(EngineError::output("recognition RNN"))?;
+        if log_probs.size(2) != self.alphabet.len() + 1 {
+            return Err(EngineError::Shape(format!("recognition gave {} labels", log_probs.size(2))));
+        }
+        Ok(features
+            .iter()
+            .enumerate()
+            .map(|(n, line)| log_probs.slice((..line.size(1), n, ..)).to_tensor())
+            .collect())
+    }
+
+    /// Reads every line; the result is in the order of `lines`.
+    pub fn read(&self, lines: &[LineImage]) -> Result<Vec<Vec<ReadChar>>, EngineError> {
+        let started = std::time::Instant::now();
+        let features = lines.iter().map(|line| self.features(line)).collect::<Result<Vec<_>, _>>()?;
+        let cnn_done = started.elapsed();
+        let mut by_length: Vec<usize> = (0..lines.len()).collect();
+        by_length.sort_by_key(|&i| features[i].size(1));
+        let mut read = vec![Vec::new(); lines.len()];
+        let rnn_batch = std::env::var("TUNE_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(RNN_BATCH);
+        for batch in by_length.chunks(rnn_batch) {
+            let inputs: Vec<&NdTensor<f32, 2>> = batch.iter().map(|&i| &features[i]).collect();
+            for (&i, log_probs) in batch.iter().zip(self.sequences(&inputs)?) {
+                read[i] = self.decode(&log_probs, &lines[i]);
+            }
+        }
+        tracing::debug!(
+            lines = lines.len(),
+            columns = lines.iter().map(|l| l.pixels.size(1)).sum::<usize>(),
+            cnn_ms = cnn_done.as_millis() as u64,
+            rnn_ms = (started.elapsed() - cnn_done).as_millis() as u64,
+            "recognition stages"
+        );
+        Ok(read)
+    }
+
+    /// Greedy CTC decoding: the likeliest label at each step, repeats and
+    /// blanks removed. A character's probability is the highest its label
+    /// reached over the steps that emitted it.
+    fn decode(&self, log_probs: &NdTensor<f32, 2>, line: &LineImage) -> Vec<ReadChar> {
+        let steps = log_probs.size(0);
+        // Page pixels per step of the model's output.
+        let scale = line.rect.width() as f32 / steps.max(1) as f32;
+        let x_at = |step: usize| line.rect.left() + (step as f32 * scale).round() as i32;
+        
+        let mut chars: Vec<ReadChar> = Vec::new();
+        let mut previous = 0usize;
+        for step in 0..steps {
+            let row = log_probs.slice(step);
+            let (label, log_p) = row
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, p)| if p > best.1 { (i, p) } else { best });
+            let probability = log_p.exp();
+            if label != 0 && label == previous {
+                if let Some(last) = chars.last_mut() {
+                    last.probability = last.probability.max(probability);
+                    last.right = x_at(step + 1);
+                }
+            } else if label != 0 {
+                chars.push(ReadChar {
+                    ch: self.alphabet.get(label - 1).copied().unwrap_or('?'),
+                    left: x_at(step),
+                    right: x_at(step + 1),
+                    probability,
+                });
+            }
+            previous = label;
+        }
+        chars
+    }
+}
