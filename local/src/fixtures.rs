@@ -219,9 +219,30 @@ impl Rng {
 }
 
 const ITEMS: [&str; 24] = [
-    "Milk 1L", "Bread", "Apples 1kg", "Coffee beans", "Butter", "Eggs x12", "Orange juice", "Rice 2kg", "Tomatoes",
-    "Cheddar", "Pasta", "Olive oil", "Bananas", "Yoghurt", "Chicken", "Tea bags", "Flour", "Sugar", "Salt",
-    "Onions", "Carrots", "Lettuce", "Honey", "Oats",
+    "Milk 1L",
+    "Bread",
+    "Apples 1kg",
+    "Coffee beans",
+    "Butter",
+    "Eggs x12",
+    "Orange juice",
+    "Rice 2kg",
+    "Tomatoes",
+    "Cheddar",
+    "Pasta",
+    "Olive oil",
+    "Bananas",
+    "Yoghurt",
+    "Chicken",
+    "Tea bags",
+    "Flour",
+    "Sugar",
+    "Salt",
+    "Onions",
+    "Carrots",
+    "Lettuce",
+    "Honey",
+    "Oats",
 ];
 
 /// How a receipt-like page is laid out.
@@ -351,10 +372,46 @@ pub fn dense_form(font: &FontVec, px: f32) -> Fixture {
 }
 
 const PROSE_WORDS: [&str; 40] = [
-    "the", "river", "morning", "council", "agreed", "to", "review", "plans", "for", "a", "new", "bridge", "near",
-    "harbour", "after", "months", "of", "debate", "about", "cost", "and", "traffic", "residents", "said", "they",
-    "would", "welcome", "safer", "crossing", "while", "shops", "feared", "long", "closures", "during", "work",
-    "engineers", "expect", "completion", "spring",
+    "the",
+    "river",
+    "morning",
+    "council",
+    "agreed",
+    "to",
+    "review",
+    "plans",
+    "for",
+    "a",
+    "new",
+    "bridge",
+    "near",
+    "harbour",
+    "after",
+    "months",
+    "of",
+    "debate",
+    "about",
+    "cost",
+    "and",
+    "traffic",
+    "residents",
+    "said",
+    "they",
+    "would",
+    "welcome",
+    "safer",
+    "crossing",
+    "while",
+    "shops",
+    "feared",
+    "long",
+    "closures",
+    "during",
+    "work",
+    "engineers",
+    "expect",
+    "completion",
+    "spring",
 ];
 
 /// Lines of generated prose, each at most `max_width` wide in `font`.
@@ -434,12 +491,7 @@ pub fn text_with_graphics(font: &FontVec) -> Fixture {
             dab(&mut page, x, y, 3.0, false, 40);
         }
     }
-    let lines = [
-        (52.0, "THE QUIET"),
-        (52.0, "HARBOUR"),
-        (26.0, "A novel"),
-        (24.0, "by Mary Grant"),
-    ];
+    let lines = [(52.0, "THE QUIET"), (52.0, "HARBOUR"), (26.0, "A novel"), (24.0, "by Mary Grant")];
     let mut y = 330.0;
     for (px, text) in lines {
         let w = Page::measure(font, px, text);

@@ -13,7 +13,7 @@ fn engine() -> &'static FastEngine {
 }
 
 fn read(fixture: &Fixture) -> Vec<TextLine> {
-    engine().read(&fixture.image).unwrap()
+    engine().read(&fixture.image.clone().into()).unwrap()
 }
 
 fn text(lines: &[TextLine]) -> String {
@@ -41,7 +41,10 @@ fn plain_text() {
         assert!(line.confidence > 0.9, "{line:?}");
         assert_eq!(line.words.len(), line.text.split(' ').count(), "{line:?}");
         for word in &line.words {
-            assert!(word.bbox.x >= line.bbox.x && word.bbox.x + word.bbox.width as i32 <= line.bbox.x + line.bbox.width as i32);
+            assert!(
+                word.bbox.x >= line.bbox.x
+                    && word.bbox.x + word.bbox.width as i32 <= line.bbox.x + line.bbox.width as i32
+            );
         }
     }
 }
@@ -93,7 +96,8 @@ fn columns_of_prose_read_column_by_column() {
 fn artwork_does_not_come_out_as_text() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
     let lines = check(&fixtures::text_with_graphics(&sans), 0.05);
-    let short: Vec<&TextLine> = lines.iter().filter(|l| l.text.chars().filter(|c| c.is_alphanumeric()).count() <= 2).collect();
+    let short: Vec<&TextLine> =
+        lines.iter().filter(|l| l.text.chars().filter(|c| c.is_alphanumeric()).count() <= 2).collect();
     assert!(short.is_empty(), "noise lines: {short:?}");
 }
 

@@ -63,9 +63,10 @@ pub fn inspect(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ImageProblem>
     Ok(ImageInfo { format, width, height })
 }
 
-/// Decodes to 8-bit RGB after [`inspect`], with the decoder's own allocation
-/// limit as a second guard (headers can lie about what follows).
-pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, ImageProblem> {
+/// Decodes after [`inspect`], with the decoder's own allocation limit as a
+/// second guard (headers can lie about what follows). The pixels stay as
+/// the file has them: a greyscale scan is not tripled into RGB.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<image::DynamicImage, ImageProblem> {
     let info = inspect(bytes, max_pixels)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), info.format);
     let mut limits = Limits::default();
@@ -74,8 +75,7 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, Imag
     // RGBA16 is the widest buffer a decoder makes for these formats.
     limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     reader.limits(limits);
-    let image = reader.decode().map_err(|e| ImageProblem::Corrupt(e.to_string()))?;
-    Ok(image.into_rgb8())
+    reader.decode().map_err(|e| ImageProblem::Corrupt(e.to_string()))
 }
 
 /// Images for tests: encoded PNGs, and headers that lie.
@@ -143,7 +143,8 @@ mod tests {
     fn truncated_data_is_corrupt_not_a_panic() {
         let mut data = png(64, 64);
         data.truncate(data.len() - 20);
-        assert!(matches!(decode_rgb(&data, DEFAULT_MAX_PIXELS), Err(ImageProblem::Corrupt(_))));
-        assert_eq!(decode_rgb(&png(5, 4), DEFAULT_MAX_PIXELS).unwrap().dimensions(), (5, 4));
+        assert!(matches!(decode(&data, DEFAULT_MAX_PIXELS), Err(ImageProblem::Corrupt(_))));
+        let decoded = decode(&png(5, 4), DEFAULT_MAX_PIXELS).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (5, 4));
     }
 }

@@ -93,6 +93,8 @@ pub trait BlobStore: Send + Sync {
 }
 
 /// Finds and reads text lines, in reading order. Blocking (CPU-bound).
+/// Takes the image as decoded, so an engine that reads grey needs no RGB
+/// copy of a greyscale scan.
 pub trait TextRecognizer: Send + Sync {
-    fn recognize(&self, image: &image::RgbImage) -> Result<Recognized, String>;
+    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, String>;
 }

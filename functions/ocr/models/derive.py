@@ -230,7 +230,11 @@ def quantize_cnn(model):
             ]
         )
         conv_attrs = {k: v for k, v in attrs.items() if k != "pads"}
-        rebuilt.append(helper.make_node("ConvInteger", [xq, wq, xz], [acc], name=names("conv"), **conv_attrs))
+        # An explicit (zero) weight zero point lets RTen fuse the conv with
+        # the cast and the activation scale (ConvIntegerToFloat).
+        wz = names("w_zero")
+        graph.initializer.append(numpy_helper.from_array(np.zeros((), np.int8), wz))
+        rebuilt.append(helper.make_node("ConvInteger", [xq, wq, xz, wz], [acc], name=names("conv"), **conv_attrs))
         rebuilt.append(helper.make_node("Cast", [acc], [acc_f], to=TensorProto.FLOAT, name=names("cast")))
         x_scaled = names("x_scaled")
         rebuilt.append(helper.make_node("Mul", [acc_f, xs], [x_scaled], name=names("mul")))

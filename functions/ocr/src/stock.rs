@@ -89,7 +89,8 @@ impl StockEngine {
 }
 
 impl TextRecognizer for StockEngine {
-    fn recognize(&self, image: &image::RgbImage) -> Result<Recognized, String> {
+    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, String> {
+        let image = image.to_rgb8();
         let source = ImageSource::from_bytes(image.as_raw(), image.dimensions()).map_err(|e| e.to_string())?;
         let input = self.engine.prepare_input(source).map_err(|e| e.to_string())?;
         let words = self.engine.detect_words(&input).map_err(|e| e.to_string())?;

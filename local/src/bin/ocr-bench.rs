@@ -141,7 +141,7 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
         "stock" => Box::new(ocr::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?),
         other => bail!("unknown engine {other}"),
     };
-    let image = image::open(path)?.into_rgb8();
+    let image = image::open(path)?;
     let mut times = Vec::new();
     let mut text = String::new();
     for _ in 0..runs {
@@ -228,7 +228,13 @@ fn main() -> Result<()> {
             continue;
         }
         let path = out.join(format!("{}.png", fixture.name));
-        fixture.image.save(&path)?;
+        // Grey pages are saved grey, as scanners save them.
+        let grey = fixture.image.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]);
+        if grey {
+            image::DynamicImage::ImageRgb8(fixture.image.clone()).into_luma8().save(&path)?;
+        } else {
+            fixture.image.save(&path)?;
+        }
         std::fs::write(out.join(format!("{}.txt", fixture.name)), &fixture.truth)?;
         // Interleaved: each round runs every engine once on this image.
         let mut rounds: Vec<Vec<Run>> = columns.iter().map(|_| Vec::new()).collect();

@@ -196,9 +196,9 @@ impl JobProcessor {
         let recognizer = self.recognizer.clone();
         let max_pixels = self.limits.max_pixels;
         let work = tokio::task::spawn_blocking(move || {
-            let image = imaging::decode_rgb(&bytes, max_pixels).map_err(|e: ImageProblem| e.to_string())?;
+            let image = imaging::decode(&bytes, max_pixels).map_err(|e: ImageProblem| e.to_string())?;
             drop(bytes);
-            let dimensions = image.dimensions();
+            let dimensions = (image.width(), image.height());
             recognizer.recognize(&image).map(|r| (r, dimensions)).map_err(|e| format!("text recognition failed: {e}"))
         });
         work.await.unwrap_or_else(|e| Err(format!("text recognition crashed: {e}")))

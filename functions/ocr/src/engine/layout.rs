@@ -70,7 +70,9 @@ fn are_prose_columns(fragments: &[Fragment], pairs: &[(usize, usize)]) -> bool {
     let (left_words, left_width) = side(|p| p.0);
     let (right_words, right_width) = side(|p| p.1);
     let width_ratio = left_width.min(right_width) / left_width.max(right_width).max(1.0);
-    left_words >= PROSE_MIN_WORDS as f32 && right_words >= PROSE_MIN_WORDS as f32 && width_ratio >= PROSE_MIN_WIDTH_RATIO
+    left_words >= PROSE_MIN_WORDS as f32
+        && right_words >= PROSE_MIN_WORDS as f32
+        && width_ratio >= PROSE_MIN_WIDTH_RATIO
 }
 
 /// Beyond this many blocks the ordering below (cubic in the count) keeps
@@ -111,7 +113,11 @@ fn block_order(fragments: &[Fragment]) -> Vec<usize> {
     for (i, fragment) in fragments.iter().enumerate() {
         match blocks.last_mut() {
             Some((rect, members))
-                if continues_block(rect, &fragments[*members.last().expect("blocks are never empty")].rect, &fragment.rect) =>
+                if continues_block(
+                    rect,
+                    &fragments[*members.last().expect("blocks are never empty")].rect,
+                    &fragment.rect,
+                ) =>
             {
                 *rect = rect.union(fragment.rect);
                 members.push(i);

@@ -76,7 +76,8 @@ pub fn prepare(page: &GrayImage, words: &[RotatedRect], width_factor: f32) -> Re
     for p in polygon.fill_iter() {
         if rect.contains_point(p) && p.x < rect.right() && p.y < rect.bottom() {
             let value = page.get_pixel(p.x as u32, p.y as u32).0[0];
-            region[[0, 0, (p.y - rect.top()) as usize, (p.x - rect.left()) as usize]] = f32::from(value) / 255.0 + BLACK;
+            region[[0, 0, (p.y - rect.top()) as usize, (p.x - rect.left()) as usize]] =
+                f32::from(value) / 255.0 + BLACK;
         }
     }
     let natural = (LINE_HEIGHT as f32 * cols as f32 / rows as f32).clamp(MIN_WIDTH, MAX_WIDTH);
