@@ -137,7 +137,7 @@ mod tests {
     fn a_blank_image_has_no_text() {
         let recognizer = StockEngine::embedded().unwrap();
         let blank = image::RgbImage::from_pixel(200, 100, image::Rgb([255, 255, 255]));
-        let result = recognizer.recognize(&blank).unwrap();
+        let result = recognizer.recognize(&blank.into()).unwrap();
         assert!(result.lines.is_empty());
         assert_eq!(result.engine.detection_model_sha256, DETECTION_MODEL_SHA256);
     }

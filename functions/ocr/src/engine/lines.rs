@@ -16,6 +16,8 @@ pub const LINE_HEIGHT: usize = 64;
 /// ocrs' limits on a resized line's width.
 const MIN_WIDTH: f32 = 10.0;
 const MAX_WIDTH: f32 = 2400.0;
+/// Lines narrower than this (at the model's height) are not squeezed.
+const SHORT_LINE_WIDTH: f32 = 2.0 * LINE_HEIGHT as f32;
 
 fn sorted_corners(rect: &RotatedRect) -> [PointF; 4] {
     let mut corners = rect.corners();
@@ -81,7 +83,10 @@ pub fn prepare(page: &GrayImage, words: &[RotatedRect], width_factor: f32) -> Re
         }
     }
     let natural = (LINE_HEIGHT as f32 * cols as f32 / rows as f32).clamp(MIN_WIDTH, MAX_WIDTH);
-    let width = (natural * width_factor).max(MIN_WIDTH).round() as usize;
+    // A line of a character or two is cheap to read, and squeezing makes its
+    // only glyph(s) hard to tell from artwork: read it as it is.
+    let factor = if natural < SHORT_LINE_WIDTH { 1.0 } else { width_factor };
+    let width = (natural * factor).max(MIN_WIDTH).round() as usize;
     let resized = region.resize_image([LINE_HEIGHT, width]).map_err(EngineError::model("line resize"))?;
     let pixels: NdTensor<f32, 4> = resized.try_into().map_err(EngineError::output("line resize"))?;
     Ok(Some(LineImage { pixels: pixels.into_shape([LINE_HEIGHT, width]), rect }))

@@ -57,8 +57,8 @@ const WIDTH_FACTOR: f32 = 0.6;
 pub const MIN_LINE_CONFIDENCE: f32 = 0.5;
 /// Very short lines (at most this many characters) must be surer still:
 /// single-letter "lines" are the typical noise. Rings and strokes in the
-/// cover fixture read as "C" or "/" at up to 0.94; real one-character lines
-/// (a page number, a list marker) read at 0.98 or more.
+/// cover fixture read as "C", "00" or "/" at up to 0.96; a lone page number
+/// or letter reads at 0.999 (short lines are read unsqueezed, see `lines`).
 const SHORT_LINE_CHARS: usize = 2;
 pub const MIN_SHORT_LINE_CONFIDENCE: f32 = 0.97;
 
@@ -291,7 +291,11 @@ fn text_line<'a>(fragments: impl Iterator<Item = (&'a [ReadChar], Rect)>) -> Opt
 pub fn is_text(line: &TextLine) -> bool {
     let chars = line.text.chars().filter(|c| !c.is_whitespace()).count();
     let threshold = if chars <= SHORT_LINE_CHARS { MIN_SHORT_LINE_CONFIDENCE } else { MIN_LINE_CONFIDENCE };
-    line.confidence >= threshold
+    let keep = line.confidence >= threshold;
+    if !keep {
+        tracing::debug!(text = line.text, confidence = line.confidence, bbox = ?line.bbox, "line dropped as noise");
+    }
+    keep
 }
 
 impl TextRecognizer for FastEngine {
