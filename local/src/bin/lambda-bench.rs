@@ -174,7 +174,7 @@ async fn main() -> Result<()> {
     );
 
     let targets: HashMap<&str, (f64, f64)> =
-        HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr", (16.0, 40.0))]);
+        HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr", (14.0, 40.0))]);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("{runs} fresh processes per function; x86_64 release binaries (LTO, codegen-units 1, stripped)\n");
     println!(
