@@ -183,8 +183,9 @@ pub struct OcrConfig {
     pub uploads_bucket: String,
     pub email_queue_url: String,
     pub limits: crate::jobs::ProcessorLimits,
-    /// Overrides the embedded models with `text-detection.{rten,onnx}` and
-    /// `text-recognition.{rten,onnx}` from this directory.
+    /// Overrides the embedded models with `text-detection-fitted.onnx`,
+    /// `text-recognition-cnn-int8.onnx` and `text-recognition-rnn.onnx` from
+    /// this directory (the README's "The OCR engine").
     pub models_dir: Option<std::path::PathBuf>,
 }
 

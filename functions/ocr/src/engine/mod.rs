@@ -83,8 +83,9 @@ pub enum EngineError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("unexpected model output: {0}")]
-    Shape(String),
+    /// A model's output is not what the engine was built for.
+    #[error("unexpected: {0}")]
+    Unexpected(String),
 }
 
 impl EngineError {
@@ -93,7 +94,7 @@ impl EngineError {
     }
 
     fn output<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> Self {
-        move |error| Self::Shape(format!("{what}: {error:?}"))
+        move |error| Self::Unexpected(format!("{what} output: {error:?}"))
     }
 }
 
@@ -125,22 +126,22 @@ impl FastEngine {
 
     /// The models from `dir`, under the names in [`MODEL_FILES`].
     pub fn from_dir(dir: &Path) -> Result<Self, EngineError> {
-        let mut models = Vec::new();
-        let mut hashes = Vec::new();
-        for name in MODEL_FILES {
+        let load = |name: &str| {
             let path = dir.join(name);
             let bytes = std::fs::read(&path).map_err(|source| EngineError::Read {
                 what: name.into(),
                 path: path.display().to_string(),
                 source,
             })?;
-            hashes.push(sha256_hex(&bytes));
-            models.push(Model::load(bytes).map_err(|source| EngineError::Load { what: name.into(), source })?);
-        }
-        let [detection, cnn, rnn] =
-            <[Model; 3]>::try_from(models).map_err(|_| EngineError::Shape("three models".into()))?;
-        let [d, c, r] = <[String; 3]>::try_from(hashes).map_err(|_| EngineError::Shape("three hashes".into()))?;
-        Self::with_models(detection, cnn, rnn, [d, c, r])
+            let hash = sha256_hex(&bytes);
+            let model = Model::load(bytes).map_err(|source| EngineError::Load { what: name.into(), source })?;
+            Ok::<_, EngineError>((model, hash))
+        };
+        let [detection_file, cnn_file, rnn_file] = MODEL_FILES;
+        let (detection, detection_hash) = load(detection_file)?;
+        let (cnn, cnn_hash) = load(cnn_file)?;
+        let (rnn, rnn_hash) = load(rnn_file)?;
+        Self::with_models(detection, cnn, rnn, [detection_hash, cnn_hash, rnn_hash])
     }
 
     /// The override directory when configured, else the embedded models.
@@ -156,7 +157,7 @@ impl FastEngine {
         Ok(Self {
             detector: Detector::new(detection),
             reader: LineReader::new(cnn, rnn)?,
-            layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Shape(e.to_string()))?,
+            layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Unexpected(e.to_string()))?,
             info: EngineInfo {
                 name: ENGINE_NAME.into(),
                 version: ENGINE_VERSION.into(),
@@ -172,7 +173,7 @@ impl FastEngine {
         // `find_text_lines` ignores its input image; any will do.
         let pixel = [255u8];
         let source = ImageSource::from_bytes(&pixel, (1, 1)).map_err(EngineError::output("layout"))?;
-        let input = self.layout.prepare_input(source).map_err(|e| EngineError::Shape(e.to_string()))?;
+        let input = self.layout.prepare_input(source).map_err(|e| EngineError::Unexpected(e.to_string()))?;
         Ok(self.layout.find_text_lines(&input, words))
     }
 
@@ -323,6 +324,13 @@ mod tests {
             let blank = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
             assert!(engine.read(&blank.into()).unwrap().is_empty(), "{w}x{h}");
         }
+    }
+
+    #[test]
+    fn an_override_directory_is_loaded_and_reported() {
+        let engine = FastEngine::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).unwrap();
+        assert_eq!(engine.info.detection_model_sha256, DETECTION_MODEL_SHA256);
+        assert_eq!(engine.info.sequence_model_sha256.as_deref(), Some(RECOGNITION_RNN_MODEL_SHA256));
     }
 
     #[test]

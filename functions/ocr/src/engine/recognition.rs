@@ -60,7 +60,7 @@ impl LineReader {
         let features: NdTensor<f32, 4> = output.try_into().map_err(EngineError::output("recognition CNN"))?;
         let steps = features.size(3);
         if features.size(1) != FEATURES {
-            return Err(EngineError::Shape(format!("recognition CNN gave {} features", features.size(1))));
+            return Err(EngineError::Unexpected(format!("recognition CNN gave {} features", features.size(1))));
         }
         Ok(features.into_shape([FEATURES, steps]))
     }
@@ -76,7 +76,7 @@ impl LineReader {
         let output = self.rnn.run_one(batch.view().into(), None).map_err(EngineError::model("recognition RNN"))?;
         let log_probs: NdTensor<f32, 3> = output.try_into().map_err(EngineError::output("recognition RNN"))?;
         if log_probs.size(2) != self.alphabet.len() + 1 {
-            return Err(EngineError::Shape(format!("recognition gave {} labels", log_probs.size(2))));
+            return Err(EngineError::Unexpected(format!("recognition gave {} labels", log_probs.size(2))));
         }
         Ok(features.iter().enumerate().map(|(n, line)| log_probs.slice((..line.size(1), n, ..)).to_tensor()).collect())
     }
