@@ -531,12 +531,9 @@ pub fn photographed(fixture: &Fixture, seed: u64) -> Result<Fixture> {
 
 /// Deterministic light noise (xorshift), so benchmark runs compare.
 pub fn add_noise(image: &mut RgbImage, amplitude: i16, seed: u64) {
-    let mut state = seed.max(1);
+    let mut rng = Rng::new(seed);
     for pixel in image.pixels_mut() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let delta = (state % (2 * amplitude as u64 + 1)) as i16 - amplitude;
+        let delta = (rng.next() % (2 * amplitude as u64 + 1)) as i16 - amplitude;
         for channel in pixel.0.iter_mut() {
             *channel = (*channel as i16 + delta).clamp(0, 255) as u8;
         }

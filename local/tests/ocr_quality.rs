@@ -8,10 +8,12 @@ use shared::jobs::TextLine;
 use std::sync::OnceLock;
 
 fn engine() -> &'static FastEngine {
-    // The engine's debug lines (what it dropped as noise) show with a failure.
-    let _ = tracing_subscriber::fmt().with_env_filter("ocr=debug").with_test_writer().try_init();
     static ENGINE: OnceLock<FastEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| FastEngine::embedded().unwrap())
+    ENGINE.get_or_init(|| {
+        // The engine's debug lines (what it dropped as noise) show with a failure.
+        let _ = tracing_subscriber::fmt().with_env_filter("ocr=debug").with_test_writer().try_init();
+        FastEngine::embedded().unwrap()
+    })
 }
 
 fn read(fixture: &Fixture) -> Vec<TextLine> {

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
+use crate::engine::sha256_hex;
 use ocrs::{ImageSource, OcrEngine, OcrEngineParams, TextItem};
 use rten::Model;
-use sha2::{Digest, Sha256};
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
 use shared::ports::TextRecognizer;
 
@@ -21,10 +21,6 @@ const OCRS_VERSION: &str = "0.13";
 pub struct StockEngine {
     engine: OcrEngine,
     info: EngineInfo,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl StockEngine {

@@ -115,19 +115,13 @@ fn engine(name: &str, image: &Path, runs: usize) -> Result<Run> {
     Ok(Run { millis: first.trim().parse()?, text: text.to_owned(), peak_rss_kib })
 }
 
-fn tesseract(image: &Path, runs: usize) -> Result<Run> {
-    let mut times = Vec::new();
-    let mut last = None;
-    for _ in 0..runs {
-        let mut command = Command::new("tesseract");
-        command.arg(image).arg("-").arg("-l").arg("eng").env("OMP_THREAD_LIMIT", "1");
-        let (text, millis, rss) =
-            run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
-        times.push(millis);
-        last = Some((text, rss));
-    }
-    let (text, peak_rss_kib) = last.expect("runs >= 1");
-    Ok(Run { millis: median(times), text, peak_rss_kib })
+/// Tesseract's whole process on `image`, as it is run in practice.
+fn tesseract(image: &Path) -> Result<Run> {
+    let mut command = Command::new("tesseract");
+    command.arg(image).arg("-").arg("-l").arg("eng").env("OMP_THREAD_LIMIT", "1");
+    let (text, millis, peak_rss_kib) =
+        run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
+    Ok(Run { millis, text, peak_rss_kib })
 }
 
 fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
@@ -241,7 +235,7 @@ fn main() -> Result<()> {
         for _ in 0..runs {
             for (i, name) in columns.iter().enumerate() {
                 let run = match *name {
-                    "tesseract" => tesseract(&path, 1)?,
+                    "tesseract" => tesseract(&path)?,
                     engine_name => engine(engine_name, &path, 1)?,
                 };
                 rounds[i].push(run);

@@ -186,11 +186,13 @@ pub fn rows(fragments: &[Fragment]) -> Vec<Vec<usize>> {
             }
         }
     }
+    let mut gutters: Vec<Vec<(usize, usize)>> = vec![Vec::new(); pairs.len()];
+    for (p, &pair) in pairs.iter().enumerate() {
+        gutters[root(&mut gutter, p)].push(pair);
+    }
     let mut joined = vec![None; fragments.len()];
     let mut has_left = vec![false; fragments.len()];
-    for group in 0..pairs.len() {
-        let members: Vec<(usize, usize)> =
-            (0..pairs.len()).filter(|&p| root(&mut gutter, p) == group).map(|p| pairs[p]).collect();
+    for members in gutters {
         if members.is_empty() || are_prose_columns(fragments, &members) {
             continue;
         }

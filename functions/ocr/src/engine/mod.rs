@@ -98,7 +98,7 @@ impl EngineError {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -207,10 +207,7 @@ impl FastEngine {
         let shapes: Vec<Fragment> = read
             .iter()
             .zip(&prepared)
-            .map(|(chars, line)| Fragment {
-                rect: line.rect,
-                words: chars.split(|c| c.ch == ' ').filter(|w| !w.is_empty()).count(),
-            })
+            .map(|(chars, line)| Fragment { rect: line.rect, words: words_of(chars).count() })
             .collect();
         Ok(layout::rows(&shapes)
             .into_iter()
@@ -248,6 +245,11 @@ fn bounding_box(rect: Rect) -> BoundingBox {
     }
 }
 
+/// The words of a recognised line: runs of characters between spaces.
+fn words_of(chars: &[ReadChar]) -> impl Iterator<Item = &[ReadChar]> {
+    chars.split(|c| c.ch == ' ').filter(|word| !word.is_empty())
+}
+
 fn mean_probability(chars: &[&ReadChar]) -> f32 {
     if chars.is_empty() { 0.0 } else { chars.iter().map(|c| c.probability).sum::<f32>() / chars.len() as f32 }
 }
@@ -265,7 +267,7 @@ fn text_line<'a>(fragments: impl Iterator<Item = (&'a [ReadChar], Rect)>) -> Opt
     let mut bounds: Option<Rect> = None;
     for (chars, rect) in fragments {
         bounds = Some(bounds.map_or(rect, |b| b.union(rect)));
-        for word in chars.split(|c| c.ch == ' ').filter(|w| !w.is_empty()) {
+        for word in words_of(chars) {
             let refs: Vec<&ReadChar> = word.iter().collect();
             let left = word.first().map_or(rect.left(), |c| c.left).max(rect.left());
             let right = word.last().map_or(rect.right(), |c| c.right).min(rect.right()).max(left);
