@@ -20,7 +20,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
 use ocr::engine::FastEngine;
 use shared::aws::{self, AwsClients};
-use shared::config::{AuthConfig, NotifyConfig, OcrConfig, UploadConfig};
+use shared::config::{NotifyConfig, OcrConfig};
 use shared::jobs::JobProcessor;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -75,17 +75,18 @@ pub struct LocalSystem {
     tasks: JoinSet<()>,
 }
 
-/// Every HTTP function's router, each built from its own resolved environment.
-pub fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
-    let auth_config = AuthConfig::load(&stack.function_env("AuthFunction")?).context("AuthFunction configuration")?;
-    let auth_routes = auth::routes(auth::AuthState::new(aws::auth_service(&auth_config, clients)));
-    let upload_config =
-        UploadConfig::load(&stack.function_env("UploadFunction")?).context("UploadFunction configuration")?;
-    let upload_routes = upload::routes(upload::UploadState::new(
-        aws::job_service(&upload_config, clients),
-        upload_config.jwt.token_service(),
-    ));
-    Ok(shared::http::api_layers(Router::new().merge(auth_routes).merge(upload_routes)))
+/// Every HTTP function's router, each built by the constructor its Lambda
+/// calls, from its own resolved environment.
+pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
+    let auth = auth::AuthState::from_env(&stack.function_env("AuthFunction")?, clients)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("AuthFunction wiring")?;
+    let upload = upload::UploadState::from_env(&stack.function_env("UploadFunction")?, clients)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("UploadFunction wiring")?;
+    Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(upload::routes(upload))))
 }
 
 /// The OCR worker as the OCR Lambda builds it, from its resolved environment.
@@ -114,7 +115,7 @@ impl LocalSystem {
         let stack = Stack::provision(template, &options.stack_name, &parameters, &clients)
             .await
             .context("creating the template's resources on the emulator")?;
-        let router = api_router(&stack, &clients)?;
+        let router = api_router(&stack, &clients).await?;
         let listener = tokio::net::TcpListener::bind(options.api_addr).await.with_context(|| {
             format!("cannot listen on {} (is the port taken? choose another with --port)", options.api_addr)
         })?;
@@ -123,7 +124,9 @@ impl LocalSystem {
         let mut tasks = JoinSet::new();
         let mut api_stopped = stopped.clone();
         tasks.spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            // The peer address stands in for API Gateway's sourceIp.
+            let app = router.into_make_service_with_connect_info::<SocketAddr>();
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = api_stopped.wait_for(|stop| *stop).await;
             });
             if let Err(e) = serve.await {

@@ -25,7 +25,6 @@ pub struct Stack {
     parameters: HashMap<String, String>,
     pseudo: HashMap<String, String>,
     resources: HashMap<String, Physical>,
-    secrets: HashMap<String, String>,
 }
 
 impl Stack {
@@ -51,9 +50,8 @@ impl Stack {
             template,
             pseudo,
             resources: HashMap::new(),
-            secrets: HashMap::new(),
         };
-        stack.create_secrets();
+        stack.create_secrets(clients).await?;
         stack.create_tables(clients).await?;
         stack.create_queues(clients).await?;
         stack.create_buckets(clients).await?;
@@ -74,20 +72,34 @@ impl Stack {
             parameters: &self.parameters,
             pseudo: &self.pseudo,
             resources: &self.resources,
-            secrets: &self.secrets,
         }
     }
 
-    /// Secrets are generated locally (fresh on every start, like a deploy).
-    fn create_secrets(&mut self) {
+    /// Creates each secret in the emulator's Secrets Manager, where the
+    /// functions read it as they do in AWS. A secret that already exists
+    /// (the same stack started again) is kept, so tokens and pending codes
+    /// survive a restart, as they survive a redeploy.
+    async fn create_secrets(&mut self, clients: &AwsClients) -> Result<()> {
+        let secrets = clients.secrets_manager();
         for (logical_id, _) in self.template.resources_of_type("AWS::SecretsManager::Secret") {
-            let arn = self.arn("secretsmanager", &format!("secret:{}", self.physical_name(&logical_id)));
+            let name = self.physical_name(&logical_id);
             let value: String = (0..64)
                 .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
                 .collect();
-            self.secrets.insert(arn.clone(), value);
+            let created = secrets.create_secret().name(&name).secret_string(&value).send().await;
+            let arn = match created {
+                Ok(out) => out.arn.ok_or_else(|| anyhow!("the emulator created {name} without an ARN"))?,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+                    let existing = secrets.describe_secret().secret_id(&name).send().await.map_err(|e| {
+                        anyhow!("reading secret {name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                    })?;
+                    existing.arn.ok_or_else(|| anyhow!("the emulator's secret {name} has no ARN"))?
+                }
+                Err(e) => bail!("creating secret {name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)),
+            };
             self.resources.insert(logical_id, Physical { reference: arn, ..Default::default() });
         }
+        Ok(())
     }
 
     async fn create_tables(&mut self, clients: &AwsClients) -> Result<()> {

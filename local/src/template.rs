@@ -125,8 +125,6 @@ pub struct Resolver<'a> {
     pub parameters: &'a HashMap<String, String>,
     pub pseudo: &'a HashMap<String, String>,
     pub resources: &'a HashMap<String, Physical>,
-    /// Values for `{{resolve:secretsmanager:<ref>:SecretString}}`, by `<ref>`.
-    pub secrets: &'a HashMap<String, String>,
 }
 
 impl Resolver<'_> {
@@ -252,22 +250,14 @@ impl Resolver<'_> {
         Ok(out)
     }
 
-    /// Replaces `{{resolve:secretsmanager:<ref>:SecretString}}` with the
-    /// locally generated secret.
+    /// Refuses dynamic references: CloudFormation would paste the secret
+    /// into the function's configuration, where anyone who may read it sees
+    /// it. Functions read secrets at run time instead.
     fn dynamic_references(&self, text: &str) -> Result<String> {
-        let mut out = text.to_owned();
-        while let Some(start) = out.find("{{resolve:secretsmanager:") {
-            let end = out[start..].find("}}").map(|e| start + e + 2).ok_or_else(|| anyhow!("unclosed {{{{resolve:"))?;
-            let inner = &out[start + "{{resolve:secretsmanager:".len()..end - 2];
-            let secret_ref = inner.split(":SecretString").next().unwrap_or(inner);
-            let value = self
-                .secrets
-                .get(secret_ref)
-                .ok_or_else(|| anyhow!("no local value for the secret {secret_ref}"))?
-                .clone();
-            out.replace_range(start..end, &value);
+        if text.contains("{{resolve:") {
+            bail!("dynamic reference in {text:?}: read secrets at run time instead (see JWT_SECRET_ARN)");
         }
-        Ok(out)
+        Ok(text.to_owned())
     }
 }
 
@@ -292,7 +282,8 @@ Resources:
           ARN: !GetAtt Queue.Arn
           NAME: !Sub "app-${Stage}-${AWS::Region}-${Queue.QueueName}-${!Literal}"
           LONG: { "Fn::Join": ["/", [a, { Ref: Stage }]] }
-          SECRET: !Sub "{{resolve:secretsmanager:${Secret}:SecretString}}"
+          SECRET: !Ref Secret
+          PASTED: !Sub "{{resolve:secretsmanager:${Secret}:SecretString}}"
 Globals:
   Function:
     Environment:
@@ -316,15 +307,16 @@ Globals:
             ),
             ("Secret".to_string(), Physical { reference: "arn:secret".into(), ..Default::default() }),
         ]);
-        let secrets = HashMap::from([("arn:secret".to_string(), "s3cr3t".to_string())]);
-        let resolver = Resolver { parameters: &parameters, pseudo: &pseudo, resources: &resources, secrets: &secrets };
+        let resolver = Resolver { parameters: &parameters, pseudo: &pseudo, resources: &resources };
         let env = template.function_environment("Fn").unwrap();
         let get = |k: &str| resolver.string(&env[k]).unwrap();
         assert_eq!(get("URL"), "http://q/url");
         assert_eq!(get("ARN"), "arn:q");
         assert_eq!(get("NAME"), "app-dev-us-east-1-q-${Literal}");
         assert_eq!(get("LONG"), "a/dev");
-        assert_eq!(get("SECRET"), "s3cr3t");
+        assert_eq!(get("SECRET"), "arn:secret");
+        let pasted = resolver.string(&env["PASTED"]).unwrap_err().to_string();
+        assert!(pasted.contains("read secrets at run time"), "{pasted}");
         assert_eq!(get("RUST_LOG"), "info");
     }
 }

@@ -14,10 +14,10 @@ use crate::adapters::s3::S3BlobStore;
 use crate::adapters::ses::SesMailer;
 use crate::adapters::sqs::SqsDeadLetters;
 use crate::adapters::sqs::SqsEmailQueue;
-use crate::auth::AuthService;
+use crate::auth::{AccessGuard, AuthPorts, AuthService};
 use crate::clock::SystemClock;
-use crate::config::{AuthConfig, NotifyConfig, OcrConfig, UploadConfig};
-use crate::jobs::{JobProcessor, JobService};
+use crate::config::{AuthConfig, ConfigError, JwtConfig, JwtSecret, NotifyConfig, OcrConfig, UploadConfig};
+use crate::jobs::{JobProcessor, JobService, UploadLimits};
 use crate::notify::Notifier;
 use crate::ports::TextRecognizer;
 
@@ -55,19 +55,63 @@ impl AwsClients {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+    }
+
     pub fn ses(&self) -> aws_sdk_ses::Client {
         aws_sdk_ses::Client::new(&self.sdk)
     }
 }
 
-pub fn auth_service(config: &AuthConfig, clients: &AwsClients) -> Arc<AuthService> {
-    Arc::new(AuthService::new(
-        Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table)),
-        Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
-        config.jwt.token_service(),
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read the secret {id} from Secrets Manager")]
+    Unreadable {
+        id: String,
+        #[source]
+        source: aws_sdk_secretsmanager::Error,
+    },
+    #[error("the secret {0} holds no SecretString")]
+    Empty(String),
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+/// Reads the token-signing key; called once per container, at init.
+pub async fn jwt_secret(config: &JwtConfig, clients: &AwsClients) -> Result<JwtSecret, SecretError> {
+    let out = clients
+        .secrets_manager()
+        .get_secret_value()
+        .secret_id(&config.secret_id)
+        .send()
+        .await
+        .map_err(|e| SecretError::Unreadable { id: config.secret_id.clone(), source: e.into() })?;
+    let value = out.secret_string.ok_or_else(|| SecretError::Empty(config.secret_id.clone()))?;
+    Ok(JwtSecret::new(value)?)
+}
+
+pub fn auth_service(config: &AuthConfig, secret: &JwtSecret, clients: &AwsClients) -> Arc<AuthService> {
+    let users = Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table));
+    let content = JobService::new(
+        Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
+        Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
         Arc::new(SystemClock),
-        config.jwt.code_key(),
-    ))
+        UploadLimits::default(),
+    );
+    let ports = AuthPorts {
+        users: users.clone(),
+        records: users,
+        emails: Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
+        content: Arc::new(content),
+        clock: Arc::new(SystemClock),
+    };
+    Arc::new(AuthService::new(ports, secret.token_service(&config.jwt), secret.code_key()))
+}
+
+/// The token check of every protected route outside the auth function.
+pub fn access_guard(users_table: &str, jwt: &JwtConfig, secret: &JwtSecret, clients: &AwsClients) -> AccessGuard {
+    AccessGuard::new(secret.token_service(jwt), Arc::new(DynamoUserStore::new(clients.dynamodb(), users_table)))
 }
 
 pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobService> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use crate::auth::TokenService;
+use crate::auth::{CodeKey, TokenService};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -66,74 +66,84 @@ pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
 pub const SENT_EMAILS_TABLE: &str = "SENT_EMAILS_TABLE";
 pub const EMAIL_DEAD_LETTER_QUEUE_URL: &str = "EMAIL_DEAD_LETTER_QUEUE_URL";
 pub const EMAIL_QUEUE_URL: &str = "EMAIL_QUEUE_URL";
-pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const JWT_SECRET_ARN: &str = "JWT_SECRET_ARN";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
 pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const JWT_TTL_SECONDS: &str = "JWT_TTL_SECONDS";
 
-/// Signing and checking access tokens; every HTTP function needs it.
-#[derive(Clone)]
+/// Signing and checking access tokens; every HTTP function needs it. The
+/// key itself is not a setting: it is read from Secrets Manager (see
+/// [`JwtSecret`]), so nobody who can read a function's configuration sees it.
+#[derive(Debug, Clone)]
 pub struct JwtConfig {
-    secret: String,
+    /// ARN (or name) of the Secrets Manager secret holding the key.
+    pub secret_id: String,
     pub issuer: String,
     pub audience: String,
     pub lifetime: Duration,
 }
 
-impl std::fmt::Debug for JwtConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtConfig")
-            .field("secret", &"<redacted>")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("lifetime", &self.lifetime)
-            .finish()
-    }
-}
-
 impl JwtConfig {
-    /// HS256 wants a key at least as long as its output.
-    pub const MIN_SECRET_BYTES: usize = 32;
-
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
-        let secret = env.required(JWT_SECRET)?;
-        if secret.len() < Self::MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: JWT_SECRET,
-                why: format!("must be at least {} bytes", Self::MIN_SECRET_BYTES),
-            });
-        }
         let ttl: i64 = env.parsed(JWT_TTL_SECONDS, 3600)?;
         if !(60..=86_400).contains(&ttl) {
             return Err(ConfigError::Invalid { name: JWT_TTL_SECONDS, why: "must be between 60 and 86400".into() });
         }
         Ok(Self {
-            secret,
+            secret_id: env.required(JWT_SECRET_ARN)?,
             issuer: env.required(JWT_ISSUER)?,
             audience: env.required(JWT_AUDIENCE)?,
             lifetime: Duration::seconds(ttl),
         })
     }
+}
 
-    pub fn token_service(&self) -> TokenService {
-        TokenService::new(self.secret.as_bytes(), &self.issuer, &self.audience, self.lifetime)
+/// The HS256 key, as read from Secrets Manager once per container.
+#[derive(Clone)]
+pub struct JwtSecret(String);
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(<redacted>)")
+    }
+}
+
+impl JwtSecret {
+    /// HS256 wants a key at least as long as its output.
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn new(value: String) -> Result<Self, ConfigError> {
+        if value.len() < Self::MIN_BYTES {
+            return Err(ConfigError::Invalid {
+                name: JWT_SECRET_ARN,
+                why: format!("the secret must be at least {} bytes", Self::MIN_BYTES),
+            });
+        }
+        Ok(Self(value))
+    }
+
+    pub fn token_service(&self, config: &JwtConfig) -> TokenService {
+        TokenService::new(self.0.as_bytes(), &config.issuer, &config.audience, config.lifetime)
     }
 
     /// A key for hashing one-time codes, derived from the secret so that
     /// deployments have one secret to manage, yet distinct from the JWT key.
-    pub fn code_key(&self) -> Vec<u8> {
+    pub fn code_key(&self) -> CodeKey {
         use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes()).expect("any key length");
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes()).expect("any key length");
         mac.update(b"one-time-code-hash");
-        mac.finalize().into_bytes().to_vec()
+        CodeKey::new(mac.finalize().into_bytes().to_vec())
     }
 }
 
-/// The auth function's settings.
+/// The auth function's settings. It reaches the jobs table and the bucket
+/// only to remove a deleted account's content.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub users_table: String,
     pub email_queue_url: String,
+    pub jobs_table: String,
+    pub uploads_bucket: String,
     pub jwt: JwtConfig,
 }
 
@@ -142,6 +152,8 @@ impl AuthConfig {
         Ok(Self {
             users_table: env.required(USERS_TABLE)?,
             email_queue_url: env.required(EMAIL_QUEUE_URL)?,
+            jobs_table: env.required(JOBS_TABLE)?,
+            uploads_bucket: env.required(UPLOADS_BUCKET)?,
             jwt: JwtConfig::load(env)?,
         })
     }
@@ -158,6 +170,8 @@ fn max_pixels(env: &Env) -> Result<u64, ConfigError> {
 /// The upload function's settings.
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
+    /// Read to check that a token's account exists and was not revoked.
+    pub users_table: String,
     pub jobs_table: String,
     pub uploads_bucket: String,
     pub jwt: JwtConfig,
@@ -168,6 +182,7 @@ impl UploadConfig {
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
         let limits = crate::jobs::UploadLimits { max_pixels: max_pixels(env)?, ..Default::default() };
         Ok(Self {
+            users_table: env.required(USERS_TABLE)?,
             jobs_table: env.required(JOBS_TABLE)?,
             uploads_bucket: env.required(UPLOADS_BUCKET)?,
             jwt: JwtConfig::load(env)?,
@@ -242,22 +257,18 @@ mod tests {
     fn names_what_is_missing_or_wrong() {
         let err = AuthConfig::load(&env(&[])).unwrap_err();
         assert_eq!(err.to_string(), "configuration variable USERS_TABLE is not set");
-        let short = env(&[("JWT_SECRET", "short"), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
-        assert!(JwtConfig::load(&short).unwrap_err().to_string().contains("at least 32 bytes"));
-        let bad_ttl = env(&[
-            ("JWT_SECRET", &"s".repeat(32)),
-            ("JWT_ISSUER", "i"),
-            ("JWT_AUDIENCE", "a"),
-            ("JWT_TTL_SECONDS", "x"),
-        ]);
+        assert!(JwtSecret::new("short".into()).unwrap_err().to_string().contains("at least 32 bytes"));
+        let bad_ttl =
+            env(&[("JWT_SECRET_ARN", "arn"), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a"), ("JWT_TTL_SECONDS", "x")]);
         assert!(JwtConfig::load(&bad_ttl).unwrap_err().to_string().contains("JWT_TTL_SECONDS"));
+        let jwt = JwtConfig::load(&env(&[("JWT_SECRET_ARN", "arn"), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]));
+        assert_eq!(jwt.unwrap().lifetime, Duration::hours(1));
     }
 
     #[test]
     fn secret_is_not_printed() {
-        let e = env(&[("JWT_SECRET", &"s".repeat(40)), ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
-        let jwt = JwtConfig::load(&e).unwrap();
-        assert!(!format!("{jwt:?}").contains("ssss"));
-        assert_eq!(jwt.lifetime, Duration::hours(1));
+        let secret = JwtSecret::new("s".repeat(40)).unwrap();
+        assert!(!format!("{secret:?}").contains("ssss"));
+        assert!(!format!("{:?}", secret.code_key()).contains("ssss"));
     }
 }

@@ -229,6 +229,48 @@ impl TryFrom<String> for OneTimeCode {
     }
 }
 
+/// Where a request comes from, as far as throttling is concerned: the
+/// client's IP address, an IPv6 address cut to its /64 (one subscriber
+/// usually holds a whole /64, so counting single addresses would count
+/// nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientAddress(String);
+
+impl ClientAddress {
+    pub fn from_ip(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(v4) => Self(v4.to_string()),
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(v4.to_string()),
+                None => {
+                    let s = v6.segments();
+                    Self(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+                }
+            },
+        }
+    }
+
+    /// The address API Gateway reports; `None` if it is not an IP address.
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.trim().parse().ok().map(Self::from_ip)
+    }
+
+    /// For a host that cannot tell (all such requests share one budget).
+    pub fn unknown() -> Self {
+        Self("unknown".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A user's stable identifier (the JWT `sub`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -315,5 +357,16 @@ mod tests {
             let code = OneTimeCode::generate();
             assert!(OneTimeCode::parse(code.expose()).is_ok());
         }
+    }
+
+    #[test]
+    fn client_addresses_group_ipv6_by_subscriber() {
+        let a = ClientAddress::parse("2001:db8:1:2:aaaa::1").unwrap();
+        let b = ClientAddress::parse("2001:db8:1:2:bbbb::2").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "2001:db8:1:2::/64");
+        assert_eq!(ClientAddress::parse("::ffff:192.0.2.7").unwrap().as_str(), "192.0.2.7");
+        assert_eq!(ClientAddress::parse(" 192.0.2.7 ").unwrap().as_str(), "192.0.2.7");
+        assert_eq!(ClientAddress::parse("not an address"), None);
     }
 }

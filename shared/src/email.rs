@@ -25,6 +25,23 @@ pub enum EmailMessage {
         code: String,
         expires_in_minutes: u32,
     },
+    /// Someone registered an address that already has an account.
+    AccountExists {
+        name: String,
+    },
+    PasswordResetCode {
+        name: String,
+        code: String,
+        expires_in_minutes: u32,
+    },
+    /// A reset was asked for an address without an account.
+    NoAccount {},
+    PasswordChanged {
+        name: String,
+    },
+    AccountDeleted {
+        name: String,
+    },
     /// `result_path` is the API path that returns the full result.
     OcrDone {
         job_id: String,
@@ -51,6 +68,11 @@ impl EmailJob {
     pub fn template(&self) -> &'static str {
         match self.message {
             EmailMessage::VerifyCode { .. } => "verify_code",
+            EmailMessage::AccountExists { .. } => "account_exists",
+            EmailMessage::PasswordResetCode { .. } => "password_reset_code",
+            EmailMessage::NoAccount {} => "no_account",
+            EmailMessage::PasswordChanged { .. } => "password_changed",
+            EmailMessage::AccountDeleted { .. } => "account_deleted",
             EmailMessage::OcrDone { .. } => "ocr_done",
             EmailMessage::OcrFailed { .. } => "ocr_failed",
         }

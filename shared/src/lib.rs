@@ -15,6 +15,7 @@ pub mod imaging;
 pub mod jobs;
 pub mod notify;
 pub mod ports;
+pub mod retry;
 pub mod sqs_batch;
 pub mod telemetry;
 pub mod user;

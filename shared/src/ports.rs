@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
 use crate::jobs::{Job, JobId, Recognized};
-use crate::user::{CodeSendLog, User};
+use crate::user::User;
+use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -18,7 +19,7 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Users and the code-send logs that rate-limit them.
+/// Verified accounts, keyed by address.
 ///
 /// Every write is conditional on `version`: a create succeeds only if nothing
 /// is stored under the address, an update only if the stored version is
@@ -29,10 +30,34 @@ pub trait UserStore: Send + Sync {
     async fn find_user(&self, email: &Email) -> Result<Option<User>, StoreError>;
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
     async fn delete_user(&self, user: &User) -> Result<(), StoreError>;
+}
 
-    async fn find_send_log(&self, email: &Email) -> Result<Option<CodeSendLog>, StoreError>;
-    /// Saves a log whose `version` was bumped by the caller (1 = new).
-    async fn save_send_log(&self, log: &CodeSendLog) -> Result<(), StoreError>;
+/// A small, short-lived document kept beside the users: registrations
+/// waiting for their code, reset codes, code-send logs, failure counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub body: serde_json::Value,
+    /// 1 when created, +1 on every write.
+    pub version: u64,
+    /// After this the store may remove it (DynamoDB's TTL is lazy: readers
+    /// must not rely on expired records being gone).
+    pub expires_at: OffsetDateTime,
+}
+
+/// Versioned documents under string keys, written conditionally like users.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    async fn find_record(&self, key: &str) -> Result<Option<StoredRecord>, StoreError>;
+    /// Saves `record` if the stored version is `record.version - 1` (0 = none).
+    async fn save_record(&self, key: &str, record: &StoredRecord) -> Result<(), StoreError>;
+}
+
+/// Everything an account owns besides itself (jobs, images, results), so
+/// that deleting the account can remove it.
+#[async_trait]
+pub trait AccountContent: Send + Sync {
+    /// Removes all of it; answers how many jobs went. Safe to repeat.
+    async fn delete_all(&self, owner: &UserId) -> Result<usize, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

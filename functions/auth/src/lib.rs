@@ -1,5 +1,6 @@
 //! The auth API as an axum `Router`: the Lambda serves it through
-//! `lambda_http`, the local runner serves the very same router over TCP.
+//! `lambda_http`, the local runner serves the very same router over TCP,
+//! both built by [`AuthState::from_env`].
 
 use std::sync::Arc;
 
@@ -10,26 +11,36 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use shared::auth::{AccessToken, AuthError, AuthService, Profile, Registration, TokenService};
+use shared::auth::{AccessGuard, AccessToken, AuthError, AuthService, Profile, Registration};
+use shared::aws::{self, AwsClients};
+use shared::config::{AuthConfig, Env};
 use shared::domain::{Email, OneTimeCode, Password, PasswordAttempt, PersonName};
-use shared::http::{Authenticated, JsonBody, api_layers};
+use shared::http::{Authenticated, Client, JsonBody, api_layers};
 
 #[derive(Clone)]
 pub struct AuthState {
     pub auth: Arc<AuthService>,
-    pub tokens: Arc<TokenService>,
+    pub guard: Arc<AccessGuard>,
 }
 
 impl AuthState {
     pub fn new(auth: Arc<AuthService>) -> Self {
-        let tokens = Arc::new(auth.tokens().clone());
-        Self { auth, tokens }
+        let guard = Arc::new(auth.guard().clone());
+        Self { auth, guard }
+    }
+
+    /// The function's wiring, for the Lambda and the local runner alike:
+    /// settings from `env`, the signing key from Secrets Manager.
+    pub async fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = AuthConfig::load(env)?;
+        let secret = aws::jwt_secret(&config.jwt, clients).await?;
+        Ok(Self::new(aws::auth_service(&config, &secret, clients)))
     }
 }
 
-impl FromRef<AuthState> for Arc<TokenService> {
+impl FromRef<AuthState> for Arc<AccessGuard> {
     fn from_ref(state: &AuthState) -> Self {
-        state.tokens.clone()
+        state.guard.clone()
     }
 }
 
@@ -41,10 +52,12 @@ struct RegisterRequest {
     password: Password,
 }
 
+/// Identifies a registration: its address and the password it was made with.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CodeRequest {
     email: Email,
+    password: PasswordAttempt,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +65,7 @@ struct CodeRequest {
 struct VerifyRequest {
     email: Email,
     code: OneTimeCode,
+    password: PasswordAttempt,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,40 +75,97 @@ struct LoginRequest {
     password: PasswordAttempt,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgotRequest {
+    email: Email,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    email: Email,
+    code: OneTimeCode,
+    new_password: Password,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordRequest {
+    current_password: PasswordAttempt,
+    new_password: Password,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteAccountRequest {
+    password: PasswordAttempt,
+}
+
 /// The same words whether or not the address was known (no enumeration).
 const CODE_SENT: &str = "If this address can receive mail, a 6-digit code is on its way. \
-Confirm it with POST /auth/verify within 10 minutes.";
+Confirm it with POST /auth/verify (email, code and this password) within 10 minutes.";
+
+const RESET_SENT: &str = "If this address can receive mail, an e-mail is on its way; if an account \
+has this address, it holds a 6-digit code for POST /auth/password/reset, valid 10 minutes.";
+
+fn pending(status: StatusCode, message: &str) -> impl IntoResponse {
+    (status, axum::Json(json!({ "status": "verification_pending", "message": message })))
+}
 
 async fn register(
     State(state): State<AuthState>,
+    Client(source): Client,
     JsonBody(request): JsonBody<RegisterRequest>,
 ) -> Result<impl IntoResponse, AuthError> {
     let registration = Registration { name: request.name, email: request.email, password: request.password };
-    state.auth.register(registration).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({ "status": "verification_pending", "message": CODE_SENT }))))
+    state.auth.register(&source, registration).await?;
+    Ok(pending(StatusCode::CREATED, CODE_SENT))
 }
 
 async fn request_code(
     State(state): State<AuthState>,
+    Client(source): Client,
     JsonBody(request): JsonBody<CodeRequest>,
 ) -> Result<impl IntoResponse, AuthError> {
-    state.auth.request_code(&request.email).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "status": "verification_pending", "message": CODE_SENT }))))
+    state.auth.request_code(&source, &request.email, &request.password).await?;
+    Ok(pending(StatusCode::ACCEPTED, CODE_SENT))
 }
 
 async fn verify(
     State(state): State<AuthState>,
+    Client(source): Client,
     JsonBody(request): JsonBody<VerifyRequest>,
 ) -> Result<impl IntoResponse, AuthError> {
-    state.auth.verify(&request.email, &request.code).await?;
+    state.auth.verify(&source, &request.email, &request.code, &request.password).await?;
     Ok(axum::Json(json!({ "status": "verified", "message": "Email verified. Log in with POST /auth/login." })))
 }
 
 async fn login(
     State(state): State<AuthState>,
+    Client(source): Client,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<axum::Json<AccessToken>, AuthError> {
-    state.auth.login(&request.email, &request.password).await.map(axum::Json)
+    state.auth.login(&source, &request.email, &request.password).await.map(axum::Json)
+}
+
+async fn forgot_password(
+    State(state): State<AuthState>,
+    Client(source): Client,
+    JsonBody(request): JsonBody<ForgotRequest>,
+) -> Result<impl IntoResponse, AuthError> {
+    state.auth.forgot_password(&source, &request.email).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "status": "reset_pending", "message": RESET_SENT }))))
+}
+
+async fn reset_password(
+    State(state): State<AuthState>,
+    Client(source): Client,
+    JsonBody(request): JsonBody<ResetRequest>,
+) -> Result<impl IntoResponse, AuthError> {
+    state.auth.reset_password(&source, &request.email, &request.code, &request.new_password).await?;
+    let message = "Password changed; every earlier session is signed out. Log in with POST /auth/login.";
+    Ok(axum::Json(json!({ "status": "password_changed", "message": message })))
 }
 
 async fn me(
@@ -102,6 +173,34 @@ async fn me(
     Authenticated(claims): Authenticated,
 ) -> Result<axum::Json<Profile>, AuthError> {
     state.auth.profile(&claims).await.map(axum::Json)
+}
+
+async fn change_password(
+    State(state): State<AuthState>,
+    Client(source): Client,
+    Authenticated(claims): Authenticated,
+    JsonBody(request): JsonBody<ChangePasswordRequest>,
+) -> Result<axum::Json<AccessToken>, AuthError> {
+    let token = state.auth.change_password(&source, &claims, &request.current_password, &request.new_password).await?;
+    Ok(axum::Json(token))
+}
+
+async fn sign_out_everywhere(
+    State(state): State<AuthState>,
+    Authenticated(claims): Authenticated,
+) -> Result<StatusCode, AuthError> {
+    state.auth.sign_out_everywhere(&claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_account(
+    State(state): State<AuthState>,
+    Client(source): Client,
+    Authenticated(claims): Authenticated,
+    JsonBody(request): JsonBody<DeleteAccountRequest>,
+) -> Result<StatusCode, AuthError> {
+    state.auth.delete_account(&source, &claims, &request.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The routes alone, for a host that serves several functions' routes
@@ -112,7 +211,11 @@ pub fn routes(state: AuthState) -> Router {
         .route("/auth/code", post(request_code))
         .route("/auth/verify", post(verify))
         .route("/auth/login", post(login))
-        .route("/users/me", get(me))
+        .route("/auth/password/forgot", post(forgot_password))
+        .route("/auth/password/reset", post(reset_password))
+        .route("/users/me", get(me).delete(delete_account))
+        .route("/users/me/password", post(change_password))
+        .route("/users/me/sign-out-everywhere", post(sign_out_everywhere))
         .with_state(state)
 }
 

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::auth::TokenService;
+use shared::auth::AccessGuard;
+use shared::aws::{self, AwsClients};
+use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{Job, JobError, JobId, JobService, OcrResult, Owner, StoredResult, excerpt};
 use time::OffsetDateTime;
@@ -19,18 +21,27 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Clone)]
 pub struct UploadState {
     pub jobs: Arc<JobService>,
-    pub tokens: Arc<TokenService>,
+    pub guard: Arc<AccessGuard>,
 }
 
 impl UploadState {
-    pub fn new(jobs: Arc<JobService>, tokens: TokenService) -> Self {
-        Self { jobs, tokens: Arc::new(tokens) }
+    pub fn new(jobs: Arc<JobService>, guard: AccessGuard) -> Self {
+        Self { jobs, guard: Arc::new(guard) }
+    }
+
+    /// The function's wiring, for the Lambda and the local runner alike:
+    /// settings from `env`, the signing key from Secrets Manager.
+    pub async fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = UploadConfig::load(env)?;
+        let secret = aws::jwt_secret(&config.jwt, clients).await?;
+        let guard = aws::access_guard(&config.users_table, &config.jwt, &secret, clients);
+        Ok(Self::new(aws::job_service(&config, clients), guard))
     }
 }
 
-impl FromRef<UploadState> for Arc<TokenService> {
+impl FromRef<UploadState> for Arc<AccessGuard> {
     fn from_ref(state: &UploadState) -> Self {
-        state.tokens.clone()
+        state.guard.clone()
     }
 }
 

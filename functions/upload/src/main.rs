@@ -1,12 +1,12 @@
 //! Lambda entry point: wiring only.
 
-use shared::config::{Env, UploadConfig};
-use shared::{aws, telemetry};
+use shared::aws::AwsClients;
+use shared::config::Env;
+use shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let config = UploadConfig::load(&Env::process())?;
-    let service = aws::job_service(&config, &aws::AwsClients::from_env().await);
-    lambda_http::run(upload::router(upload::UploadState::new(service, config.jwt.token_service()))).await
+    let state = upload::UploadState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
+    lambda_http::run(upload::router(state)).await
 }

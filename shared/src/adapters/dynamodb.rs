@@ -1,19 +1,19 @@
 //! DynamoDB adapter: one table, keyed by `pk`, holding users (`USER#<email>`)
-//! and code-send logs (`CODESEND#<email>`, expired by the table's TTL).
+//! and short-lived records (`<KIND>#<...>`: a JSON document in `doc`,
+//! removed by the table's TTL).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{Email, PersonName, UserId};
-use crate::ports::{StoreError, UserStore};
-use crate::user::{CodeSendLog, PendingCode, SendPolicy, User};
+use crate::ports::{RecordStore, StoreError, StoredRecord, UserStore};
+use crate::user::User;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -65,10 +65,6 @@ fn user_key(email: &Email) -> String {
     format!("USER#{email}")
 }
 
-fn send_log_key(email: &Email) -> String {
-    format!("CODESEND#{email}")
-}
-
 /// Deletes the item at `key` if its stored version is `version`.
 pub(crate) async fn delete_versioned(client: &Client, table: &str, key: Item, version: u64) -> Result<(), StoreError> {
     client
@@ -118,41 +114,38 @@ pub(crate) fn get_time(item: &Item, field: &str) -> Result<OffsetDateTime, Store
 }
 
 fn user_to_item(user: &User) -> Item {
-    let mut item = Item::from([
+    Item::from([
         ("pk".into(), AttributeValue::S(user_key(&user.email))),
         ("id".into(), AttributeValue::S(user.id.to_string())),
         ("email".into(), AttributeValue::S(user.email.to_string())),
         ("name".into(), AttributeValue::S(user.name.as_str().into())),
         ("password_hash".into(), AttributeValue::S(user.password_hash.clone())),
-        ("verified".into(), AttributeValue::Bool(user.verified)),
+        ("verified".into(), AttributeValue::Bool(true)),
         ("created_at".into(), timestamp(user.created_at)),
+        ("credentials_version".into(), number(user.credentials_version)),
         ("version".into(), number(user.version)),
-    ]);
-    if let Some(code) = &user.pending_code {
-        item.insert("code_hash".into(), AttributeValue::B(Blob::new(code.hash.clone())));
-        item.insert("code_expires_at".into(), timestamp(code.expires_at));
-        item.insert("code_attempts".into(), number(code.attempts));
-    }
-    item
+    ])
+}
+
+/// Registrations that were never verified were stored as users with
+/// `verified = false` before pending registrations were kept apart; such an
+/// item is no account, and a new registration may replace it.
+fn is_unverified_leftover(item: &Item) -> bool {
+    item.get("verified").and_then(|v| v.as_bool().ok()) == Some(&false)
 }
 
 fn user_from_item(item: &Item) -> Result<User, StoreError> {
-    let pending_code = match item.get("code_hash").and_then(|v| v.as_b().ok()) {
-        Some(hash) => Some(PendingCode {
-            hash: hash.as_ref().to_vec(),
-            expires_at: get_time(item, "code_expires_at")?,
-            attempts: get_n(item, "code_attempts")?,
-        }),
-        None => None,
-    };
     Ok(User {
         id: get_s(item, "id")?.parse::<UserId>().map_err(|_| corrupt("id"))?,
         email: Email::parse(get_s(item, "email")?).map_err(|_| corrupt("email"))?,
         name: PersonName::parse(get_s(item, "name")?).map_err(|_| corrupt("name"))?,
         password_hash: get_s(item, "password_hash")?.to_owned(),
-        verified: *item.get("verified").and_then(|v| v.as_bool().ok()).ok_or_else(|| corrupt("verified"))?,
         created_at: get_time(item, "created_at")?,
-        pending_code,
+        credentials_version: if item.contains_key("credentials_version") {
+            get_n(item, "credentials_version")?
+        } else {
+            1
+        },
         version: get_n(item, "version")?,
     })
 }
@@ -160,11 +153,23 @@ fn user_from_item(item: &Item) -> Result<User, StoreError> {
 #[async_trait]
 impl UserStore for DynamoUserStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        self.put_versioned(user_to_item(user), 0).await
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_to_item(user)))
+            .condition_expression("attribute_not_exists(pk) OR verified = :unverified")
+            .expression_attribute_values(":unverified", AttributeValue::Bool(false))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
     }
 
     async fn find_user(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.get(user_key(email)).await?.as_ref().map(user_from_item).transpose()
+        match self.get(user_key(email)).await? {
+            Some(item) if !is_unverified_leftover(&item) => user_from_item(&item).map(Some),
+            _ => Ok(None),
+        }
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
@@ -178,32 +183,27 @@ impl UserStore for DynamoUserStore {
         let key = Item::from([("pk".into(), AttributeValue::S(user_key(&user.email)))]);
         delete_versioned(&self.client, &self.table, key, user.version).await
     }
+}
 
-    async fn find_send_log(&self, email: &Email) -> Result<Option<CodeSendLog>, StoreError> {
-        let Some(item) = self.get(send_log_key(email)).await? else {
+#[async_trait]
+impl RecordStore for DynamoUserStore {
+    async fn find_record(&self, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let Some(item) = self.get(key.to_owned()).await? else {
             return Ok(None);
         };
-        let sent_at = item
-            .get("sent_at")
-            .and_then(|v| v.as_l().ok())
-            .ok_or_else(|| corrupt("sent_at"))?
-            .iter()
-            .map(|v| {
-                v.as_s().ok().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).ok_or_else(|| corrupt("sent_at"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(CodeSendLog { email: email.clone(), sent_at, version: get_n(&item, "version")? }))
+        let body = serde_json::from_str(get_s(&item, "doc")?).map_err(|_| corrupt("doc"))?;
+        let expires_at = OffsetDateTime::from_unix_timestamp(get_n(&item, TTL_ATTRIBUTE)?)
+            .map_err(|_| corrupt(TTL_ATTRIBUTE))?;
+        Ok(Some(StoredRecord { body, version: get_n(&item, "version")?, expires_at }))
     }
 
-    async fn save_send_log(&self, log: &CodeSendLog) -> Result<(), StoreError> {
-        let mut item = Item::from([
-            ("pk".into(), AttributeValue::S(send_log_key(&log.email))),
-            ("sent_at".into(), AttributeValue::L(log.sent_at.iter().copied().map(timestamp).collect())),
-            ("version".into(), number(log.version)),
+    async fn save_record(&self, key: &str, record: &StoredRecord) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), AttributeValue::S(key.to_owned())),
+            ("doc".into(), AttributeValue::S(record.body.to_string())),
+            ("version".into(), number(record.version)),
+            (TTL_ATTRIBUTE.into(), number(record.expires_at.unix_timestamp())),
         ]);
-        if let Some(expiry) = log.expires_at(&SendPolicy::default()) {
-            item.insert(TTL_ATTRIBUTE.into(), number(expiry.unix_timestamp()));
-        }
-        self.put_versioned(item, log.version.saturating_sub(1)).await
+        self.put_versioned(item, record.version.saturating_sub(1)).await
     }
 }

@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
 use crate::jobs::{Job, JobId};
-use crate::ports::{BlobError, BlobStore, EmailQueue, JobPage, JobStore, QueueError, StoreError, UserStore};
-use crate::user::{CodeSendLog, User};
+use crate::ports::{
+    BlobError, BlobStore, EmailQueue, JobPage, JobStore, QueueError, RecordStore, StoreError, StoredRecord, UserStore,
+};
+use crate::user::User;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -34,23 +36,45 @@ fn conditional_put<K: Clone + Eq + Hash, T: Clone>(
     Ok(())
 }
 
+/// Users and records, with a log of every call (operation and kind of key,
+/// never the address), so tests can compare what known and unknown
+/// addresses cost.
 #[derive(Debug, Default)]
 pub struct MemoryUserStore {
     users: Mutex<HashMap<Email, User>>,
-    send_logs: Mutex<HashMap<Email, CodeSendLog>>,
+    records: Mutex<HashMap<String, StoredRecord>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl MemoryUserStore {
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+
+    pub fn clear_calls(&self) {
+        lock(&self.calls).clear();
+    }
+
+    fn log(&self, operation: &str, key: &str) {
+        let kind = key.split('#').next().unwrap_or(key);
+        lock(&self.calls).push(format!("{operation} {kind}"));
+    }
 }
 
 #[async_trait]
 impl UserStore for MemoryUserStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.log("create", "USER");
         conditional_put(&self.users, &user.email, user, 0, |u| u.version)
     }
 
     async fn find_user(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.log("find", "USER");
         Ok(lock(&self.users).get(email).cloned())
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        self.log("update", "USER");
         if lock(&self.users).get(&user.email).is_none() {
             return Err(StoreError::Conflict);
         }
@@ -58,6 +82,7 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn delete_user(&self, user: &User) -> Result<(), StoreError> {
+        self.log("delete", "USER");
         let mut users = lock(&self.users);
         match users.get(&user.email) {
             Some(stored) if stored.version == user.version => {
@@ -67,13 +92,18 @@ impl UserStore for MemoryUserStore {
             _ => Err(StoreError::Conflict),
         }
     }
+}
 
-    async fn find_send_log(&self, email: &Email) -> Result<Option<CodeSendLog>, StoreError> {
-        Ok(lock(&self.send_logs).get(email).cloned())
+#[async_trait]
+impl RecordStore for MemoryUserStore {
+    async fn find_record(&self, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+        self.log("find", key);
+        Ok(lock(&self.records).get(key).cloned())
     }
 
-    async fn save_send_log(&self, log: &CodeSendLog) -> Result<(), StoreError> {
-        conditional_put(&self.send_logs, &log.email, log, log.version - 1, |l| l.version)
+    async fn save_record(&self, key: &str, record: &StoredRecord) -> Result<(), StoreError> {
+        self.log("save", key);
+        conditional_put(&self.records, &key.to_owned(), record, record.version - 1, |r| r.version)
     }
 }
 

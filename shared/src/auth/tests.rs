@@ -2,30 +2,59 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
 use time::Duration;
 
 use super::*;
-use crate::adapters::memory::{MemoryEmailQueue, MemoryUserStore};
+use crate::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobStore, MemoryUserStore};
 use crate::clock::ManualClock;
+use crate::domain::{ClientAddress, OneTimeCode, PasswordAttempt};
+use crate::jobs::{JobService, Owner, UploadLimits};
+use crate::ports::{RecordStore, UserStore};
 
 struct Harness {
     service: AuthService,
     users: Arc<MemoryUserStore>,
     emails: Arc<MemoryEmailQueue>,
     clock: Arc<ManualClock>,
+    jobs: Arc<JobService>,
+    job_store: Arc<MemoryJobStore>,
+    blobs: Arc<MemoryBlobStore>,
 }
+
+const ADA: &str = "ada@example.org";
+const PASSWORD: &str = "analytical engine";
+const MALLORY_PASSWORD: &str = "mallory's own password";
 
 fn harness() -> Harness {
     let users = Arc::new(MemoryUserStore::default());
     let emails = Arc::new(MemoryEmailQueue::default());
     let clock = Arc::new(ManualClock::default());
+    let job_store = Arc::new(MemoryJobStore::default());
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let jobs = Arc::new(JobService::new(job_store.clone(), blobs.clone(), clock.clone(), UploadLimits::default()));
     let tokens = TokenService::new(&[7; 32], "issuer", "audience", Duration::hours(1));
-    let service = AuthService::new(users.clone(), emails.clone(), tokens, clock.clone(), vec![1; 32]);
-    Harness { service, users, emails, clock }
+    let ports = AuthPorts {
+        users: users.clone(),
+        records: users.clone(),
+        emails: emails.clone(),
+        content: jobs.clone(),
+        clock: clock.clone(),
+    };
+    let service = AuthService::new(ports, tokens, CodeKey::new(vec![1; 32]));
+    Harness { service, users, emails, clock, jobs, job_store, blobs }
 }
 
 fn email(raw: &str) -> Email {
     Email::parse(raw).unwrap()
+}
+
+fn attempt(password: &str) -> PasswordAttempt {
+    PasswordAttempt::try_from(password.to_string()).unwrap()
+}
+
+fn here() -> ClientAddress {
+    ClientAddress::parse("192.0.2.1").unwrap()
 }
 
 fn registration(address: &str, password: &str) -> Registration {
@@ -36,218 +65,422 @@ fn registration(address: &str, password: &str) -> Registration {
     }
 }
 
-impl Harness {
-    fn last_code_for(&self, address: &str) -> OneTimeCode {
-        let job = self.emails.jobs().into_iter().rev().find(|j| j.to.as_str() == address).expect("no e-mail job");
-        let EmailMessage::VerifyCode { code, .. } = job.message else { panic!("not a code e-mail") };
-        OneTimeCode::parse(&code).unwrap()
-    }
-
-    async fn registered_and_verified(&self, address: &str, password: &str) {
-        self.service.register(registration(address, password)).await.unwrap();
-        let code = self.last_code_for(address);
-        self.service.verify(&email(address), &code).await.unwrap();
-    }
-}
-
 fn wrong_code(right: &OneTimeCode) -> OneTimeCode {
     let n: u32 = right.expose().parse().unwrap();
     OneTimeCode::parse(&format!("{:06}", (n + 1) % 1_000_000)).unwrap()
 }
 
+impl Harness {
+    fn last_code_for(&self, address: &str) -> OneTimeCode {
+        let job = self.emails.jobs().into_iter().rev().find(|j| j.to.as_str() == address).expect("no e-mail job");
+        let code = match job.message {
+            EmailMessage::VerifyCode { code, .. } | EmailMessage::PasswordResetCode { code, .. } => code,
+            other => panic!("not a code e-mail: {other:?}"),
+        };
+        OneTimeCode::parse(&code).unwrap()
+    }
+
+    async fn register(&self, address: &str, password: &str) -> Result<(), AuthError> {
+        self.service.register(&here(), registration(address, password)).await
+    }
+
+    async fn verify(&self, address: &str, code: &OneTimeCode, password: &str) -> Result<(), AuthError> {
+        self.service.verify(&here(), &email(address), code, &attempt(password)).await
+    }
+
+    async fn login(&self, address: &str, password: &str) -> Result<AccessToken, AuthError> {
+        self.service.login(&here(), &email(address), &attempt(password)).await
+    }
+
+    async fn signed_up(&self, address: &str, password: &str) -> Claims {
+        self.register(address, password).await.unwrap();
+        self.verify(address, &self.last_code_for(address), password).await.unwrap();
+        let token = self.login(address, password).await.unwrap();
+        self.service.guard().authenticate(&token.access_token).await.unwrap()
+    }
+
+    /// Every stored record, without versions: what "left as it was" compares.
+    async fn state(&self, address: &str) -> (Option<User>, Vec<Option<serde_json::Value>>) {
+        let user = self.users.find_user(&email(address)).await.unwrap().map(|u| User { version: 0, ..u });
+        let e = email(address);
+        let mut bodies = Vec::new();
+        let empty = [json!({"sent_at": []}), json!({"entries": []}), json!({"code": null})];
+        for (key, empty) in [records::sends(&e), records::pending(&e), records::reset(&e)].iter().zip(empty) {
+            let body = self.users.find_record(key).await.unwrap().map(|r| r.body);
+            bodies.push(body.filter(|b| *b != empty));
+        }
+        (user, bodies)
+    }
+}
+
+use crate::user::User;
+
 #[tokio::test]
 async fn register_verify_login_profile() {
     let h = harness();
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
+    h.register(ADA, PASSWORD).await.unwrap();
     let jobs = h.emails.jobs();
     assert_eq!(jobs.len(), 1);
-    let EmailMessage::VerifyCode { name, expires_in_minutes, .. } = &jobs[0].message else {
-        panic!("not a code e-mail")
-    };
+    let EmailMessage::VerifyCode { name, expires_in_minutes, .. } = &jobs[0].message else { panic!() };
     assert_eq!((name.as_str(), *expires_in_minutes), ("Ada", 10));
+    assert!(matches!(h.login(ADA, PASSWORD).await, Err(AuthError::NotVerified)));
+    assert!(h.users.find_user(&email(ADA)).await.unwrap().is_none(), "no account before verification");
 
-    let pass = PasswordAttempt::try_from("analytical engine".to_string()).unwrap();
-    assert!(matches!(h.service.login(&email("ada@example.org"), &pass).await, Err(AuthError::NotVerified)));
-
-    let code = h.last_code_for("ada@example.org");
-    h.service.verify(&email("ada@example.org"), &code).await.unwrap();
-    // Single use.
-    assert!(matches!(h.service.verify(&email("ada@example.org"), &code).await, Err(AuthError::InvalidCode)));
-
-    let token = h.service.login(&email("ada@example.org"), &pass).await.unwrap();
-    assert_eq!(token.token_type, "Bearer");
-    assert_eq!(token.expires_in, 3600);
-    let claims = h.service.tokens().verify(&token.access_token).unwrap();
+    let claims = h.signed_up_after_register(ADA, PASSWORD).await;
     let profile = h.service.profile(&claims).await.unwrap();
-    assert_eq!(profile.email.as_str(), "ada@example.org");
-    assert!(profile.verified);
+    assert_eq!((profile.email.as_str(), profile.name.as_str()), (ADA, "Ada"));
+    // Used codes are gone.
+    let code = h.last_code_for(ADA);
+    assert!(matches!(h.verify(ADA, &code, PASSWORD).await, Err(AuthError::InvalidCode)));
 }
 
-#[tokio::test]
-async fn the_code_is_stored_only_as_a_keyed_hash() {
-    let h = harness();
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
-    let code = h.last_code_for("ada@example.org");
-    let user = h.users.find_user(&email("ada@example.org")).await.unwrap().unwrap();
-    let pending = user.pending_code.unwrap();
-    assert_eq!(pending.hash.len(), 32);
-    assert_ne!(pending.hash, code.expose().as_bytes());
-    assert!(user.password_hash.starts_with("$argon2id$"));
-}
-
-#[tokio::test]
-async fn wrong_credentials_look_the_same_for_unknown_and_known_addresses() {
-    let h = harness();
-    h.registered_and_verified("ada@example.org", "analytical engine").await;
-    let wrong = PasswordAttempt::try_from("difference engine".to_string()).unwrap();
-    let unknown = h.service.login(&email("nobody@example.org"), &wrong).await.unwrap_err();
-    let known = h.service.login(&email("ada@example.org"), &wrong).await.unwrap_err();
-    assert!(matches!(unknown, AuthError::InvalidCredentials));
-    assert!(matches!(known, AuthError::InvalidCredentials));
-}
-
-#[tokio::test]
-async fn registering_a_verified_address_again_changes_nothing_and_sends_nothing() {
-    let h = harness();
-    h.registered_and_verified("ada@example.org", "analytical engine").await;
-    let before = h.users.find_user(&email("ada@example.org")).await.unwrap();
-    h.clock.advance(Duration::hours(2));
-    h.service.register(registration("ada@example.org", "someone elses pw")).await.unwrap();
-    assert_eq!(h.users.find_user(&email("ada@example.org")).await.unwrap(), before);
-    assert_eq!(h.emails.jobs().len(), 1);
-}
-
-#[tokio::test]
-async fn re_registering_an_unverified_address_sends_a_new_code_for_the_new_password() {
-    let h = harness();
-    h.service.register(registration("ada@example.org", "first password")).await.unwrap();
-    let first = h.last_code_for("ada@example.org");
-    h.clock.advance(Duration::minutes(2));
-    h.service.register(registration("ada@example.org", "second password")).await.unwrap();
-    let second = h.last_code_for("ada@example.org");
-    assert_eq!(h.emails.jobs().len(), 2);
-    if first != second {
-        assert!(matches!(h.service.verify(&email("ada@example.org"), &first).await, Err(AuthError::InvalidCode)));
+impl Harness {
+    async fn signed_up_after_register(&self, address: &str, password: &str) -> Claims {
+        self.verify(address, &self.last_code_for(address), password).await.unwrap();
+        let token = self.login(address, password).await.unwrap();
+        self.service.guard().authenticate(&token.access_token).await.unwrap()
     }
-    h.service.verify(&email("ada@example.org"), &second).await.unwrap();
-    let pass = PasswordAttempt::try_from("second password".to_string()).unwrap();
-    h.service.login(&email("ada@example.org"), &pass).await.unwrap();
 }
 
 #[tokio::test]
-async fn codes_expire_after_ten_minutes() {
+async fn codes_and_waiting_passwords_are_stored_only_as_keyed_hashes() {
     let h = harness();
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
-    let code = h.last_code_for("ada@example.org");
-    h.clock.advance(CODE_LIFETIME);
-    assert!(matches!(h.service.verify(&email("ada@example.org"), &code).await, Err(AuthError::CodeExpired)));
+    h.register(ADA, PASSWORD).await.unwrap();
+    let code = h.last_code_for(ADA);
+    let stored = h.users.find_record(&records::pending(&email(ADA))).await.unwrap().unwrap().body.to_string();
+    assert!(!stored.contains(code.expose()) && !stored.contains(PASSWORD), "{stored}");
 }
 
 #[tokio::test]
-async fn five_wrong_guesses_burn_the_code() {
+async fn a_stranger_who_registers_the_victims_address_cannot_take_it_over() {
     let h = harness();
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
-    let code = h.last_code_for("ada@example.org");
-    let wrong = wrong_code(&code);
-    for _ in 0..MAX_CODE_ATTEMPTS - 1 {
-        assert!(matches!(h.service.verify(&email("ada@example.org"), &wrong).await, Err(AuthError::InvalidCode)));
-    }
-    assert!(matches!(h.service.verify(&email("ada@example.org"), &wrong).await, Err(AuthError::CodeAttemptsExhausted)));
-    // Even the right code is refused now ...
-    assert!(matches!(h.service.verify(&email("ada@example.org"), &code).await, Err(AuthError::CodeAttemptsExhausted)));
-    // ... until a new one is requested.
+    h.register(ADA, PASSWORD).await.unwrap();
+    let victims_code = h.last_code_for(ADA);
     h.clock.advance(Duration::minutes(1));
-    h.service.request_code(&email("ada@example.org")).await.unwrap();
-    let fresh = h.last_code_for("ada@example.org");
-    h.service.verify(&email("ada@example.org"), &fresh).await.unwrap();
+    // Mallory registers Ada's address with her own password: the code goes to Ada.
+    h.register(ADA, MALLORY_PASSWORD).await.unwrap();
+    let second_code = h.last_code_for(ADA);
+    assert_ne!(second_code.expose(), victims_code.expose());
+    // Ada types the newest code she got, with her password: refused, nothing activated.
+    assert!(matches!(h.verify(ADA, &second_code, PASSWORD).await, Err(AuthError::InvalidCode)));
+    assert!(h.users.find_user(&email(ADA)).await.unwrap().is_none());
+    // Mallory cannot use Ada's code with her password either.
+    assert!(matches!(h.verify(ADA, &victims_code, MALLORY_PASSWORD).await, Err(AuthError::InvalidCode)));
+    // Ada's own code still works, and activates her password only.
+    h.verify(ADA, &victims_code, PASSWORD).await.unwrap();
+    h.login(ADA, PASSWORD).await.unwrap();
+    assert!(matches!(h.login(ADA, MALLORY_PASSWORD).await, Err(AuthError::InvalidCredentials)));
+    // And Mallory's registration is gone with the verification.
+    assert!(matches!(h.verify(ADA, &second_code, MALLORY_PASSWORD).await, Err(AuthError::InvalidCode)));
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_burn_someone_elses_code() {
+    let h = harness();
+    h.register(ADA, PASSWORD).await.unwrap();
+    let code = h.last_code_for(ADA);
+    for _ in 0..10 {
+        let guess = wrong_code(&code);
+        assert!(matches!(h.verify(ADA, &guess, "a guessed password").await, Err(AuthError::InvalidCode)));
+        assert!(matches!(h.verify(ADA, &code, "a guessed password").await, Err(AuthError::InvalidCode)));
+    }
+    h.verify(ADA, &code, PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn five_wrong_guesses_burn_the_code_with_the_same_answer_as_an_unknown_one() {
+    let h = harness();
+    h.register(ADA, PASSWORD).await.unwrap();
+    let code = h.last_code_for(ADA);
+    for _ in 0..MAX_CODE_ATTEMPTS {
+        assert!(matches!(h.verify(ADA, &wrong_code(&code), PASSWORD).await, Err(AuthError::InvalidCode)));
+    }
+    assert!(matches!(h.verify(ADA, &code, PASSWORD).await, Err(AuthError::InvalidCode)));
+    // A new code (resend, with the registration's password) works again.
+    h.clock.advance(Duration::minutes(1));
+    h.service.request_code(&here(), &email(ADA), &attempt(PASSWORD)).await.unwrap();
+    h.verify(ADA, &h.last_code_for(ADA), PASSWORD).await.unwrap();
 }
 
 #[tokio::test]
 async fn parallel_guesses_are_all_counted() {
     let h = Arc::new(harness());
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
-    let code = h.last_code_for("ada@example.org");
-    let wrong = wrong_code(&code);
-    let guesses: Vec<_> = (0..20)
-        .map(|_| {
+    h.register(ADA, PASSWORD).await.unwrap();
+    let code = h.last_code_for(ADA);
+    let guesses: Vec<_> = (1..=20)
+        .map(|i| {
             let h = h.clone();
-            let wrong = wrong.clone();
-            tokio::spawn(async move { h.service.verify(&email("ada@example.org"), &wrong).await })
+            let guess = OneTimeCode::parse(&format!("{:06}", (code.expose().parse::<u32>().unwrap() + i) % 1_000_000))
+                .unwrap();
+            tokio::spawn(async move { h.verify(ADA, &guess, PASSWORD).await })
         })
         .collect();
     for guess in guesses {
         assert!(guess.await.unwrap().is_err());
     }
-    let user = h.users.find_user(&email("ada@example.org")).await.unwrap().unwrap();
-    assert_eq!(user.pending_code.unwrap().attempts, MAX_CODE_ATTEMPTS);
+    assert!(matches!(h.verify(ADA, &code, PASSWORD).await, Err(AuthError::InvalidCode)), "burned");
+}
+
+#[tokio::test]
+async fn codes_expire_after_ten_minutes() {
+    let h = harness();
+    h.register(ADA, PASSWORD).await.unwrap();
+    let code = h.last_code_for(ADA);
+    h.clock.advance(CODE_LIFETIME);
+    assert!(matches!(h.verify(ADA, &code, PASSWORD).await, Err(AuthError::InvalidCode)));
+}
+
+#[tokio::test]
+async fn registering_again_inside_the_limit_is_answered_like_a_resend() {
+    let h = harness();
+    h.register(ADA, PASSWORD).await.unwrap();
+    assert!(matches!(h.register(ADA, PASSWORD).await, Err(AuthError::RateLimited { .. })));
+    let resend = h.service.request_code(&here(), &email(ADA), &attempt(PASSWORD)).await;
+    assert!(matches!(resend, Err(AuthError::RateLimited { .. })));
+    assert!(matches!(h.register("nobody@example.org", PASSWORD).await, Ok(())));
+    assert!(matches!(h.register("nobody@example.org", PASSWORD).await, Err(AuthError::RateLimited { .. })));
 }
 
 #[tokio::test]
 async fn resend_is_limited_to_one_a_minute_and_five_an_hour() {
     let h = harness();
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
-    match h.service.request_code(&email("ada@example.org")).await {
-        Err(AuthError::RateLimited { retry_after }) => {
-            assert_eq!(retry_after, Duration::minutes(1))
-        }
-        other => panic!("expected a rate limit, got {other:?}"),
-    }
+    h.register(ADA, PASSWORD).await.unwrap();
     for _ in 0..4 {
         h.clock.advance(Duration::minutes(1));
-        h.service.request_code(&email("ada@example.org")).await.unwrap();
+        h.service.request_code(&here(), &email(ADA), &attempt(PASSWORD)).await.unwrap();
     }
+    h.clock.advance(Duration::minutes(1));
+    let Err(AuthError::RateLimited { retry_after }) =
+        h.service.request_code(&here(), &email(ADA), &attempt(PASSWORD)).await
+    else {
+        panic!("the sixth code in an hour went out")
+    };
+    assert_eq!(retry_after, Duration::minutes(55));
     assert_eq!(h.emails.jobs().len(), 5);
-    h.clock.advance(Duration::minutes(1));
-    match h.service.request_code(&email("ada@example.org")).await {
-        Err(AuthError::RateLimited { retry_after }) => {
-            assert_eq!(retry_after, Duration::minutes(55))
-        }
-        other => panic!("expected a rate limit, got {other:?}"),
+}
+
+/// Runs `operation` for a verified address and for an unknown one; both
+/// must make the same store calls in the same order and queue one e-mail.
+async fn same_calls_for_known_and_unknown<F, Fut>(operation: F)
+where
+    F: Fn(Arc<Harness>, &'static str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AuthError>>,
+{
+    let h = Arc::new(harness());
+    h.signed_up(ADA, PASSWORD).await;
+    h.clock.advance(Duration::hours(2));
+    let mut seen = Vec::new();
+    for address in [ADA, "nobody@example.org"] {
+        h.users.clear_calls();
+        let mails_before = h.emails.jobs().len();
+        let answer = operation(h.clone(), address).await;
+        seen.push((format!("{answer:?}"), h.users.calls(), h.emails.jobs().len() - mails_before));
     }
+    assert_eq!(seen[0], seen[1], "a known and an unknown address behave differently");
 }
 
 #[tokio::test]
-async fn resend_for_unknown_addresses_is_limited_the_same_way_and_sends_nothing() {
-    let h = harness();
-    h.service.request_code(&email("nobody@example.org")).await.unwrap();
-    assert!(matches!(h.service.request_code(&email("nobody@example.org")).await, Err(AuthError::RateLimited { .. })));
-    assert!(h.emails.jobs().is_empty());
+async fn known_and_unknown_addresses_cost_the_same_calls() {
+    same_calls_for_known_and_unknown(|h, address| async move { h.register(address, PASSWORD).await }).await;
+    same_calls_for_known_and_unknown(|h, address| async move {
+        h.service.forgot_password(&here(), &email(address)).await
+    })
+    .await;
+    same_calls_for_known_and_unknown(|h, address| async move {
+        h.service.request_code(&here(), &email(address), &attempt("a guessed password")).await
+    })
+    .await;
+    same_calls_for_known_and_unknown(|h, address| async move {
+        h.service.verify(&here(), &email(address), &OneTimeCode::parse("123456").unwrap(), &attempt("guess")).await
+    })
+    .await;
 }
 
 #[tokio::test]
-async fn a_failed_enqueue_leaves_nothing_behind_and_a_retry_works() {
+async fn a_failed_enqueue_leaves_every_account_as_it_was() {
     let h = harness();
-    h.emails.set_failing(true);
-    let err = h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap_err();
-    assert!(matches!(err, AuthError::Unavailable(_)));
-    assert_eq!(h.users.find_user(&email("ada@example.org")).await.unwrap(), None);
-    let log = h.users.find_send_log(&email("ada@example.org")).await.unwrap();
-    assert!(log.is_none_or(|l| l.sent_at.is_empty()), "the failed send still counts against the limit");
-
-    h.emails.set_failing(false);
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
-    assert_eq!(h.emails.jobs().len(), 1);
+    h.signed_up("known@example.org", PASSWORD).await;
+    h.register(ADA, PASSWORD).await.unwrap();
+    for (address, operation) in [
+        (ADA, "register"),
+        (ADA, "resend"),
+        (ADA, "forgot"),
+        ("known@example.org", "register"),
+        ("known@example.org", "forgot"),
+        ("new@example.org", "register"),
+        ("new@example.org", "forgot"),
+    ] {
+        h.clock.advance(Duration::minutes(1));
+        let before = h.state(address).await;
+        h.emails.set_failing(true);
+        let outcome = match operation {
+            "register" => h.register(address, "another password").await,
+            "resend" => h.service.request_code(&here(), &email(address), &attempt(PASSWORD)).await,
+            _ => h.service.forgot_password(&here(), &email(address)).await,
+        };
+        h.emails.set_failing(false);
+        assert!(matches!(outcome, Err(AuthError::Unavailable(_))), "{operation} {address}: {outcome:?}");
+        assert_eq!(h.state(address).await, before, "{operation} changed {address} although no e-mail went out");
+    }
+    // The failures did not count against the send limit, and Ada's first code still works.
+    h.register("new@example.org", PASSWORD).await.unwrap();
+    let first_code = h.emails.jobs().iter().find_map(|j| match &j.message {
+        EmailMessage::VerifyCode { code, .. } if j.to.as_str() == ADA => Some(code.clone()),
+        _ => None,
+    });
+    h.verify(ADA, &OneTimeCode::parse(&first_code.unwrap()).unwrap(), PASSWORD).await.unwrap();
 }
 
 #[tokio::test]
-async fn a_failed_resend_gives_its_slot_back() {
+async fn a_lockout_follows_five_failures_and_refuses_even_the_right_password() {
     let h = harness();
-    h.service.register(registration("ada@example.org", "analytical engine")).await.unwrap();
+    h.signed_up(ADA, PASSWORD).await;
+    for address in [ADA, "nobody@example.org"] {
+        for _ in 0..6 {
+            assert!(matches!(h.login(address, "wrong password").await, Err(AuthError::InvalidCredentials)));
+        }
+        let Err(AuthError::Locked { retry_after }) = h.login(address, PASSWORD).await else {
+            panic!("{address} was not locked")
+        };
+        assert_eq!(retry_after, Duration::seconds(1));
+    }
+    h.clock.advance(Duration::seconds(1));
+    assert!(matches!(h.login(ADA, "wrong password").await, Err(AuthError::InvalidCredentials)));
+    let Err(AuthError::Locked { retry_after }) = h.login(ADA, PASSWORD).await else { panic!() };
+    assert_eq!(retry_after, Duration::seconds(2), "the lockout doubles");
+    h.clock.advance(Duration::seconds(2));
+    h.login(ADA, PASSWORD).await.unwrap();
+    for _ in 0..5 {
+        assert!(matches!(h.login(ADA, "wrong password").await, Err(AuthError::InvalidCredentials)));
+    }
+    assert!(h.login(ADA, PASSWORD).await.is_ok(), "a success starts the count again");
+}
+
+#[tokio::test]
+async fn parallel_password_guesses_cannot_outrun_the_lockout() {
+    let h = Arc::new(harness());
+    h.signed_up(ADA, PASSWORD).await;
+    let guesses: Vec<_> = (0..40)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.login(ADA, "wrong password").await })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(AuthError::InvalidCredentials) => checked += 1,
+            Err(AuthError::Locked { .. } | AuthError::Busy) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(checked <= ACCOUNT_LOCKOUT.free_failures + 1, "{checked} guesses reached the password check");
+}
+
+#[tokio::test]
+async fn one_source_has_a_budget_for_requests_that_send_mail() {
+    let h = harness();
+    for i in 0..=SOURCE_LOCKOUT.free_failures {
+        h.register(&format!("user{i}@example.org"), PASSWORD).await.unwrap();
+    }
+    assert!(matches!(h.register("one-more@example.org", PASSWORD).await, Err(AuthError::Locked { .. })));
+    let elsewhere = ClientAddress::parse("198.51.100.7").unwrap();
+    h.service.register(&elsewhere, registration("one-more@example.org", PASSWORD)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_password_reset_sets_the_new_password_and_revokes_every_token() {
+    let h = harness();
+    let claims = h.signed_up(ADA, PASSWORD).await;
     h.clock.advance(Duration::minutes(1));
-    h.emails.set_failing(true);
-    assert!(matches!(h.service.request_code(&email("ada@example.org")).await, Err(AuthError::Unavailable(_))));
-    h.emails.set_failing(false);
-    h.service.request_code(&email("ada@example.org")).await.unwrap();
+    h.service.forgot_password(&here(), &email(ADA)).await.unwrap();
+    let code = h.last_code_for(ADA);
+    let new_password = Password::parse("a brand new secret").unwrap();
+    let wrong = h.service.reset_password(&here(), &email(ADA), &wrong_code(&code), &new_password).await;
+    assert!(matches!(wrong, Err(AuthError::InvalidCode)));
+    // A verification code is no reset code.
+    h.service.reset_password(&here(), &email(ADA), &code, &new_password).await.unwrap();
+    assert!(matches!(h.service.guard().account(&claims).await, Err(AuthError::Revoked)));
+    assert!(matches!(h.login(ADA, PASSWORD).await, Err(AuthError::InvalidCredentials)));
+    h.login(ADA, "a brand new secret").await.unwrap();
+    let mail = h.emails.jobs().pop().unwrap();
+    assert!(matches!(mail.message, EmailMessage::PasswordChanged { .. }), "{mail:?}");
+    let again = h.service.reset_password(&here(), &email(ADA), &code, &new_password).await;
+    assert!(matches!(again, Err(AuthError::InvalidCode)), "a reset code works once");
 }
 
 #[tokio::test]
-async fn tokens_for_deleted_accounts_are_refused() {
+async fn a_reset_whose_notice_cannot_be_queued_changes_nothing() {
     let h = harness();
-    h.registered_and_verified("ada@example.org", "analytical engine").await;
-    let pass = PasswordAttempt::try_from("analytical engine".to_string()).unwrap();
-    let token = h.service.login(&email("ada@example.org"), &pass).await.unwrap();
-    let claims = h.service.tokens().verify(&token.access_token).unwrap();
-    let user = h.users.find_user(&email("ada@example.org")).await.unwrap().unwrap();
-    h.users.delete_user(&user).await.unwrap();
+    h.signed_up(ADA, PASSWORD).await;
+    h.clock.advance(Duration::minutes(1));
+    h.service.forgot_password(&here(), &email(ADA)).await.unwrap();
+    let code = h.last_code_for(ADA);
+    let new_password = Password::parse("a brand new secret").unwrap();
+    h.emails.set_failing(true);
+    let failed = h.service.reset_password(&here(), &email(ADA), &code, &new_password).await;
+    assert!(matches!(failed, Err(AuthError::Unavailable(_))));
+    h.emails.set_failing(false);
+    h.login(ADA, PASSWORD).await.unwrap();
+    h.service.reset_password(&here(), &email(ADA), &code, &new_password).await.unwrap();
+}
+
+#[tokio::test]
+async fn forgot_for_an_unknown_address_mails_a_note_without_a_code() {
+    let h = harness();
+    h.service.forgot_password(&here(), &email("nobody@example.org")).await.unwrap();
+    assert!(matches!(h.emails.jobs()[0].message, EmailMessage::NoAccount {}));
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_revokes_older_tokens() {
+    let h = harness();
+    let claims = h.signed_up(ADA, PASSWORD).await;
+    let new_password = Password::parse("a brand new secret").unwrap();
+    let wrong = h.service.change_password(&here(), &claims, &attempt("not it"), &new_password).await;
+    assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    let token = h.service.change_password(&here(), &claims, &attempt(PASSWORD), &new_password).await.unwrap();
+    assert!(matches!(h.service.profile(&claims).await, Err(AuthError::Revoked)));
+    let fresh = h.service.guard().authenticate(&token.access_token).await.unwrap();
+    h.service.profile(&fresh).await.unwrap();
+    h.login(ADA, "a brand new secret").await.unwrap();
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_revokes_every_token() {
+    let h = harness();
+    let claims = h.signed_up(ADA, PASSWORD).await;
+    let second = h.login(ADA, PASSWORD).await.unwrap();
+    h.service.sign_out_everywhere(&claims).await.unwrap();
+    assert!(matches!(h.service.guard().authenticate(&second.access_token).await, Err(AuthError::Revoked)));
+    let third = h.login(ADA, PASSWORD).await.unwrap();
+    h.service.guard().authenticate(&third.access_token).await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_the_account_removes_it_with_every_job_image_and_result() {
+    let h = harness();
+    let claims = h.signed_up(ADA, PASSWORD).await;
+    let owner = Owner { id: claims.sub, email: claims.email.clone() };
+    for _ in 0..3 {
+        h.jobs.submit(&owner, crate::imaging::testing::png(40, 20)).await.unwrap();
+    }
+    let other = h.signed_up("other@example.org", PASSWORD).await;
+    let other_owner = Owner { id: other.sub, email: other.email.clone() };
+    h.jobs.submit(&other_owner, crate::imaging::testing::png(40, 20)).await.unwrap();
+
+    let wrong = h.service.delete_account(&here(), &claims, &attempt("not it")).await;
+    assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    h.service.delete_account(&here(), &claims, &attempt(PASSWORD)).await.unwrap();
+
+    assert!(h.users.find_user(&email(ADA)).await.unwrap().is_none());
+    assert!(h.job_store.all().iter().all(|j| j.owner == other.sub), "a job of the deleted account is left");
+    assert!(h.blobs.keys().iter().all(|k| !k.contains(&claims.sub.to_string())), "{:?}", h.blobs.keys());
+    assert_eq!(h.blobs.keys().len(), 1);
     assert!(matches!(h.service.profile(&claims).await, Err(AuthError::UnknownAccount)));
+    assert!(matches!(h.login(ADA, PASSWORD).await, Err(AuthError::InvalidCredentials)));
+    assert!(matches!(h.emails.jobs().pop().unwrap().message, EmailMessage::AccountDeleted { .. }));
+    // The address can be registered again from scratch.
+    h.clock.advance(Duration::minutes(1));
+    h.register(ADA, PASSWORD).await.unwrap();
 }

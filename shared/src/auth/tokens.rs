@@ -16,6 +16,10 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// The account's credentials version when the token was issued: a
+    /// password change or a sign-out everywhere bumps it, and older tokens
+    /// are refused from then on.
+    pub cv: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +99,7 @@ impl TokenService {
             exp: (now + self.lifetime).unix_timestamp(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            cv: user.credentials_version,
         };
         let token = jsonwebtoken::encode(&Header::new(Self::ALGORITHM), &claims, &self.encoding)
             .map_err(|e| TokenError(e.to_string()))?;

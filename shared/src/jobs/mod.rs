@@ -17,7 +17,8 @@ pub use processor::{JobProcessor, Outcome, ProcessorLimits, Transient};
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
 use crate::imaging::{self, ImageProblem};
-use crate::ports::{BlobError, BlobStore, JobStore, StoreError};
+use crate::ports::{AccountContent, BlobError, BlobStore, JobStore, StoreError};
+use crate::retry::{self, Contended};
 
 /// The caller on whose behalf a job is made or read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,20 +231,62 @@ impl JobService {
     /// Removes the job, then its image and result. An image left behind by
     /// a failure here is removed by the bucket's lifecycle rule.
     pub async fn delete(&self, owner: &Owner, id: &JobId) -> Result<(), JobError> {
-        for _ in 0..5 {
+        let job = retry::on_conflict(|| async {
             let job = self.jobs.find_job(&owner.id, id).await?.ok_or(JobError::NotFound)?;
-            match self.jobs.delete_job(&job).await {
-                Err(StoreError::Conflict) => continue,
-                other => other?,
+            self.jobs.delete_job(&job).await?;
+            Ok::<_, JobError>(job)
+        })
+        .await?;
+        for key in [job.upload_key.clone(), result_key(&job.id)] {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a deleted job");
             }
-            for key in [job.upload_key.clone(), result_key(&job.id)] {
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a deleted job");
+        }
+        Ok(())
+    }
+}
+
+impl Contended for JobError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, Self::Busy)
+    }
+
+    fn busy() -> Self {
+        Self::Busy
+    }
+}
+
+/// Jobs listed per round when an account's content goes.
+const DELETION_PAGE: usize = 100;
+
+#[async_trait::async_trait]
+impl AccountContent for JobService {
+    /// Objects first, then the job, so that a failure leaves the job listed
+    /// and a repeat finds what is left.
+    async fn delete_all(&self, owner: &UserId) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        loop {
+            let page = self.jobs.list_jobs(owner, None, DELETION_PAGE).await?;
+            if page.jobs.is_empty() {
+                return Ok(removed);
+            }
+            let mut removed_here = 0;
+            for job in &page.jobs {
+                for key in [job.upload_key.clone(), result_key(&job.id)] {
+                    self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                }
+                match self.jobs.delete_job(job).await {
+                    Ok(()) => removed_here += 1,
+                    // Changed by a worker since it was listed: the next round sees it again.
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e),
                 }
             }
-            return Ok(());
+            if removed_here == 0 {
+                return Err(StoreError::Conflict);
+            }
+            removed += removed_here;
         }
-        Err(JobError::Busy)
     }
 }
 

@@ -50,8 +50,62 @@ fn html_pre(text: &str) -> String {
     format!("<pre style=\"white-space:pre-wrap\">{}</pre>", escape_html(text))
 }
 
+/// An e-mail of plain paragraphs; the HTML part is escaped from the same text.
+fn paragraphs(subject: String, paragraphs: &[String]) -> RenderedEmail {
+    let text = paragraphs.join("\n\n") + "\n";
+    let body: String = paragraphs.iter().map(|p| format!("<p>{}</p>", escape_html(p))).collect();
+    RenderedEmail { html: html_page(&subject, &body), subject, text }
+}
+
+const NOT_YOU: &str = "If this was not you, your account is safe: nothing was changed, and you can ignore this e-mail.";
+
 pub fn render(job: &EmailJob) -> RenderedEmail {
     match &job.message {
+        EmailMessage::AccountExists { name } => paragraphs(
+            "Someone tried to sign up with your address".into(),
+            &[
+                format!("Hello {name},"),
+                "someone tried to create an account with this address, which already has one.".into(),
+                "If it was you, log in instead; if you forgot your password, reset it with \
+                 POST /auth/password/forgot."
+                    .into(),
+                NOT_YOU.into(),
+            ],
+        ),
+        EmailMessage::PasswordResetCode { name, code, expires_in_minutes } => paragraphs(
+            format!("Your password reset code: {code}"),
+            &[
+                format!("Hello {name},"),
+                format!("your password reset code is {code}. It is valid for {expires_in_minutes} minutes."),
+                "Set a new password with POST /auth/password/reset.".into(),
+                NOT_YOU.into(),
+            ],
+        ),
+        EmailMessage::NoAccount {} => paragraphs(
+            "Password reset requested".into(),
+            &[
+                "Someone asked to reset the password of an account with this address, but there is none.".into(),
+                "If it was you, perhaps you signed up with another address.".into(),
+                NOT_YOU.into(),
+            ],
+        ),
+        EmailMessage::PasswordChanged { name } => paragraphs(
+            "Your password was changed".into(),
+            &[
+                format!("Hello {name},"),
+                "the password of your account was just changed, and every session signed in before was \
+                 signed out."
+                    .into(),
+                "If this was not you, reset your password now with POST /auth/password/forgot.".into(),
+            ],
+        ),
+        EmailMessage::AccountDeleted { name } => paragraphs(
+            "Your account was deleted".into(),
+            &[
+                format!("Hello {name},"),
+                "your account was deleted, with every image, job and result it held.".into(),
+            ],
+        ),
         EmailMessage::VerifyCode { name, code, expires_in_minutes } => {
             let subject = format!("Your verification code: {code}");
             let text = format!(

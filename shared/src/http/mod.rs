@@ -1,21 +1,21 @@
 //! HTTP plumbing shared by every API function: RFC 9457 problem responses,
-//! a strict JSON body extractor, the bearer-token extractor, and the layers
-//! every router gets.
+//! a strict JSON body extractor, and the layers every router gets. Each
+//! domain's errors are mapped to problems once, in its own module here.
 
-use std::sync::Arc;
+mod auth;
+mod jobs;
+
+pub use auth::{Authenticated, Client};
 
 use axum::Router;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{AuthError, Claims, TokenService};
-use crate::imaging::ImageProblem;
-use crate::jobs::JobError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// Largest JSON body accepted.
@@ -85,45 +85,8 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<AuthError> for Problem {
-    fn from(error: AuthError) -> Self {
-        let detail = error.to_string();
-        match error {
-            AuthError::InvalidCode => Problem::new(StatusCode::BAD_REQUEST, "invalid-code", "Invalid code", detail),
-            AuthError::CodeExpired => Problem::new(StatusCode::BAD_REQUEST, "code-expired", "Code expired", detail),
-            AuthError::CodeAttemptsExhausted => {
-                Problem::new(StatusCode::BAD_REQUEST, "code-attempts-exhausted", "Too many wrong codes", detail)
-            }
-            AuthError::RateLimited { retry_after } => {
-                let seconds = retry_after.whole_seconds().max(1);
-                Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    "Too many requests",
-                    format!("{detail}; try again in {seconds} s"),
-                )
-                .with_header(header::RETRY_AFTER, seconds.to_string())
-            }
-            AuthError::InvalidCredentials => {
-                Problem::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", detail)
-            }
-            AuthError::NotVerified => Problem::new(
-                StatusCode::FORBIDDEN,
-                "email-not-verified",
-                "Email not verified",
-                "verify your email address first: POST /auth/verify with the code we sent (POST /auth/code sends a new one)",
-            ),
-            AuthError::UnknownAccount => Problem::unauthorized(detail),
-            AuthError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
-            AuthError::Unavailable(why) => {
-                tracing::error!(error = %why, "backing service unavailable");
-                unavailable()
-            }
-        }
-    }
-}
-
-fn unavailable() -> Problem {
+/// A 503 that promises nothing was changed.
+pub(crate) fn unavailable() -> Problem {
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
@@ -131,54 +94,6 @@ fn unavailable() -> Problem {
         "a backing service is unavailable; nothing was changed, try again shortly",
     )
     .with_header(header::RETRY_AFTER, "1")
-}
-
-impl From<JobError> for Problem {
-    fn from(error: JobError) -> Self {
-        let detail = error.to_string();
-        match error {
-            JobError::NotFound => Problem::not_found("no such job"),
-            JobError::Image(ImageProblem::Unsupported) | JobError::UnsupportedContentType(_) => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-image-type",
-                "Unsupported image type",
-                format!("{detail}; send PNG, JPEG, WebP, GIF, BMP or TIFF"),
-            ),
-            JobError::Image(ImageProblem::TooManyPixels { .. }) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "image-too-large", "Image has too many pixels", detail)
-            }
-            JobError::Image(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image", "Unreadable image", detail)
-            }
-            JobError::TooLarge { .. } => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "Image too large",
-                format!("{detail}; upload larger images with POST /uploads"),
-            ),
-            JobError::Empty => Problem::invalid_body(detail),
-            JobError::InvalidCursor => {
-                Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail)
-            }
-            JobError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
-            JobError::Unavailable(why) => {
-                tracing::error!(error = %why, "backing service unavailable");
-                unavailable()
-            }
-        }
-    }
-}
-
-impl IntoResponse for JobError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
-    }
-}
-
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
-    }
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -241,37 +156,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             return Err(Problem::invalid_body("the body is empty; a JSON object is expected"));
         }
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| Problem::invalid_body(e.to_string()))
-    }
-}
-
-/// The caller, proven by a valid `Authorization: Bearer <token>` header.
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Claims);
-
-impl<S> FromRequestParts<S> for Authenticated
-where
-    S: Send + Sync,
-    Arc<TokenService>: FromRef<S>,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::unauthorized("send an access token: `Authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let tokens = Arc::<TokenService>::from_ref(state);
-        tokens
-            .verify(token)
-            .map(Authenticated)
-            .map_err(|e| Problem::unauthorized(format!("the access token is not valid: {}", e.reason())))
     }
 }
 

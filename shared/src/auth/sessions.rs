@@ -1,0 +1,94 @@
+//! Signing in, checking access tokens, and revoking them.
+
+use std::sync::Arc;
+
+use super::registration::WaitingRegistrations;
+use super::throttle::Subject;
+use super::{AccessToken, AuthError, AuthService, Claims, TokenService, passwords, records};
+use crate::domain::{ClientAddress, Email, PasswordAttempt};
+use crate::ports::UserStore;
+use crate::user::User;
+
+/// Lets a request through only with a valid token of an account that still
+/// exists and whose credentials have not changed since the token was issued.
+/// One consistent read per request, no cache: a revoked token stops working
+/// at once, in every function.
+#[derive(Clone)]
+pub struct AccessGuard {
+    tokens: TokenService,
+    users: Arc<dyn UserStore>,
+}
+
+impl AccessGuard {
+    pub fn new(tokens: TokenService, users: Arc<dyn UserStore>) -> Self {
+        Self { tokens, users }
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.tokens.verify(token).map_err(|e| AuthError::InvalidToken(e.reason().to_owned()))?;
+        self.account(&claims).await?;
+        Ok(claims)
+    }
+
+    /// The account behind verified claims, as stored now.
+    pub(crate) async fn account(&self, claims: &Claims) -> Result<User, AuthError> {
+        let user = self.users.find_user(&claims.email).await?.filter(|u| u.id == claims.sub);
+        let user = user.ok_or(AuthError::UnknownAccount)?;
+        if user.credentials_version != claims.cv {
+            return Err(AuthError::Revoked);
+        }
+        Ok(user)
+    }
+}
+
+impl AuthService {
+    /// Checks the password. Failures count against the account and the
+    /// source before the password is checked; a lockout refuses even the
+    /// right password.
+    pub async fn login(
+        &self,
+        source: &ClientAddress,
+        email: &Email,
+        password: &PasswordAttempt,
+    ) -> Result<AccessToken, AuthError> {
+        let subjects = [Subject::Account(email), Subject::Source(source)];
+        self.take_attempt(&subjects).await?;
+        // Both reads for every address, so a stranger cannot time the difference.
+        let user = self.users.find_user(email).await?;
+        let waiting = self.records.load::<WaitingRegistrations>(&records::pending(email)).await?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        match user {
+            Some(user) if passwords::verify(password.expose().to_owned(), hash).await => {
+                self.give_back(&subjects).await;
+                self.issue(&user)
+            }
+            Some(_) => Err(AuthError::InvalidCredentials),
+            None => {
+                passwords::verify(password.expose().to_owned(), None).await;
+                let tag = self.codes.password_tag(email, password.expose());
+                if waiting.value.has_password(&tag, self.now()) {
+                    Err(AuthError::NotVerified)
+                } else {
+                    Err(AuthError::InvalidCredentials)
+                }
+            }
+        }
+    }
+
+    /// Revokes every token of the caller's account, this one included.
+    pub async fn sign_out_everywhere(&self, claims: &Claims) -> Result<(), AuthError> {
+        let user = self.guard.account(claims).await?;
+        let mut revoked = user.next_version();
+        revoked.credentials_version += 1;
+        self.users.update_user(&revoked).await?;
+        Ok(())
+    }
+
+    pub(crate) fn issue(&self, user: &User) -> Result<AccessToken, AuthError> {
+        self.guard.tokens.issue(user, self.now()).map_err(|e| AuthError::Unavailable(e.to_string()))
+    }
+}

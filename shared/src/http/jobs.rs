@@ -1,0 +1,50 @@
+//! Job errors as problems.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::{Problem, unavailable};
+use crate::imaging::ImageProblem;
+use crate::jobs::JobError;
+
+impl From<JobError> for Problem {
+    fn from(error: JobError) -> Self {
+        let detail = error.to_string();
+        match error {
+            JobError::NotFound => Problem::not_found("no such job"),
+            JobError::Image(ImageProblem::Unsupported) | JobError::UnsupportedContentType(_) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-image-type",
+                "Unsupported image type",
+                format!("{detail}; send PNG, JPEG, WebP, GIF, BMP or TIFF"),
+            ),
+            JobError::Image(ImageProblem::TooManyPixels { .. }) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "image-too-large", "Image has too many pixels", detail)
+            }
+            JobError::Image(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image", "Unreadable image", detail)
+            }
+            JobError::TooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Image too large",
+                format!("{detail}; upload larger images with POST /uploads"),
+            ),
+            JobError::Empty => Problem::invalid_body(detail),
+            JobError::InvalidCursor => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail)
+            }
+            JobError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
+            JobError::Unavailable(why) => {
+                tracing::error!(error = %why, "backing service unavailable");
+                unavailable()
+            }
+        }
+    }
+}
+
+impl IntoResponse for JobError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
