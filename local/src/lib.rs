@@ -158,6 +158,13 @@ impl LocalSystem {
         Ok(Self { stack, clients, api_url, shutdown, tasks })
     }
 
+    /// The token-signing key and settings, read as the functions read them.
+    pub async fn jwt(&self) -> Result<(shared::config::JwtConfig, shared::config::JwtSecret)> {
+        let config = shared::config::JwtConfig::load(&self.stack.function_env("AuthFunction")?)?;
+        let secret = aws::jwt_secret(&config, &self.clients).await?;
+        Ok((config, secret))
+    }
+
     /// Stops the API and the workers, letting in-flight work finish.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);

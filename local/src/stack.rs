@@ -68,11 +68,7 @@ impl Stack {
     }
 
     fn resolver(&self) -> Resolver<'_> {
-        Resolver {
-            parameters: &self.parameters,
-            pseudo: &self.pseudo,
-            resources: &self.resources,
-        }
+        Resolver { parameters: &self.parameters, pseudo: &self.pseudo, resources: &self.resources }
     }
 
     /// Creates each secret in the emulator's Secrets Manager, where the

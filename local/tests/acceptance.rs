@@ -38,8 +38,7 @@ async fn sign_up_upload_and_get_the_text_and_the_mail() {
     assert!(mail[0].body.contains(&code), "the body carries the code too");
 
     // Verify, log in.
-    let verified = app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
-    assert_eq!(verified.status(), StatusCode::OK);
+    assert_eq!(app.verify(&email, &code, PASSWORD).await.status(), StatusCode::OK);
     let login: Value = app.login(&email, PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().unwrap().to_owned();
 
@@ -77,7 +76,7 @@ async fn a_failed_job_sends_the_failure_mail() {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     let code = code_in(&app.sent_mail(&email, "verification code", 1).await[0].subject);
-    app.post_json("/auth/verify", json!({"email": email, "code": code})).await;
+    app.verify(&email, &code, PASSWORD).await;
     let login: Value = app.login(&email, PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().unwrap();
 

@@ -46,6 +46,11 @@ async fn the_auth_binary_answers_every_auth_event() {
         ("auth-login.json", 403),  // not verified yet
         ("auth-request-code.json", 429),
         ("auth-me.json", 401), // the sample token is a placeholder
+        ("auth-forgot-password.json", 202),
+        ("auth-reset-password.json", 400), // the sample code is not the one sent
+        ("auth-change-password.json", 401),
+        ("auth-sign-out-everywhere.json", 401),
+        ("auth-delete-me.json", 401),
     ];
     for (name, expected) in cases {
         let response = auth.invoke(json(&event(name))).await.unwrap();
@@ -56,6 +61,17 @@ async fn the_auth_binary_answers_every_auth_event() {
     }
     let jobs = app.drain_emails(std::time::Duration::from_secs(5)).await;
     assert!(jobs.iter().any(|j| j.to.as_str() == "ada@example.org"), "register queued no e-mail");
+    assert!(jobs.iter().any(|j| j.to.as_str() == "grace@example.org"), "forgot queued no e-mail");
+
+    // The protected events with real tokens (the samples' password is the test users').
+    for (name, expected) in
+        [("auth-change-password.json", 200), ("auth-sign-out-everywhere.json", 204), ("auth-delete-me.json", 204)]
+    {
+        let token = app.signed_up_user(&unique_email()).await;
+        let response = auth.invoke(json(&event(name).replace("REPLACE_WITH_ACCESS_TOKEN", &token))).await.unwrap();
+        assert_eq!(status(&response), expected, "{name}: {response}");
+        assert_eq!(app.get_with_token("/users/me", &token).await.status(), 401, "{name} left the token working");
+    }
 }
 
 #[tokio::test]

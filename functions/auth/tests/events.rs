@@ -7,8 +7,7 @@ use std::sync::Arc;
 use auth::{AuthState, router};
 use axum::body::Body;
 use http::StatusCode;
-use shared::adapters::memory::{MemoryEmailQueue, MemoryUserStore};
-use shared::auth::{AuthService, TokenService};
+use shared::adapters::memory::{self, MemoryEmailQueue};
 use shared::clock::SystemClock;
 use tower::ServiceExt;
 
@@ -19,10 +18,7 @@ fn event(name: &str) -> lambda_http::Request {
 }
 
 fn app(emails: Arc<MemoryEmailQueue>) -> axum::Router {
-    let tokens = TokenService::new(&[9; 32], "issuer", "audience", time::Duration::hours(1));
-    let service =
-        AuthService::new(Arc::new(MemoryUserStore::default()), emails, tokens, Arc::new(SystemClock), vec![3; 32]);
-    router(AuthState::new(Arc::new(service)))
+    router(AuthState::new(Arc::new(memory::auth_service(emails, Arc::new(SystemClock)))))
 }
 
 async fn status_of(router: &axum::Router, name: &str) -> StatusCode {
@@ -42,4 +38,11 @@ async fn each_event_reaches_its_route() {
     assert_eq!(status_of(&router, "auth-login.json").await, StatusCode::FORBIDDEN);
     assert_eq!(status_of(&router, "auth-request-code.json").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(status_of(&router, "auth-me.json").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of(&router, "auth-forgot-password.json").await, StatusCode::ACCEPTED);
+    assert_eq!(emails.jobs().len(), 2, "forgot queued no e-mail job");
+    // The sample code is not the one sent.
+    assert_eq!(status_of(&router, "auth-reset-password.json").await, StatusCode::BAD_REQUEST);
+    for protected in ["auth-change-password.json", "auth-sign-out-everywhere.json", "auth-delete-me.json"] {
+        assert_eq!(status_of(&router, protected).await, StatusCode::UNAUTHORIZED, "{protected}");
+    }
 }

@@ -15,8 +15,9 @@ use anyhow::{Context, Result, bail};
 use local::lambda_host::LambdaProcess;
 use local::{LocalSystem, Options};
 use serde_json::Value;
-use shared::config::JwtConfig;
+use shared::adapters::dynamodb::DynamoUserStore;
 use shared::domain::{Email, PersonName, UserId};
+use shared::ports::UserStore;
 use shared::user::User;
 
 fn release_binary(name: &str) -> PathBuf {
@@ -105,20 +106,21 @@ async fn main() -> Result<()> {
     let system = LocalSystem::start(Options::for_test()).await?;
     let http = reqwest::Client::new();
 
-    // A token for the upload function (it checks tokens, not the user table).
-    let jwt = JwtConfig::load(&system.stack.function_env("UploadFunction")?)?;
+    // An account for the upload function's token check, made directly.
     let owner = UserId::new();
     let user = User {
         id: owner,
         email: Email::parse("bench@example.org")?,
         name: PersonName::parse("Bench")?,
         password_hash: String::new(),
-        verified: true,
         created_at: time::OffsetDateTime::now_utc(),
-        pending_code: None,
+        credentials_version: 1,
         version: 1,
     };
-    let token = jwt.token_service().issue(&user, time::OffsetDateTime::now_utc())?.access_token;
+    let users = DynamoUserStore::new(system.clients.dynamodb(), system.stack.reference("UsersTable")?);
+    users.create_user(&user).await?;
+    let (jwt, secret) = system.jwt().await?;
+    let token = secret.token_service(&jwt).issue(&user, time::OffsetDateTime::now_utc())?.access_token;
     let image = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fixtures/sans-20px.png")).or_else(
         |_| -> Result<Vec<u8>> {
             let font = local::fixtures::load_font("DejaVuSans.ttf")?;

@@ -192,8 +192,8 @@ impl RecordStore for DynamoUserStore {
             return Ok(None);
         };
         let body = serde_json::from_str(get_s(&item, "doc")?).map_err(|_| corrupt("doc"))?;
-        let expires_at = OffsetDateTime::from_unix_timestamp(get_n(&item, TTL_ATTRIBUTE)?)
-            .map_err(|_| corrupt(TTL_ATTRIBUTE))?;
+        let expires_at =
+            OffsetDateTime::from_unix_timestamp(get_n(&item, TTL_ATTRIBUTE)?).map_err(|_| corrupt(TTL_ATTRIBUTE))?;
         Ok(Some(StoredRecord { body, version: get_n(&item, "version")?, expires_at }))
     }
 

@@ -2,14 +2,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::auth::{AuthPorts, AuthService, CodeKey, TokenService};
+use crate::clock::Clock;
 use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
 use crate::jobs::{Job, JobId};
+use crate::jobs::{JobService, UploadLimits};
 use crate::ports::{
     BlobError, BlobStore, EmailQueue, JobPage, JobStore, QueueError, RecordStore, StoreError, StoredRecord, UserStore,
 };
@@ -337,4 +340,19 @@ impl crate::notify::DeadLetters for MemoryDeadLetters {
         lock(&self.parked).push((body.to_owned(), reason.to_owned()));
         Ok(())
     }
+}
+
+/// An auth service wholly in memory (users, records, jobs, images), for
+/// tests of the HTTP layer; e-mail jobs land in `emails`.
+pub fn auth_service(emails: Arc<MemoryEmailQueue>, clock: Arc<dyn Clock>) -> AuthService {
+    let users = Arc::new(MemoryUserStore::default());
+    let content = JobService::new(
+        Arc::new(MemoryJobStore::default()),
+        Arc::new(MemoryBlobStore::default()),
+        clock.clone(),
+        UploadLimits::default(),
+    );
+    let ports = AuthPorts { users: users.clone(), records: users, emails, content: Arc::new(content), clock };
+    let tokens = TokenService::new(&[9; 32], "issuer", "audience", time::Duration::hours(1));
+    AuthService::new(ports, tokens, CodeKey::new(vec![3; 32]))
 }

@@ -24,7 +24,7 @@ use crate::domain::{Email, Password, PersonName, UserId};
 use crate::email::{EmailJob, EmailMessage};
 use crate::ports::{AccountContent, EmailQueue, RecordStore, StoreError, UserStore};
 use crate::retry::Contended;
-use crate::user::SendPolicy;
+use crate::user::{SendPolicy, User};
 pub use codes::CodeKey;
 use records::Records;
 pub use sessions::AccessGuard;
@@ -143,13 +143,16 @@ impl AuthService {
     }
 
     async fn enqueue(&self, to: &Email, message: EmailMessage) -> Result<(), AuthError> {
-        self.emails.enqueue(&EmailJob::new(to.clone(), message)).await.map_err(|e| AuthError::Unavailable(e.to_string()))
+        self.emails
+            .enqueue(&EmailJob::new(to.clone(), message))
+            .await
+            .map_err(|e| AuthError::Unavailable(e.to_string()))
     }
 
     /// Puts an account back as it was before `written` replaced it, after
     /// the e-mail that had to go with the change could not be queued.
-    async fn restore_user(&self, before: &crate::user::User, written: &crate::user::User) {
-        let restored = crate::user::User { version: written.version + 1, ..before.clone() };
+    async fn restore_user(&self, before: &User, written: &User) {
+        let restored = User { version: written.version + 1, ..before.clone() };
         if let Err(e) = self.users.update_user(&restored).await {
             tracing::error!(error = %e, user_id = %before.id, "could not undo an account change whose e-mail was not queued");
         }

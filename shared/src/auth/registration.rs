@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::codes::{PendingCode, Purpose, same};
-use super::throttle::Subject;
 use super::records::Versioned;
+use super::throttle::Subject;
 use super::{AuthError, AuthService, CODE_LIFETIME, Registration, passwords, records};
 use crate::domain::{ClientAddress, Email, OneTimeCode, PasswordAttempt, PersonName, UserId};
 use crate::email::EmailMessage;
@@ -45,9 +45,12 @@ impl WaitingRegistrations {
     /// The entry registered with this password, if any (every entry is
     /// compared, in constant time).
     fn position(&self, password_tag: &[u8]) -> Option<usize> {
-        self.entries.iter().enumerate().fold(None, |found, (i, e)| {
-            if same(&e.password_tag, password_tag) { Some(i) } else { found }
-        })
+        self.entries.iter().enumerate().fold(
+            None,
+            |found, (i, e)| {
+                if same(&e.password_tag, password_tag) { Some(i) } else { found }
+            },
+        )
     }
 
     pub(crate) fn has_password(&self, password_tag: &[u8], now: OffsetDateTime) -> bool {
@@ -100,20 +103,10 @@ impl AuthService {
             // Written for a verified address too: the same calls either way.
             let expires_at = waiting.value.expires_at(now);
             self.records.save(&key, &mut waiting, expires_at).await?;
-            Ok((message, Versioned { value: before, version: waiting.version }))
+            Ok((Some(message), Versioned { value: before, version: waiting.version }))
         })
         .await;
-        let (sent, undo) = match stored {
-            Ok((message, undo)) => (self.enqueue(email, message).await, Some(undo)),
-            Err(e) => (Err(e), None),
-        };
-        if sent.is_err() {
-            if let Some(undo) = undo {
-                self.withdraw_code(email, undo, &pending.hash).await;
-            }
-            self.release_send(email, slot).await;
-        }
-        sent
+        self.mail_or_take_back(email, slot, stored, &pending.hash).await
     }
 
     /// Mails a fresh code for the registration made with this password.
@@ -141,18 +134,34 @@ impl AuthService {
             });
             let expires_at = waiting.value.expires_at(now);
             self.records.save(&key, &mut waiting, expires_at).await?;
-            Ok((name, Versioned { value: before, version: waiting.version }))
+            let message = name.map(|name| verify_code_message(&name, &code));
+            Ok((message, Versioned { value: before, version: waiting.version }))
         })
         .await;
-        let (sent, undo) = match stored {
-            Ok((Some(name), undo)) => (self.enqueue(email, verify_code_message(&name, &code)).await, Some(undo)),
+        self.mail_or_take_back(email, slot, stored, &pending.hash).await
+    }
+
+    /// Queues the e-mail a change of the waiting registrations calls for
+    /// (none: nothing to send). When the change or the e-mail fails, the
+    /// change and the send slot are taken back, so a retry starts afresh.
+    async fn mail_or_take_back(
+        &self,
+        email: &Email,
+        slot: OffsetDateTime,
+        stored: Result<(Option<EmailMessage>, Versioned<WaitingRegistrations>), AuthError>,
+        code_hash: &[u8],
+    ) -> Result<(), AuthError> {
+        let (message, undo) = match stored {
+            Ok((Some(message), undo)) => (message, undo),
             Ok((None, _)) => return Ok(()),
-            Err(e) => (Err(e), None),
-        };
-        if sent.is_err() {
-            if let Some(undo) = undo {
-                self.withdraw_code(email, undo, &pending.hash).await;
+            Err(e) => {
+                self.release_send(email, slot).await;
+                return Err(e);
             }
+        };
+        let sent = self.enqueue(email, message).await;
+        if sent.is_err() {
+            self.withdraw_code(email, undo, code_hash).await;
             self.release_send(email, slot).await;
         }
         sent

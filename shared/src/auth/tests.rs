@@ -11,6 +11,7 @@ use crate::clock::ManualClock;
 use crate::domain::{ClientAddress, OneTimeCode, PasswordAttempt};
 use crate::jobs::{JobService, Owner, UploadLimits};
 use crate::ports::{RecordStore, UserStore};
+use crate::user::User;
 
 struct Harness {
     service: AuthService,
@@ -94,6 +95,10 @@ impl Harness {
 
     async fn signed_up(&self, address: &str, password: &str) -> Claims {
         self.register(address, password).await.unwrap();
+        self.verified_and_signed_in(address, password).await
+    }
+
+    async fn verified_and_signed_in(&self, address: &str, password: &str) -> Claims {
         self.verify(address, &self.last_code_for(address), password).await.unwrap();
         let token = self.login(address, password).await.unwrap();
         self.service.guard().authenticate(&token.access_token).await.unwrap()
@@ -113,8 +118,6 @@ impl Harness {
     }
 }
 
-use crate::user::User;
-
 #[tokio::test]
 async fn register_verify_login_profile() {
     let h = harness();
@@ -126,20 +129,12 @@ async fn register_verify_login_profile() {
     assert!(matches!(h.login(ADA, PASSWORD).await, Err(AuthError::NotVerified)));
     assert!(h.users.find_user(&email(ADA)).await.unwrap().is_none(), "no account before verification");
 
-    let claims = h.signed_up_after_register(ADA, PASSWORD).await;
+    let claims = h.verified_and_signed_in(ADA, PASSWORD).await;
     let profile = h.service.profile(&claims).await.unwrap();
     assert_eq!((profile.email.as_str(), profile.name.as_str()), (ADA, "Ada"));
     // Used codes are gone.
     let code = h.last_code_for(ADA);
     assert!(matches!(h.verify(ADA, &code, PASSWORD).await, Err(AuthError::InvalidCode)));
-}
-
-impl Harness {
-    async fn signed_up_after_register(&self, address: &str, password: &str) -> Claims {
-        self.verify(address, &self.last_code_for(address), password).await.unwrap();
-        let token = self.login(address, password).await.unwrap();
-        self.service.guard().authenticate(&token.access_token).await.unwrap()
-    }
 }
 
 #[tokio::test]
@@ -210,8 +205,8 @@ async fn parallel_guesses_are_all_counted() {
     let guesses: Vec<_> = (1..=20)
         .map(|i| {
             let h = h.clone();
-            let guess = OneTimeCode::parse(&format!("{:06}", (code.expose().parse::<u32>().unwrap() + i) % 1_000_000))
-                .unwrap();
+            let guess =
+                OneTimeCode::parse(&format!("{:06}", (code.expose().parse::<u32>().unwrap() + i) % 1_000_000)).unwrap();
             tokio::spawn(async move { h.verify(ADA, &guess, PASSWORD).await })
         })
         .collect();
@@ -282,9 +277,9 @@ where
 #[tokio::test]
 async fn known_and_unknown_addresses_cost_the_same_calls() {
     same_calls_for_known_and_unknown(|h, address| async move { h.register(address, PASSWORD).await }).await;
-    same_calls_for_known_and_unknown(|h, address| async move {
-        h.service.forgot_password(&here(), &email(address)).await
-    })
+    same_calls_for_known_and_unknown(
+        |h, address| async move { h.service.forgot_password(&here(), &email(address)).await },
+    )
     .await;
     same_calls_for_known_and_unknown(|h, address| async move {
         h.service.request_code(&here(), &email(address), &attempt("a guessed password")).await

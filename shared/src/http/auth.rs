@@ -26,7 +26,9 @@ impl From<AuthError> for Problem {
             AuthError::RateLimited { retry_after } => {
                 too_many("rate-limited", "Too many codes requested", detail, retry_after)
             }
-            AuthError::Locked { retry_after } => too_many("too-many-attempts", "Too many attempts", detail, retry_after),
+            AuthError::Locked { retry_after } => {
+                too_many("too-many-attempts", "Too many attempts", detail, retry_after)
+            }
             AuthError::InvalidCredentials => {
                 Problem::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", detail)
             }
@@ -36,7 +38,9 @@ impl From<AuthError> for Problem {
                 "Email not verified",
                 "verify your email address first: POST /auth/verify with the code we sent (POST /auth/code sends a new one)",
             ),
-            AuthError::InvalidToken(_) | AuthError::UnknownAccount | AuthError::Revoked => Problem::unauthorized(detail),
+            AuthError::InvalidToken(_) | AuthError::UnknownAccount | AuthError::Revoked => {
+                Problem::unauthorized(detail)
+            }
             AuthError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
             AuthError::Unavailable(why) => {
                 tracing::error!(error = %why, "backing service unavailable");

@@ -16,7 +16,6 @@ use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// Largest JSON body accepted.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;

@@ -101,10 +101,7 @@ pub fn render(job: &EmailJob) -> RenderedEmail {
         ),
         EmailMessage::AccountDeleted { name } => paragraphs(
             "Your account was deleted".into(),
-            &[
-                format!("Hello {name},"),
-                "your account was deleted, with every image, job and result it held.".into(),
-            ],
+            &[format!("Hello {name},"), "your account was deleted, with every image, job and result it held.".into()],
         ),
         EmailMessage::VerifyCode { name, code, expires_in_minutes } => {
             let subject = format!("Your verification code: {code}");
