@@ -125,7 +125,8 @@ impl JobProcessor {
     }
 
     /// A notification for a job we did not claim: finished already (make
-    /// sure its mail went out), or gone (remove the orphaned upload).
+    /// sure its mail went out), or gone (remove the orphaned upload, and the
+    /// result a worker may have stored before the job was deleted under it).
     async fn settle_unclaimed(&self, owner: &UserId, id: &JobId) -> Result<Outcome, Transient> {
         match self.jobs.find_job(owner, id).await? {
             Some(mut job) if job.status.is_final() => {
@@ -136,8 +137,10 @@ impl JobProcessor {
             }
             Some(_) => Err(Transient(format!("job {id} changed state while being claimed"))),
             None => {
-                if let Err(e) = self.blobs.delete(&upload_key(owner, id)).await {
-                    tracing::warn!(job_id = %id, error = %e, "could not delete the upload of a missing job");
+                for key in [upload_key(owner, id), result_key(id)] {
+                    if let Err(e) = self.blobs.delete(&key).await {
+                        tracing::warn!(job_id = %id, key, error = %e, "could not delete an object of a missing job");
+                    }
                 }
                 Ok(Outcome::Skipped("the job no longer exists"))
             }
