@@ -18,11 +18,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
-use ocr::engine::FastEngine;
 use shared::aws::{self, AwsClients};
-use shared::config::{NotifyConfig, OcrConfig};
-use shared::jobs::JobProcessor;
-use std::sync::Arc;
+use shared::sqs_batch::Deadline;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -80,20 +77,21 @@ pub struct LocalSystem {
 pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
     let auth = auth::AuthState::from_env(&stack.function_env("AuthFunction")?, clients)
         .await
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("AuthFunction wiring")?;
+        .map_err(wiring_error("AuthFunction"))?;
     let upload = upload::UploadState::from_env(&stack.function_env("UploadFunction")?, clients)
         .await
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("UploadFunction wiring")?;
+        .map_err(wiring_error("UploadFunction"))?;
     Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(upload::routes(upload))))
 }
 
-/// The OCR worker as the OCR Lambda builds it, from its resolved environment.
-pub fn ocr_processor(stack: &Stack, clients: &AwsClients) -> Result<Arc<JobProcessor>> {
-    let config = OcrConfig::load(&stack.function_env("OcrFunction")?).context("OcrFunction configuration")?;
-    let recognizer = FastEngine::load(config.models_dir.as_deref())?;
-    Ok(aws::job_processor(&config, clients, Arc::new(recognizer)))
+/// A worker's deadline as Lambda would set it: the function's timeout from now.
+fn deadline(stack: &Stack, logical_id: &str, margin: std::time::Duration) -> impl Fn() -> Deadline + Send + 'static {
+    let timeout = stack.template().function_timeout(logical_id);
+    move || Deadline { at: tokio::time::Instant::now() + timeout, margin }
+}
+
+fn wiring_error(function: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!(e).context(format!("{function} wiring"))
 }
 
 fn queue_source(stack: &Stack, logical_id: &str) -> Result<poller::QueueSource> {
@@ -134,20 +132,22 @@ impl LocalSystem {
             }
         });
         if options.run_ocr_worker {
-            let processor = ocr_processor(&stack, &clients)?;
+            let worker = ocr::Worker::from_env(&stack.function_env("OcrFunction")?, &clients)
+                .map_err(wiring_error("OcrFunction"))?;
+            let deadline = deadline(&stack, "OcrFunction", ocr::RECORD_MARGIN);
             let handler = move |event: SqsEvent| {
-                let processor = processor.clone();
-                async move { Ok(ocr::handle_batch(&processor, event).await) }
+                let (worker, deadline) = (worker.clone(), deadline());
+                async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
             };
             tasks.spawn(poller::run(clients.sqs(), queue_source(&stack, "OcrJobsQueue")?, handler, stopped.clone()));
         }
         if options.run_notify_worker {
-            let config =
-                NotifyConfig::load(&stack.function_env("NotifyFunction")?).context("NotifyFunction configuration")?;
-            let (notifier, dead_letters) = aws::notifier(&config, &clients);
+            let worker = notify::Worker::from_env(&stack.function_env("NotifyFunction")?, &clients)
+                .context("NotifyFunction configuration")?;
+            let deadline = deadline(&stack, "NotifyFunction", notify::RECORD_MARGIN);
             let handler = move |event: SqsEvent| {
-                let (notifier, dead_letters) = (notifier.clone(), dead_letters.clone());
-                async move { Ok(notify::handle_batch(&notifier, dead_letters.as_ref(), event).await) }
+                let (worker, deadline) = (worker.clone(), deadline());
+                async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
             };
             tasks.spawn(poller::run(clients.sqs(), queue_source(&stack, "EmailQueue")?, handler, stopped.clone()));
         }

@@ -39,8 +39,12 @@ impl Stack {
         let account = account_id(clients).await;
         let pseudo = HashMap::from([
             ("AWS::Region".to_string(), REGION.to_string()),
-            ("AWS::AccountId".to_string(), account),
+            ("AWS::AccountId".to_string(), account.clone()),
             ("AWS::StackName".to_string(), name.to_string()),
+            (
+                "AWS::StackId".to_string(),
+                format!("arn:aws:cloudformation:{REGION}:{account}:stack/{name}/{}", uuid::Uuid::new_v4()),
+            ),
             ("AWS::Partition".to_string(), "aws".to_string()),
             ("AWS::URLSuffix".to_string(), "amazonaws.com".to_string()),
         ]);

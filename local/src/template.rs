@@ -90,6 +90,15 @@ impl Template {
         Ok(env)
     }
 
+    /// A function's timeout (its own, else Globals.Function's, else
+    /// Lambda's default of 3 s), for hosts that must keep to it.
+    pub fn function_timeout(&self, logical_id: &str) -> std::time::Duration {
+        let globals = self.root.get("Globals").and_then(|g| g.get("Function"));
+        let own = self.resource(logical_id).and_then(|f| f.get("Properties"));
+        let seconds = [own, globals].into_iter().flatten().find_map(|p| p.get("Timeout").and_then(Value::as_u64));
+        std::time::Duration::from_secs(seconds.unwrap_or(3))
+    }
+
     /// `(method, path)` of every HttpApi event of a function.
     pub fn http_routes(&self, logical_id: &str) -> Vec<(String, String)> {
         let Some(events) = self
@@ -166,7 +175,24 @@ impl Resolver<'_> {
     }
 
     fn intrinsic(&self, name: &str, arg: &Value) -> Result<Value> {
+        let pair =
+            |what: &str| arg.as_sequence().filter(|p| p.len() == 2).ok_or_else(|| anyhow!("!{name} takes [{what}]"));
         let text = match name {
+            "Split" => {
+                let parts = pair("delimiter, string")?;
+                let delimiter = parts[0].as_str().unwrap_or_default();
+                let text = self.string(&parts[1])?;
+                return Ok(Value::Sequence(text.split(delimiter).map(|p| Value::String(p.to_owned())).collect()));
+            }
+            "Select" => {
+                let parts = pair("index, list")?;
+                let index: usize = scalar_string(&parts[0])
+                    .and_then(|i| i.parse().ok())
+                    .ok_or_else(|| anyhow!("!Select: the index must be a number"))?;
+                let list = self.resolve(&parts[1])?;
+                let list = list.as_sequence().ok_or_else(|| anyhow!("!Select: the second item must be a list"))?;
+                return list.get(index).cloned().ok_or_else(|| anyhow!("!Select: no item {index}"));
+            }
             "Ref" => self.reference(arg.as_str().ok_or_else(|| anyhow!("!Ref takes a name"))?)?,
             "GetAtt" => {
                 let (logical, attribute) = match arg {
@@ -282,6 +308,7 @@ Resources:
           ARN: !GetAtt Queue.Arn
           NAME: !Sub "app-${Stage}-${AWS::Region}-${Queue.QueueName}-${!Literal}"
           LONG: { "Fn::Join": ["/", [a, { Ref: Stage }]] }
+          PICKED: !Join ["-", [x, !Select [1, !Split ["/", "a/b/c"]]]]
           SECRET: !Ref Secret
           PASTED: !Sub "{{resolve:secretsmanager:${Secret}:SecretString}}"
 Globals:
@@ -314,6 +341,7 @@ Globals:
         assert_eq!(get("ARN"), "arn:q");
         assert_eq!(get("NAME"), "app-dev-us-east-1-q-${Literal}");
         assert_eq!(get("LONG"), "a/dev");
+        assert_eq!(get("PICKED"), "x-b");
         assert_eq!(get("SECRET"), "arn:secret");
         let pasted = resolver.string(&env["PASTED"]).unwrap_err().to_string();
         assert!(pasted.contains("read secrets at run time"), "{pasted}");

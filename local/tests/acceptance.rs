@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{PASSWORD, TestApp, unique_email};
 use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::email::{EmailJob, EmailMessage};
 
 async fn spawn_everything() -> TestApp {

@@ -401,3 +401,47 @@ async fn every_route_in_template_yaml_is_served() {
         assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn a_stalled_store_gets_a_503_within_seconds_instead_of_a_hang() {
+    use shared::aws::{self, AwsClients};
+    use shared::config::{AuthConfig, JwtConfig, JwtSecret};
+
+    // A "service" that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    let clients = AwsClients::with_endpoint(&endpoint).await;
+    let config = AuthConfig {
+        users_table: "users".into(),
+        email_queue_url: format!("{endpoint}/000000000000/email"),
+        jobs_table: "jobs".into(),
+        uploads_bucket: "uploads".into(),
+        jwt: JwtConfig {
+            secret_id: "unused".into(),
+            issuer: "i".into(),
+            audience: "a".into(),
+            lifetime: time::Duration::hours(1),
+        },
+    };
+    let secret = JwtSecret::new("s".repeat(40)).unwrap();
+    let router = auth::router(auth::AuthState::new(aws::auth_service(&config, &secret, &clients)));
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", api.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(api, router).await.unwrap() });
+
+    let started = std::time::Instant::now();
+    let request = reqwest::Client::new()
+        .post(format!("{api_url}/auth/login"))
+        .json(&json!({"email": "a@b.co", "password": "whatever"}))
+        .send();
+    let response = tokio::time::timeout(Duration::from_secs(30), request).await.expect("the request hung").unwrap();
+    println!("answered after {:?}", started.elapsed());
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+}

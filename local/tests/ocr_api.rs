@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::email::EmailMessage;
 use shared::imaging::testing::{png as blank_png, png_claiming};
+use shared::sqs_batch::Deadline;
 
 const TRUTH: [&str; 2] = ["Serverless OCR in Rust", "Hello from Lambda"];
 
@@ -45,6 +46,16 @@ impl TestApp {
 
     async fn job(&self, token: &str, id: &str) -> reqwest::Response {
         self.get_with_token(&format!("/jobs/{id}"), token).await
+    }
+}
+
+impl TestApp {
+    async fn statuses(&self, token: &str, jobs: &[String]) -> Vec<Value> {
+        let mut statuses = Vec::new();
+        for id in jobs {
+            statuses.push(self.job(token, id).await.json::<Value>().await.unwrap()["status"].clone());
+        }
+        statuses
     }
 }
 
@@ -238,10 +249,12 @@ async fn duplicate_deliveries_give_one_result_and_one_mail_and_bad_records_fail_
         format!("uploads/{}/{id}", me["id"].as_str().unwrap())
     };
     let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
-    let processor = local::ocr_processor(&app.system.stack, &app.system.clients).unwrap();
+    let env = app.system.stack.function_env("OcrFunction").unwrap();
+    let worker = ocr::Worker::from_env(&env, &app.system.clients).unwrap();
 
     // One batch: the same notification twice, S3's test event, a message
-    // that is no notification at all, and one for a key outside uploads/.
+    // that is no notification at all, one for a key outside uploads/, and
+    // one for another bucket.
     let mut event = SqsEvent::default();
     event.records = vec![
         message("first", notification_body(&bucket, &job_key)),
@@ -249,12 +262,34 @@ async fn duplicate_deliveries_give_one_result_and_one_mail_and_bad_records_fail_
         message("test-event", json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}).to_string()),
         message("garbage", "{not json".into()),
         message("elsewhere", notification_body(&bucket, "results/whatever.json")),
+        message("another-bucket", notification_body("someone-elses-bucket", &job_key)),
     ];
-    let response = ocr::handle_batch(&processor, event.clone()).await;
-    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["garbage"]);
+    let response = worker.handle_batch(event.clone(), None).await;
+    assert!(response.batch_item_failures.is_empty(), "nothing here is worth a retry: {response:?}");
+    // The two that can never succeed were parked at once, with their reasons.
+    let dead_letters = app.system.stack.reference("OcrJobsDeadLetterQueue").unwrap().to_owned();
+    let parked = app
+        .system
+        .clients
+        .sqs()
+        .receive_message()
+        .queue_url(dead_letters)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let mut reasons: Vec<String> = parked
+        .messages()
+        .iter()
+        .map(|m| m.message_attributes().unwrap()["failure_reason"].string_value().unwrap().to_owned())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("someone-elses-bucket") && reasons[1].contains("not JSON"), "{reasons:?}");
     // And once more, as a redelivery of the whole batch.
-    ocr::handle_batch(&processor, event).await;
+    worker.handle_batch(event, None).await;
 
     let job: Value = app.job(&token, id).await.json().await.unwrap();
     assert_eq!(job["status"], "DONE");
@@ -304,4 +339,75 @@ async fn every_route_in_template_yaml_is_served() {
         // Unauthenticated: 401 proves the route exists (unknown routes 404).
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
     }
+}
+
+#[tokio::test]
+async fn a_batch_longer_than_the_deadline_loses_nothing_and_does_nothing_twice() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let owner =
+        app.get_with_token("/users/me", &token).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let mut event = SqsEvent::default();
+    let mut jobs = Vec::new();
+    for i in 0..3 {
+        let body: Value = app.upload_raw(&token, "image/png", text_png()).await.json().await.unwrap();
+        let id = body["job_id"].as_str().unwrap().to_owned();
+        event.records.push(message(&format!("m{i}"), notification_body(&bucket, &format!("uploads/{owner}/{id}"))));
+        jobs.push(id);
+    }
+    let env = app.system.stack.function_env("OcrFunction").unwrap();
+    let worker = ocr::Worker::from_env(&env, &app.system.clients).unwrap();
+
+    // Time for one record only (one takes well over 50 ms): the rest must
+    // come back, untouched.
+    let margin = Duration::from_secs(30);
+    let deadline = Deadline { at: tokio::time::Instant::now() + margin + Duration::from_millis(50), margin };
+    let response = worker.handle_batch(event.clone(), Some(deadline)).await;
+    let left: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(left, ["m1", "m2"]);
+    assert_eq!(app.statuses(&token, &jobs).await, ["DONE", "QUEUED", "QUEUED"]);
+
+    // Lambda redelivers what was reported (here: the whole batch again).
+    let response = worker.handle_batch(event, None).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(app.statuses(&token, &jobs).await, ["DONE", "DONE", "DONE"]);
+    let mails = app.drain_emails(Duration::from_secs(3)).await;
+    let done: Vec<_> = mails.iter().filter(|m| m.template() == "ocr_done").collect();
+    assert_eq!(done.len(), 3, "one mail per job, none twice: {mails:?}");
+}
+
+#[tokio::test]
+async fn a_finished_job_keeps_no_image_and_is_gone_once_expired() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let owner =
+        app.get_with_token("/users/me", &token).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let body: Value = app.upload_raw(&token, "image/png", text_png()).await.json().await.unwrap();
+    let id = body["job_id"].as_str().unwrap().to_owned();
+    let job = app.finished_job(&token, &id).await;
+    assert_eq!(job["status"], "DONE");
+
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let objects = app.system.clients.s3().list_objects_v2().bucket(&bucket).prefix("uploads/").send().await.unwrap();
+    assert!(objects.contents().is_empty(), "the image of a finished job was kept");
+
+    // Past its retention (the table's TTL removes it some time later).
+    let table = app.system.stack.reference("JobsTable").unwrap().to_owned();
+    let past = (time::OffsetDateTime::now_utc() - time::Duration::minutes(1)).unix_timestamp().to_string();
+    app.system
+        .clients
+        .dynamodb()
+        .update_item()
+        .table_name(table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(owner))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N(past))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(app.job(&token, &id).await, StatusCode::GONE, "job-expired").await;
+    let listed: Value = app.get_with_token("/jobs", &token).await.json().await.unwrap();
+    assert_eq!(listed["jobs"], json!([]), "{listed}");
 }

@@ -19,7 +19,7 @@ use crate::clock::SystemClock;
 use crate::config::{AuthConfig, ConfigError, JwtConfig, JwtSecret, NotifyConfig, OcrConfig, UploadConfig};
 use crate::jobs::{JobProcessor, JobService, UploadLimits};
 use crate::notify::Notifier;
-use crate::ports::TextRecognizer;
+use crate::ports::{DeadLetters, TextRecognizer};
 
 /// Builds each service's client on demand from one shared configuration, so
 /// a function's binary links (after LTO) only the SDKs it actually uses.
@@ -28,12 +28,40 @@ pub struct AwsClients {
     sdk: SdkConfig,
 }
 
+/// Every AWS call is bounded, so that a stalled service gives a clean 503
+/// (or a retried record) in seconds instead of a request that hangs until
+/// API Gateway's 30 s or the function's timeout cuts it: 2 s to connect,
+/// 3 s per attempt, 3 attempts (standard retry mode: throttling and 5xx,
+/// with jittered back-off), 8 s in all, inside the API functions' 10 s.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+pub const MAX_ATTEMPTS: u32 = 3;
+
 impl AwsClients {
     pub async fn from_env() -> Self {
+        Self::new(Self::loader().load().await)
+    }
+
+    /// The same clients against another endpoint (an emulator, or a test's
+    /// stand-in for a service that does not answer).
+    pub async fn with_endpoint(endpoint: &str) -> Self {
+        Self::new(Self::loader().endpoint_url(endpoint).load().await)
+    }
+
+    fn loader() -> aws_config::ConfigLoader {
         use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
         let http =
             aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        Self::new(aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await)
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(timeouts)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
     }
 
     pub fn new(sdk: SdkConfig) -> Self {
@@ -138,16 +166,21 @@ pub fn job_processor(
     ))
 }
 
+/// Where a worker parks messages that can never succeed.
+pub fn dead_letters(clients: &AwsClients, queue_url: &str) -> Arc<dyn DeadLetters> {
+    Arc::new(SqsDeadLetters::new(clients.sqs(), queue_url))
+}
+
 /// How long a claimed e-mail is left to its worker before another may send
 /// it: well over the notify function's timeout.
 pub const EMAIL_CLAIM_LEASE: time::Duration = time::Duration::minutes(2);
 
-pub fn notifier(config: &NotifyConfig, clients: &AwsClients) -> (Arc<Notifier>, Arc<SqsDeadLetters>) {
+pub fn notifier(config: &NotifyConfig, clients: &AwsClients) -> (Arc<Notifier>, Arc<dyn DeadLetters>) {
     let notifier = Notifier::new(
         Arc::new(SesMailer::new(clients.ses(), config.sender.clone())),
         Arc::new(DynamoDeliveryLog::new(clients.dynamodb(), &config.sent_emails_table)),
         Arc::new(SystemClock),
         EMAIL_CLAIM_LEASE,
     );
-    (Arc::new(notifier), Arc::new(SqsDeadLetters::new(clients.sqs(), &config.dead_letter_queue_url)))
+    (Arc::new(notifier), dead_letters(clients, &config.dead_letter_queue_url))
 }

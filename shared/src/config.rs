@@ -61,10 +61,12 @@ pub const JOBS_TABLE: &str = "JOBS_TABLE";
 pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
 pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
 pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
+pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const OCR_MODELS_DIR: &str = "OCR_MODELS_DIR";
 pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
 pub const SENT_EMAILS_TABLE: &str = "SENT_EMAILS_TABLE";
 pub const EMAIL_DEAD_LETTER_QUEUE_URL: &str = "EMAIL_DEAD_LETTER_QUEUE_URL";
+pub const OCR_DEAD_LETTER_QUEUE_URL: &str = "OCR_DEAD_LETTER_QUEUE_URL";
 pub const EMAIL_QUEUE_URL: &str = "EMAIL_QUEUE_URL";
 pub const JWT_SECRET_ARN: &str = "JWT_SECRET_ARN";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
@@ -197,6 +199,8 @@ pub struct OcrConfig {
     pub jobs_table: String,
     pub uploads_bucket: String,
     pub email_queue_url: String,
+    /// Where notifications that can never be processed are parked.
+    pub dead_letter_queue_url: String,
     pub limits: crate::jobs::ProcessorLimits,
     /// Overrides the embedded models with `text-detection-fitted.onnx`,
     /// `text-recognition-cnn-int8.onnx` and `text-recognition-rnn.onnx` from
@@ -210,15 +214,21 @@ impl OcrConfig {
         if !(10..=86_400).contains(&lease) {
             return Err(ConfigError::Invalid { name: OCR_LEASE_SECONDS, why: "must be between 10 and 86400".into() });
         }
+        let retention: i64 = env.parsed(RETENTION_DAYS, crate::jobs::DEFAULT_RETENTION_DAYS)?;
+        if !(1..=3650).contains(&retention) {
+            return Err(ConfigError::Invalid { name: RETENTION_DAYS, why: "must be between 1 and 3650".into() });
+        }
         let limits = crate::jobs::ProcessorLimits {
             max_pixels: max_pixels(env)?,
             lease: Duration::seconds(lease),
+            retention: Duration::days(retention),
             ..Default::default()
         };
         Ok(Self {
             jobs_table: env.required(JOBS_TABLE)?,
             uploads_bucket: env.required(UPLOADS_BUCKET)?,
             email_queue_url: env.required(EMAIL_QUEUE_URL)?,
+            dead_letter_queue_url: env.required(OCR_DEAD_LETTER_QUEUE_URL)?,
             limits,
             models_dir: env.optional(OCR_MODELS_DIR).map(Into::into),
         })

@@ -70,6 +70,13 @@ pub trait EmailQueue: Send + Sync {
     async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError>;
 }
 
+/// Where a worker parks messages that can never succeed, with the reason,
+/// for a person to look at (its queue's dead-letter queue).
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError>;
+}
+
 /// OCR jobs, keyed by owner and id. Writes are conditional on `version`
 /// exactly as for [`UserStore`].
 #[async_trait]

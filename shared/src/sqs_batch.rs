@@ -1,23 +1,157 @@
 //! The per-record loop every SQS-triggered function shares: handle each
-//! message, and report in `batchItemFailures` only those to retry.
+//! message within the invocation's deadline; report in `batchItemFailures`
+//! only those to retry; park at once, with the reason, those that can never
+//! succeed.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tokio::time::Instant;
 
-/// Runs `handle` on every record in order; an `Err` marks that record (and
-/// only it) for redelivery.
-pub async fn each_record<'a, F, Fut>(event: &'a SqsEvent, mut handle: F) -> SqsBatchResponse
+use crate::ports::DeadLetters;
+
+/// Why a record was not handled: decided once, by type, for every worker.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Worth another try (throttling, a service unavailable, a lease held
+    /// by another worker): the record is reported for redelivery.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying cannot help (a malformed message, a bucket that is not
+    /// ours): the record is parked in the dead-letter queue at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// When the invocation must have answered, and how long the slowest record
+/// may take: a record is started only if it can finish in time.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: Instant,
+    pub margin: Duration,
+}
+
+impl Deadline {
+    /// From the Lambda context's deadline (milliseconds since the epoch).
+    pub fn from_epoch_millis(deadline_ms: u64, margin: Duration) -> Self {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Self { at: Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)), margin }
+    }
+
+    fn leaves_room(&self) -> bool {
+        Instant::now() + self.margin <= self.at
+    }
+}
+
+fn failure(message: &SqsMessage) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = message.message_id.clone().unwrap_or_default();
+    failure
+}
+
+/// Runs `handle` on the records in order while the deadline leaves room;
+/// a transient error marks that record (and only it) for redelivery, a
+/// permanent one parks it; records not started for want of time are
+/// reported for redelivery untouched.
+pub async fn each_record<'a, F, Fut>(
+    event: &'a SqsEvent,
+    deadline: Option<Deadline>,
+    dead_letters: &dyn DeadLetters,
+    mut handle: F,
+) -> SqsBatchResponse
 where
     F: FnMut(&'a SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        if let Err(why) = handle(message).await {
-            tracing::warn!(message_id = ?message.message_id, error = %why, "record will be retried");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
+    for (index, message) in event.records.iter().enumerate() {
+        if deadline.is_some_and(|d| !d.leaves_room()) {
+            let left = &event.records[index..];
+            tracing::warn!(records = left.len(), "too little time left for another record; left for redelivery");
+            response.batch_item_failures.extend(left.iter().map(failure));
+            break;
+        }
+        match handle(message).await {
+            Ok(()) => {}
+            Err(RecordError::Transient(why)) => {
+                tracing::warn!(message_id = ?message.message_id, error = %why, "record will be retried");
+                response.batch_item_failures.push(failure(message));
+            }
+            Err(RecordError::Permanent(why)) => {
+                let body = message.body.as_deref().unwrap_or_default();
+                match dead_letters.park(body, &why).await {
+                    Ok(()) => {
+                        tracing::error!(message_id = ?message.message_id, reason = %why, "record can never succeed; parked in the dead-letter queue")
+                    }
+                    // If even parking fails, let SQS redeliver (and redrive) it.
+                    Err(e) => {
+                        tracing::error!(message_id = ?message.message_id, reason = %why, error = %e, "could not park a record; it will be redelivered");
+                        response.batch_item_failures.push(failure(message));
+                    }
+                }
+            }
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryDeadLetters;
+    use std::cell::RefCell;
+
+    fn batch(n: usize) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for i in 0..n {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body = Some(format!("body {i}"));
+            event.records.push(message);
+        }
+        event
+    }
+
+    fn ids(response: &SqsBatchResponse) -> Vec<String> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_that_cannot_finish_in_time_are_left_for_redelivery_untouched() {
+        let event = batch(5);
+        let parked = MemoryDeadLetters::default();
+        let handled = RefCell::new(Vec::new());
+        // Each record takes 10 s; 35 s are left and the slowest takes 10 s.
+        let deadline = Deadline { at: Instant::now() + Duration::from_secs(35), margin: Duration::from_secs(10) };
+        let response = each_record(&event, Some(deadline), &parked, |m| {
+            handled.borrow_mut().push(m.message_id.clone().unwrap());
+            async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(*handled.borrow(), ["m0", "m1", "m2"]);
+        assert_eq!(ids(&response), ["m3", "m4"], "every record not handled is reported, none twice");
+        assert!(Instant::now() <= deadline.at);
+    }
+
+    #[tokio::test]
+    async fn transient_records_are_retried_and_permanent_ones_parked_with_their_reason() {
+        let event = batch(3);
+        let parked = MemoryDeadLetters::default();
+        let response = each_record(&event, None, &parked, |m| {
+            let id = m.message_id.clone().unwrap();
+            async move {
+                match id.as_str() {
+                    "m0" => Err(RecordError::Transient("throttled".into())),
+                    "m1" => Err(RecordError::Permanent("not JSON".into())),
+                    _ => Ok(()),
+                }
+            }
+        })
+        .await;
+        assert_eq!(ids(&response), ["m0"]);
+        assert_eq!(parked.parked(), [("body 1".to_owned(), "not JSON".to_owned())]);
+    }
 }

@@ -10,32 +10,46 @@
 //!   the `failure_reason` attribute, logged with the message id, and
 //!   acknowledged. Nothing is dropped silently.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::notify::{DeadLetters, Notifier, NotifyError};
+use std::sync::Arc;
+use std::time::Duration;
 
-async fn handle_message(
-    notifier: &Notifier,
-    dead_letters: &dyn DeadLetters,
-    message: &SqsMessage,
-) -> Result<(), String> {
-    let body = message.body.as_deref().unwrap_or_default();
-    let outcome = match Notifier::parse(body) {
-        Ok(job) => {
-            notifier.deliver(&job).await.map(|delivery| tracing::info!(email_id = %job.id, ?delivery, "handled"))
-        }
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(NotifyError::Transient(why)) => Err(why),
-        Err(NotifyError::Permanent(why)) => {
-            tracing::error!(message_id = ?message.message_id, reason = %why, "e-mail job cannot be sent; parked in the dead-letter queue");
-            // If even parking fails, let SQS redeliver (and redrive) it.
-            dead_letters.park(body, &why).await.map_err(|e| e.to_string())
-        }
-    }
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::aws::{self, AwsClients};
+use shared::config::{Env, NotifyConfig};
+use shared::notify::Notifier;
+use shared::ports::DeadLetters;
+use shared::sqs_batch::{self, Deadline, RecordError};
+
+/// Time a record may take at most: an SES call and two DynamoDB writes,
+/// each bounded by the clients' operation timeout.
+pub const RECORD_MARGIN: Duration = Duration::from_secs(8);
+
+#[derive(Clone)]
+pub struct Worker {
+    notifier: Arc<Notifier>,
+    dead_letters: Arc<dyn DeadLetters>,
 }
 
-pub async fn handle_batch(notifier: &Notifier, dead_letters: &dyn DeadLetters, event: SqsEvent) -> SqsBatchResponse {
-    shared::sqs_batch::each_record(&event, |message| handle_message(notifier, dead_letters, message)).await
+impl Worker {
+    pub fn new(notifier: Arc<Notifier>, dead_letters: Arc<dyn DeadLetters>) -> Self {
+        Self { notifier, dead_letters }
+    }
+
+    /// The function's wiring, for the Lambda and the local runner alike.
+    pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, shared::config::ConfigError> {
+        let (notifier, dead_letters) = aws::notifier(&NotifyConfig::load(env)?, clients);
+        Ok(Self::new(notifier, dead_letters))
+    }
+
+    async fn handle_message(&self, message: &SqsMessage) -> Result<(), RecordError> {
+        let job = Notifier::parse(message.body.as_deref().unwrap_or_default())?;
+        let delivery = self.notifier.deliver(&job).await?;
+        tracing::info!(email_id = %job.id, ?delivery, "handled");
+        Ok(())
+    }
+
+    /// Handles the records that fit before `deadline`.
+    pub async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
+        sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m)).await
+    }
 }

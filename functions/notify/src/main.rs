@@ -2,19 +2,19 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::config::{Env, NotifyConfig};
-use shared::{aws, telemetry};
+use shared::aws::AwsClients;
+use shared::config::Env;
+use shared::sqs_batch::Deadline;
+use shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = NotifyConfig::load(&Env::process())?;
-    let (notifier, dead_letters) = aws::notifier(&config, &aws::AwsClients::from_env().await);
+    let worker = notify::Worker::from_env(&Env::process(), &AwsClients::from_env().await)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let (notifier, dead_letters) = (notifier.clone(), dead_letters.clone());
-        async move {
-            Ok::<_, lambda_runtime::Error>(notify::handle_batch(&notifier, dead_letters.as_ref(), event.payload).await)
-        }
+        let worker = worker.clone();
+        let deadline = Deadline::from_epoch_millis(event.context.deadline, notify::RECORD_MARGIN);
+        async move { Ok::<_, lambda_runtime::Error>(worker.handle_batch(event.payload, Some(deadline)).await) }
     }))
     .await
 }

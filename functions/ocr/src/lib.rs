@@ -6,9 +6,17 @@ pub mod engine;
 #[cfg(feature = "stock")]
 pub mod stock;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use engine::FastEngine;
 use percent_encoding::percent_decode_str;
+use shared::aws::{self, AwsClients};
+use shared::config::{Env, OcrConfig};
 use shared::jobs::{JobProcessor, parse_upload_key};
+use shared::ports::DeadLetters;
+use shared::sqs_batch::{self, Deadline, RecordError};
 
 /// S3 URL-encodes keys in notifications, with `+` for spaces.
 fn decode_key(raw: &str) -> String {
@@ -51,32 +59,65 @@ fn parse_notification(body: &str) -> Result<Notification, String> {
     Ok(Notification::Objects(objects))
 }
 
-/// Handles one message; `Err` means "retry this message".
-async fn handle_message(processor: &JobProcessor, message: &SqsMessage) -> Result<(), String> {
-    let body = message.body.as_deref().unwrap_or_default();
-    match parse_notification(body)? {
-        Notification::Test => {
-            tracing::info!("S3 test event acknowledged");
-            Ok(())
-        }
-        Notification::Objects(objects) => {
-            for (bucket, key) in objects {
-                let Some((owner, job)) = parse_upload_key(&key) else {
-                    tracing::warn!(bucket, key, "object is not a job upload; ignored");
-                    continue;
-                };
-                let outcome = processor.process(&owner, &job).await.map_err(|e| e.to_string())?;
-                tracing::info!(job_id = %job, ?outcome, "upload handled");
-            }
-            Ok(())
-        }
-    }
+/// Time the slowest allowed record may take (one image at the pixel limit,
+/// plus its reads and writes): a record is started only with this much
+/// time left before the invocation's deadline. See template.yaml's
+/// OcrFunction for the figures behind it.
+pub const RECORD_MARGIN: Duration = Duration::from_secs(20);
+
+#[derive(Clone)]
+pub struct Worker {
+    processor: Arc<JobProcessor>,
+    bucket: String,
+    dead_letters: Arc<dyn DeadLetters>,
 }
 
-/// Processes every record; reports only the ones to retry. Permanent
-/// problems with an image are recorded on its job (FAILED) and acknowledged.
-pub async fn handle_batch(processor: &JobProcessor, event: SqsEvent) -> SqsBatchResponse {
-    shared::sqs_batch::each_record(&event, |message| handle_message(processor, message)).await
+impl Worker {
+    pub fn new(processor: Arc<JobProcessor>, bucket: impl Into<String>, dead_letters: Arc<dyn DeadLetters>) -> Self {
+        Self { processor, bucket: bucket.into(), dead_letters }
+    }
+
+    /// The function's wiring, for the Lambda and the local runner alike; the
+    /// models load here, once per container.
+    pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = OcrConfig::load(env)?;
+        let recognizer = Arc::new(FastEngine::load(config.models_dir.as_deref())?);
+        let processor = aws::job_processor(&config, clients, recognizer);
+        let dead_letters = aws::dead_letters(clients, &config.dead_letter_queue_url);
+        Ok(Self::new(processor, config.uploads_bucket, dead_letters))
+    }
+
+    async fn handle_message(&self, message: &SqsMessage) -> Result<(), RecordError> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let objects = match parse_notification(body).map_err(RecordError::Permanent)? {
+            Notification::Test => {
+                tracing::info!("S3 test event acknowledged");
+                return Ok(());
+            }
+            Notification::Objects(objects) => objects,
+        };
+        for (bucket, key) in objects {
+            if bucket != self.bucket {
+                return Err(RecordError::Permanent(format!("an object of bucket {bucket}, not of {}", self.bucket)));
+            }
+            let Some((owner, job)) = parse_upload_key(&key) else {
+                tracing::warn!(bucket, key, "object is not a job upload; ignored");
+                continue;
+            };
+            let outcome =
+                self.processor.process(&owner, &job).await.map_err(|e| RecordError::Transient(e.to_string()))?;
+            tracing::info!(job_id = %job, ?outcome, "upload handled");
+        }
+        Ok(())
+    }
+
+    /// Processes the records that fit before `deadline`; reports only the
+    /// ones to retry. Permanent problems with an image are recorded on its
+    /// job (FAILED) and acknowledged; a message that is no upload
+    /// notification of our bucket is parked with the reason.
+    pub async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
+        sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m)).await
+    }
 }
 
 #[cfg(test)]

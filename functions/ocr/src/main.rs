@@ -1,21 +1,20 @@
 //! Lambda entry point: wiring only. The models load once per container.
 
-use std::sync::Arc;
-
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use ocr::engine::FastEngine;
-use shared::config::{Env, OcrConfig};
-use shared::{aws, telemetry};
+use shared::aws::AwsClients;
+use shared::config::Env;
+use shared::sqs_batch::Deadline;
+use shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = OcrConfig::load(&Env::process())?;
-    let recognizer = Arc::new(FastEngine::load(config.models_dir.as_deref())?);
-    let processor = aws::job_processor(&config, &aws::AwsClients::from_env().await, recognizer);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
-        let processor = processor.clone();
-        async move { Ok::<_, lambda_runtime::Error>(ocr::handle_batch(&processor, event.payload).await) }
+    let worker = ocr::Worker::from_env(&Env::process(), &AwsClients::from_env().await)?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        let deadline = Deadline::from_epoch_millis(event.context.deadline, ocr::RECORD_MARGIN);
+        async move { Ok::<_, lambda_runtime::Error>(worker.handle_batch(event.payload, Some(deadline)).await) }
     }))
     .await
 }

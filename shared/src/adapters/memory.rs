@@ -189,11 +189,13 @@ impl JobStore for MemoryJobStore {
     }
 }
 
-/// Objects in memory; `fail_puts` exercises compensation paths.
+/// Objects in memory; failing or never-ending puts exercise compensation
+/// and abandoned requests.
 #[derive(Debug, Default)]
 pub struct MemoryBlobStore {
     objects: Mutex<BTreeMap<String, (Vec<u8>, String)>>,
     failing_puts: AtomicBool,
+    stalling_puts: AtomicBool,
 }
 
 impl MemoryBlobStore {
@@ -204,6 +206,11 @@ impl MemoryBlobStore {
     pub fn set_failing_puts(&self, failing: bool) {
         self.failing_puts.store(failing, Ordering::SeqCst);
     }
+
+    /// Puts that never finish, as when a client gives up mid-request.
+    pub fn set_stalling_puts(&self, stalling: bool) {
+        self.stalling_puts.store(stalling, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -211,6 +218,9 @@ impl BlobStore for MemoryBlobStore {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
         if self.failing_puts.load(Ordering::SeqCst) {
             return Err(BlobError::Unavailable("the in-memory blob store was told to fail".into()));
+        }
+        if self.stalling_puts.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
         }
         lock(&self.objects).insert(key.to_owned(), (bytes, content_type.to_owned()));
         Ok(())
@@ -335,7 +345,7 @@ impl MemoryDeadLetters {
 }
 
 #[async_trait]
-impl crate::notify::DeadLetters for MemoryDeadLetters {
+impl crate::ports::DeadLetters for MemoryDeadLetters {
     async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError> {
         lock(&self.parked).push((body.to_owned(), reason.to_owned()));
         Ok(())

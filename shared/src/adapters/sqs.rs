@@ -49,7 +49,7 @@ impl SqsDeadLetters {
 }
 
 #[async_trait]
-impl crate::notify::DeadLetters for SqsDeadLetters {
+impl crate::ports::DeadLetters for SqsDeadLetters {
     async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError> {
         let reason_attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
             .data_type("String")

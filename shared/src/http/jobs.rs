@@ -12,6 +12,7 @@ impl From<JobError> for Problem {
         let detail = error.to_string();
         match error {
             JobError::NotFound => Problem::not_found("no such job"),
+            JobError::Expired => Problem::new(StatusCode::GONE, "job-expired", "Job expired", detail),
             JobError::Image(ImageProblem::Unsupported) | JobError::UnsupportedContentType(_) => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-image-type",

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 
 pub use model::*;
-pub use processor::{JobProcessor, Outcome, ProcessorLimits, Transient};
+pub use processor::{DEFAULT_RETENTION_DAYS, JobProcessor, Outcome, ProcessorLimits, Transient};
 
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
@@ -31,6 +31,10 @@ pub struct Owner {
 pub enum JobError {
     #[error("no such job")]
     NotFound,
+    #[error(
+        "the job has expired: finished jobs and their results are kept for a limited time, and an image that never arrived is given up after a day"
+    )]
+    Expired,
     #[error(transparent)]
     Image(#[from] ImageProblem),
     #[error("the image is larger than {limit} bytes")]
@@ -59,7 +63,8 @@ impl From<StoreError> for JobError {
 impl From<BlobError> for JobError {
     fn from(e: BlobError) -> Self {
         match e {
-            BlobError::NotFound => Self::Unavailable("a stored object is missing".into()),
+            // Results are removed with their job, so a missing one has expired.
+            BlobError::NotFound => Self::Expired,
             BlobError::TooLarge(limit) => Self::TooLarge { limit },
             BlobError::Unavailable(why) => Self::Unavailable(why),
         }
@@ -77,6 +82,9 @@ pub struct UploadLimits {
     pub presign_ttl: StdDuration,
     /// A job whose image never arrives is forgotten after this long.
     pub abandon_after: Duration,
+    /// A `POST /ocr` job whose image was not stored within this (the
+    /// request was abandoned) is forgotten.
+    pub direct_upload_window: Duration,
 }
 
 impl Default for UploadLimits {
@@ -87,6 +95,7 @@ impl Default for UploadLimits {
             max_presigned_bytes: 20 * 1024 * 1024,
             presign_ttl: StdDuration::from_secs(15 * 60),
             abandon_after: Duration::days(1),
+            direct_upload_window: Duration::minutes(5),
         }
     }
 }
@@ -172,13 +181,29 @@ impl JobService {
             return Err(JobError::TooLarge { limit: self.limits.max_direct_bytes });
         }
         let info = imaging::inspect(&image, self.limits.max_pixels)?;
-        let job = self.new_job(owner, JobStatus::Queued, info.mime_type(), image.len() as u64);
-        self.jobs.create_job(&job).await?;
-        if let Err(e) = self.blobs.put(&job.upload_key, image, info.mime_type()).await {
-            if let Err(undo) = self.jobs.delete_job(&job).await {
-                tracing::error!(job_id = %job.id, error = %undo, "could not remove a job whose image was not stored; it will expire");
+        // The job is written first, as waiting for its image and expiring
+        // in minutes: a request abandoned before the image is stored leaves
+        // a job that says so, and is gone soon, never one that claims to be
+        // queued. Once the image is stored, the job is QUEUED (unless the
+        // OCR worker, which takes waiting jobs too, has claimed it already).
+        let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64);
+        waiting.expires_at = Some(waiting.created_at + self.limits.direct_upload_window);
+        self.jobs.create_job(&waiting).await?;
+        if let Err(e) = self.blobs.put(&waiting.upload_key, image, info.mime_type()).await {
+            if let Err(undo) = self.jobs.delete_job(&waiting).await {
+                tracing::error!(job_id = %waiting.id, error = %undo, "could not remove a job whose image was not stored; it will expire");
             }
             return Err(e.into());
+        }
+        let mut job = waiting.clone();
+        job.status = JobStatus::Queued;
+        job.expires_at = Some(job.created_at + self.limits.abandon_after);
+        job.version += 1;
+        match self.jobs.update_job(&job).await {
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "the job's image is stored but the job still says it waits for it; the worker will take it")
+            }
         }
         tracing::info!(job_id = %job.id, bytes = job.bytes, content_type = %job.content_type, "job submitted");
         Ok(job)
@@ -211,6 +236,9 @@ impl JobService {
 
     pub async fn get(&self, owner: &Owner, id: &JobId) -> Result<JobDetails, JobError> {
         let job = self.jobs.find_job(&owner.id, id).await?.ok_or(JobError::NotFound)?;
+        if job.is_expired(self.clock.now()) {
+            return Err(JobError::Expired);
+        }
         let result = match &job.result {
             None => None,
             Some(StoredResult::Inline(result)) => Some(result.clone()),
@@ -225,7 +253,9 @@ impl JobService {
     pub async fn list(&self, owner: &Owner, cursor: Option<&str>, limit: usize) -> Result<JobListing, JobError> {
         let after = cursor.map(decode_cursor).transpose()?;
         let page = self.jobs.list_jobs(&owner.id, after, limit.clamp(1, 100)).await?;
-        Ok(JobListing { jobs: page.jobs, next_cursor: page.next.as_ref().map(encode_cursor) })
+        let now = self.clock.now();
+        let jobs = page.jobs.into_iter().filter(|job| !job.is_expired(now)).collect();
+        Ok(JobListing { jobs, next_cursor: page.next.as_ref().map(encode_cursor) })
     }
 
     /// Removes the job, then its image and result. An image left behind by

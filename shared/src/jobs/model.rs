@@ -181,10 +181,18 @@ pub struct Job {
     pub failure: Option<String>,
     /// Whether the outcome e-mail was queued.
     pub notified: bool,
-    /// When the store may forget an abandoned job (upload never landed).
+    /// When the job is forgotten: one whose image never landed after a
+    /// day, a finished one after the retention period (the store's TTL
+    /// removes it some time later; until then it is shown as gone).
     pub expires_at: Option<OffsetDateTime>,
     /// Optimistic-concurrency version, as for users.
     pub version: u64,
+}
+
+impl Job {
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
 }
 
 /// `uploads/<owner>/<job id>`: the only shape of key the pipeline accepts.

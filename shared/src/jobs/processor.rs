@@ -34,6 +34,9 @@ pub enum Outcome {
     Skipped(&'static str),
 }
 
+/// Days a finished job and its result are kept unless configured otherwise.
+pub const DEFAULT_RETENTION_DAYS: i64 = 30;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorLimits {
     pub max_pixels: u64,
@@ -45,6 +48,8 @@ pub struct ProcessorLimits {
     /// max out at 400 KB).
     pub max_inline_result_bytes: usize,
     pub preview_chars: usize,
+    /// How long a finished job (and its result) is kept.
+    pub retention: Duration,
 }
 
 impl Default for ProcessorLimits {
@@ -55,6 +60,7 @@ impl Default for ProcessorLimits {
             lease: Duration::minutes(5),
             max_inline_result_bytes: 300 * 1024,
             preview_chars: 1000,
+            retention: Duration::days(DEFAULT_RETENTION_DAYS),
         }
     }
 }
@@ -91,6 +97,11 @@ impl JobProcessor {
             return self.settle_unclaimed(owner, id).await;
         };
         let (status, mut job) = self.run(job).await?;
+        // Read once and recorded: the image is not kept (see the README's
+        // "Data retention"; the bucket's lifecycle rule is the safety net).
+        if let Err(e) = self.blobs.delete(&job.upload_key).await {
+            tracing::warn!(job_id = %job.id, error = %e, "could not delete the image of a finished job");
+        }
         self.notify(&mut job).await?;
         Ok(Outcome::Finished(status))
     }
@@ -179,6 +190,7 @@ impl JobProcessor {
         }
         job.finished_at = Some(now);
         job.updated_at = now;
+        job.expires_at = Some(now + self.limits.retention);
         job.version += 1;
         match self.jobs.update_job(&job).await {
             Ok(()) => {}

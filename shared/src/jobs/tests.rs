@@ -129,7 +129,7 @@ async fn processing_finishes_the_job_and_queues_one_ready_mail() {
     let details = h.service.get(&h.owner, &job.id).await.unwrap();
     assert_eq!(details.job.status, JobStatus::Done);
     assert!(details.job.notified);
-    assert!(details.job.expires_at.is_none(), "a finished job must not expire");
+    assert_eq!(details.job.expires_at, Some(details.job.finished_at.unwrap() + ProcessorLimits::default().retention));
     let result = details.result.unwrap();
     assert_eq!(result.text, "hello 0\nhello 1\nhello 2");
     assert_eq!((result.width, result.height), (40, 30));
@@ -258,7 +258,7 @@ async fn delete_removes_the_job_its_image_and_its_result() {
     let h = harness_with(FakeRecognizer::new("x"), limits);
     let job = h.service.submit(&h.owner, png(10, 20)).await.unwrap();
     h.processor.process(&h.owner.id, &job.id).await.unwrap();
-    assert_eq!(h.blobs.keys().len(), 2);
+    assert_eq!(h.blobs.keys(), [result_key(&job.id)], "the image goes when the job is finished");
     h.service.delete(&h.owner, &job.id).await.unwrap();
     assert!(h.blobs.keys().is_empty());
     assert!(matches!(h.service.get(&h.owner, &job.id).await, Err(JobError::NotFound)));
@@ -277,4 +277,49 @@ async fn presigned_uploads_wait_for_their_image_then_run_the_same_pipeline() {
     // The image lands (as S3 would store it), then its notification arrives.
     h.blobs.put(&job.upload_key, png(10, 10), "image/png").await.unwrap();
     assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+}
+
+#[tokio::test]
+async fn a_finished_job_keeps_no_image_and_is_gone_after_the_retention_period() {
+    let h = harness();
+    let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+    assert!(!h.blobs.keys().contains(&job.upload_key), "the image of a finished job was kept");
+    let finished = h.service.get(&h.owner, &job.id).await.unwrap().job;
+    let retention = ProcessorLimits::default().retention;
+    assert_eq!(finished.expires_at, Some(finished.finished_at.unwrap() + retention));
+
+    h.clock.advance(retention);
+    assert!(matches!(h.service.get(&h.owner, &job.id).await, Err(JobError::Expired)));
+    assert!(h.service.list(&h.owner, None, 10).await.unwrap().jobs.is_empty(), "an expired job is still listed");
+}
+
+#[tokio::test]
+async fn a_result_that_is_gone_is_expired_not_unavailable() {
+    let h = harness();
+    let mut job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
+    job.status = JobStatus::Done;
+    job.result = Some(StoredResult::Blob { key: result_key(&job.id), preview: "text".into() });
+    job.version += 1;
+    h.jobs.update_job(&job).await.unwrap();
+    assert!(matches!(h.service.get(&h.owner, &job.id).await, Err(JobError::Expired)));
+}
+
+#[tokio::test]
+async fn an_upload_abandoned_before_its_image_is_stored_leaves_no_queued_job() {
+    let h = harness();
+    h.blobs.set_stalling_puts(true);
+    let abandoned = tokio::time::timeout(std::time::Duration::from_millis(50), h.service.submit(&h.owner, png(10, 10)));
+    assert!(abandoned.await.is_err(), "the request should have been cut off");
+    h.blobs.set_stalling_puts(false);
+    let jobs = h.jobs.all();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].status, JobStatus::AwaitingUpload, "an imageless job claims to be queued");
+    let shown = h.service.get(&h.owner, &jobs[0].id).await.unwrap().job;
+    assert_eq!(shown.status, JobStatus::AwaitingUpload);
+    h.clock.advance(UploadLimits::default().direct_upload_window);
+    assert!(matches!(h.service.get(&h.owner, &jobs[0].id).await, Err(JobError::Expired)));
+    // A completed submission is queued.
+    let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
+    assert_eq!(h.service.get(&h.owner, &job.id).await.unwrap().job.status, JobStatus::Queued);
 }

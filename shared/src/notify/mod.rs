@@ -190,13 +190,6 @@ pub trait DeliveryLog: Send + Sync {
     async fn release(&self, id: Uuid) -> Result<(), StoreError>;
 }
 
-/// Where messages that can never be sent are parked, with the reason, for a
-/// person to look at (the e-mail queue's dead-letter queue).
-#[async_trait]
-pub trait DeadLetters: Send + Sync {
-    async fn park(&self, body: &str, reason: &str) -> Result<(), crate::ports::QueueError>;
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     Sent,
@@ -211,6 +204,15 @@ pub enum NotifyError {
     Permanent(String),
     #[error("transient failure: {0}")]
     Transient(String),
+}
+
+impl From<NotifyError> for crate::sqs_batch::RecordError {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::Permanent(why) => Self::Permanent(why),
+            NotifyError::Transient(why) => Self::Transient(why),
+        }
+    }
 }
 
 pub struct Notifier {
