@@ -411,3 +411,52 @@ async fn a_finished_job_keeps_no_image_and_is_gone_once_expired() {
     let listed: Value = app.get_with_token("/jobs", &token).await.json().await.unwrap();
     assert_eq!(listed["jobs"], json!([]), "{listed}");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_upload_return_the_first_job() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let post = |path: &str, key: &str, content_type: &str, body: Vec<u8>| {
+        app.http
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let image = blank_png(30, 20);
+    let first = post("/ocr", "k-1", "image/png", image.clone()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
+    let again = post("/ocr", "k-1", "image/png", image.clone()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.headers()["location"], location);
+    assert_eq!(again.json::<Value>().await.unwrap(), first, "a repeat must get the first answer");
+    let listed: Value = app.get_with_token("/jobs", &token).await.json().await.unwrap();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "a repeat made a second job: {listed}");
+
+    // Another request under the same key is refused.
+    let other = post("/ocr", "k-1", "image/png", blank_png(31, 20)).await.unwrap();
+    assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused").await;
+
+    // Presigned uploads too.
+    let presign = json!({"content_type": "image/png", "bytes": 100}).to_string().into_bytes();
+    let a: Value = post("/uploads", "k-2", "application/json", presign.clone()).await.unwrap().json().await.unwrap();
+    let b = post("/uploads", "k-2", "application/json", presign).await.unwrap();
+    assert_eq!(b.status(), StatusCode::CREATED);
+    assert_eq!(b.json::<Value>().await.unwrap()["job_id"], a["job_id"]);
+
+    // A request that failed frees its key: the corrected retry goes through.
+    let refused = post("/ocr", "k-3", "image/png", b"not an image".to_vec()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(post("/ocr", "k-3", "image/png", image).await.unwrap().status(), StatusCode::ACCEPTED);
+
+    for bad in ["", "has space", &"x".repeat(256)] {
+        let response = post("/ocr", bad, "image/png", blank_png(5, 5)).await;
+        if let Ok(response) = response {
+            assert_problem(response, StatusCode::BAD_REQUEST, "invalid-idempotency-key").await;
+        }
+    }
+}

@@ -121,8 +121,10 @@ pub async fn jwt_secret(config: &JwtConfig, clients: &AwsClients) -> Result<JwtS
 
 pub fn auth_service(config: &AuthConfig, secret: &JwtSecret, clients: &AwsClients) -> Arc<AuthService> {
     let users = Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table));
+    let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table));
     let content = JobService::new(
-        Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
+        jobs.clone(),
+        jobs,
         Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
         Arc::new(SystemClock),
         UploadLimits::default(),
@@ -143,8 +145,10 @@ pub fn access_guard(users_table: &str, jwt: &JwtConfig, secret: &JwtSecret, clie
 }
 
 pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobService> {
+    let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table));
     Arc::new(JobService::new(
-        Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
+        jobs.clone(),
+        jobs,
         Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
         Arc::new(SystemClock),
         config.limits,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
-use crate::jobs::{Job, JobId, Recognized};
+use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, Recognized};
 use crate::user::User;
 use time::OffsetDateTime;
 
@@ -87,6 +87,26 @@ pub trait JobStore: Send + Sync {
     async fn delete_job(&self, job: &Job) -> Result<(), StoreError>;
     /// The owner's jobs, newest first, starting after `after`.
     async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError>;
+}
+
+/// Idempotency keys of the job-creating requests, per owner, remembered
+/// for a day. Saves are conditional on `version` as for users (1 = new).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn find_key(
+        &self,
+        owner: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(IdempotencyRecord, u64)>, StoreError>;
+    async fn save_key(
+        &self,
+        owner: &UserId,
+        key: &IdempotencyKey,
+        record: &IdempotencyRecord,
+        version: u64,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn delete_key(&self, owner: &UserId, key: &IdempotencyKey) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, Clone, Default)]

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -14,7 +15,9 @@ use shared::auth::AccessGuard;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
-use shared::jobs::{Job, JobError, JobId, JobService, OcrResult, Owner, StoredResult, excerpt};
+use shared::jobs::{
+    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrResult, Owner, StoredReply, StoredResult, excerpt,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -236,13 +239,82 @@ fn serde_urlencoded_query<T: serde::de::DeserializeOwned>(query: &str) -> Result
     axum::extract::Query::<T>::try_from_uri(&uri).map(|q| q.0).map_err(|e| e.body_text())
 }
 
+/// What makes two requests "the same" under one Idempotency-Key.
+fn fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
+    let mut hash = Sha256::new();
+    for part in [parts.method.as_str().as_bytes(), parts.uri.path().as_bytes(), content_type, body] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().to_vec()
+}
+
+/// Honours an `Idempotency-Key` header on the routes that create jobs: the
+/// first answer (2xx) is kept for 24 h and given again to a repeat; a
+/// failed request frees its key, so a retry runs afresh.
+async fn idempotent(State(state): State<UploadState>, request: Request, next: Next) -> Response {
+    match request.headers().get(IDEMPOTENCY_KEY).cloned() {
+        None => next.run(request).await,
+        Some(raw) => once_per_key(&state, raw, request, next).await.unwrap_or_else(IntoResponse::into_response),
+    }
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Answers of the job-creating routes are small JSON documents.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+async fn once_per_key(
+    state: &UploadState,
+    raw: axum::http::HeaderValue,
+    request: Request,
+    next: Next,
+) -> Result<Response, Problem> {
+    let key = IdempotencyKey::parse(raw.to_str().unwrap_or_default())?;
+    let (mut parts, body) = request.into_parts();
+    let Authenticated(claims) = Authenticated::from_request_parts(&mut parts, state).await?;
+    let max_body = state.jobs.limits().max_direct_bytes as usize + MULTIPART_OVERHEAD + 1;
+    let body = read_body(Request::from_parts(parts.clone(), body), max_body).await?;
+    let fingerprint = fingerprint(&parts, &body);
+    match state.jobs.begin(&claims.sub, &key, &fingerprint).await? {
+        Begin::Replay(reply) => {
+            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+            let mut response = (status, axum::Json(reply.body)).into_response();
+            if let Some(location) = reply.location.and_then(|l| l.parse().ok()) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Begin::Fresh => {
+            let response = next.run(Request::from_parts(parts, axum::body::Body::from(body))).await;
+            if !response.status().is_success() {
+                state.jobs.forget(&claims.sub, &key).await;
+                return Ok(response);
+            }
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, MAX_REPLY_BYTES).await.map_err(|_| Problem::internal())?;
+            let reply = StoredReply {
+                status: parts.status.as_u16(),
+                location: parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            };
+            if let Err(e) = state.jobs.remember(&claims.sub, &key, &fingerprint, reply).await {
+                tracing::warn!(error = %e, "could not keep an answer under its idempotency key");
+            }
+            Ok(Response::from_parts(parts, axum::body::Body::from(body)))
+        }
+    }
+}
+
 /// The routes alone, for a host that serves several functions' routes
 /// together (the local runner); add [`api_layers`] once on top.
 pub fn routes(state: UploadState) -> Router {
     let max_body = state.jobs.limits().max_direct_bytes as usize + MULTIPART_OVERHEAD + 1;
+    let once = axum::middleware::from_fn_with_state(state.clone(), idempotent);
     Router::new()
-        .route("/ocr", post(submit).layer(DefaultBodyLimit::max(max_body)))
-        .route("/uploads", post(presign))
+        .route("/ocr", post(submit).layer(DefaultBodyLimit::max(max_body)).route_layer(once.clone()))
+        .route("/uploads", post(presign).route_layer(once))
         .route("/jobs", get(list_jobs))
         .route("/jobs/{id}", get(get_job).delete(delete_job))
         .with_state(state)

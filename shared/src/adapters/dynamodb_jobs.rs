@@ -12,8 +12,8 @@ use super::dynamodb::{
     timestamp,
 };
 use crate::domain::{Email, UserId};
-use crate::jobs::{Job, JobId, JobStatus, OcrResult, StoredResult};
-use crate::ports::{JobPage, JobStore, StoreError};
+use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrResult, StoredResult};
+use crate::ports::{IdempotencyStore, JobPage, JobStore, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {
@@ -156,5 +156,65 @@ impl JobStore for DynamoJobStore {
         let next =
             out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()));
         Ok(JobPage { jobs, next })
+    }
+}
+
+/// Idempotency keys live in the jobs table in partitions of their own
+/// (`IDEMPOTENCY#<owner>#<key>`), so they never show up in job listings.
+fn idempotency_key(owner: &UserId, key: &IdempotencyKey) -> Item {
+    Item::from([
+        ("pk".into(), AttributeValue::S(format!("IDEMPOTENCY#{owner}#{}", key.as_str()))),
+        ("sk".into(), AttributeValue::S("-".into())),
+    ])
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoJobStore {
+    async fn find_key(
+        &self,
+        owner: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(IdempotencyRecord, u64)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(owner, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let record = serde_json::from_str(get_s(&item, "doc")?).map_err(|_| corrupt("doc"))?;
+        Ok(Some((record, get_n(&item, "version")?)))
+    }
+
+    async fn save_key(
+        &self,
+        owner: &UserId,
+        key: &IdempotencyKey,
+        record: &IdempotencyRecord,
+        version: u64,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(record).map_err(|_| corrupt("doc"))?;
+        let mut item = idempotency_key(owner, key);
+        item.insert("doc".into(), AttributeValue::S(doc));
+        item.insert("version".into(), number(version));
+        item.insert(TTL_ATTRIBUTE.into(), number(expires_at.unix_timestamp()));
+        put_versioned(&self.client, &self.table, item, version - 1).await
+    }
+
+    async fn delete_key(&self, owner: &UserId, key: &IdempotencyKey) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(owner, key)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
     }
 }

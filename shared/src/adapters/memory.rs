@@ -11,10 +11,11 @@ use crate::auth::{AuthPorts, AuthService, CodeKey, TokenService};
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
 use crate::email::EmailJob;
+use crate::jobs::{IdempotencyKey, IdempotencyRecord, JobService, UploadLimits};
 use crate::jobs::{Job, JobId};
-use crate::jobs::{JobService, UploadLimits};
 use crate::ports::{
-    BlobError, BlobStore, EmailQueue, JobPage, JobStore, QueueError, RecordStore, StoreError, StoredRecord, UserStore,
+    BlobError, BlobStore, EmailQueue, IdempotencyStore, JobPage, JobStore, QueueError, RecordStore, StoreError,
+    StoredRecord, UserStore,
 };
 use crate::user::User;
 
@@ -141,6 +142,35 @@ impl EmailQueue for MemoryEmailQueue {
 #[derive(Debug, Default)]
 pub struct MemoryJobStore {
     jobs: Mutex<HashMap<(UserId, JobId), Job>>,
+    keys: Mutex<HashMap<(UserId, String), (IdempotencyRecord, u64)>>,
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryJobStore {
+    async fn find_key(
+        &self,
+        owner: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(IdempotencyRecord, u64)>, StoreError> {
+        Ok(lock(&self.keys).get(&(*owner, key.as_str().to_owned())).cloned())
+    }
+
+    async fn save_key(
+        &self,
+        owner: &UserId,
+        key: &IdempotencyKey,
+        record: &IdempotencyRecord,
+        version: u64,
+        _expires_at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let entry = (record.clone(), version);
+        conditional_put(&self.keys, &(*owner, key.as_str().to_owned()), &entry, version - 1, |(_, v)| *v)
+    }
+
+    async fn delete_key(&self, owner: &UserId, key: &IdempotencyKey) -> Result<(), StoreError> {
+        lock(&self.keys).remove(&(*owner, key.as_str().to_owned()));
+        Ok(())
+    }
 }
 
 impl MemoryJobStore {
@@ -356,8 +386,10 @@ impl crate::ports::DeadLetters for MemoryDeadLetters {
 /// tests of the HTTP layer; e-mail jobs land in `emails`.
 pub fn auth_service(emails: Arc<MemoryEmailQueue>, clock: Arc<dyn Clock>) -> AuthService {
     let users = Arc::new(MemoryUserStore::default());
+    let job_store = Arc::new(MemoryJobStore::default());
     let content = JobService::new(
-        Arc::new(MemoryJobStore::default()),
+        job_store.clone(),
+        job_store,
         Arc::new(MemoryBlobStore::default()),
         clock.clone(),
         UploadLimits::default(),

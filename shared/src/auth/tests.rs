@@ -33,7 +33,13 @@ fn harness() -> Harness {
     let clock = Arc::new(ManualClock::default());
     let job_store = Arc::new(MemoryJobStore::default());
     let blobs = Arc::new(MemoryBlobStore::default());
-    let jobs = Arc::new(JobService::new(job_store.clone(), blobs.clone(), clock.clone(), UploadLimits::default()));
+    let jobs = Arc::new(JobService::new(
+        job_store.clone(),
+        job_store.clone(),
+        blobs.clone(),
+        clock.clone(),
+        UploadLimits::default(),
+    ));
     let tokens = TokenService::new(&[7; 32], "issuer", "audience", Duration::hours(1));
     let ports = AuthPorts {
         users: users.clone(),

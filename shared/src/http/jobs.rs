@@ -36,6 +36,19 @@ impl From<JobError> for Problem {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail)
             }
             JobError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
+            JobError::InvalidIdempotencyKey => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-idempotency-key", "Invalid Idempotency-Key", detail)
+            }
+            JobError::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                detail,
+            ),
+            JobError::IdempotencyKeyInFlight => {
+                Problem::new(StatusCode::CONFLICT, "idempotency-key-in-flight", "Request in progress", detail)
+                    .with_header(axum::http::header::RETRY_AFTER, "1")
+            }
             JobError::Unavailable(why) => {
                 tracing::error!(error = %why, "backing service unavailable");
                 unavailable()

@@ -1,6 +1,7 @@
 //! OCR jobs: submitting images, reading results, and processing uploads.
 //! Knows nothing of AWS or HTTP.
 
+mod idempotency;
 mod model;
 mod processor;
 
@@ -11,13 +12,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 
+pub use idempotency::{Begin, IdempotencyKey, IdempotencyRecord, KEY_LIFETIME, StoredReply};
 pub use model::*;
 pub use processor::{DEFAULT_RETENTION_DAYS, JobProcessor, Outcome, ProcessorLimits, Transient};
 
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
 use crate::imaging::{self, ImageProblem};
-use crate::ports::{AccountContent, BlobError, BlobStore, JobStore, StoreError};
+use crate::ports::{AccountContent, BlobError, BlobStore, IdempotencyStore, JobStore, StoreError};
 use crate::retry::{self, Contended};
 
 /// The caller on whose behalf a job is made or read.
@@ -47,6 +49,12 @@ pub enum JobError {
     InvalidCursor,
     #[error("the job was being changed concurrently; try again")]
     Busy,
+    #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
+    InvalidIdempotencyKey,
+    #[error("this Idempotency-Key was used with a different request in the last 24 hours; use a new key")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed; retry in a moment")]
+    IdempotencyKeyInFlight,
     #[error("a backing service is unavailable: {0}")]
     Unavailable(String),
 }
@@ -125,6 +133,7 @@ pub struct JobListing {
 
 pub struct JobService {
     jobs: Arc<dyn JobStore>,
+    keys: Arc<dyn IdempotencyStore>,
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     limits: UploadLimits,
@@ -133,11 +142,12 @@ pub struct JobService {
 impl JobService {
     pub fn new(
         jobs: Arc<dyn JobStore>,
+        keys: Arc<dyn IdempotencyStore>,
         blobs: Arc<dyn BlobStore>,
         clock: Arc<dyn Clock>,
         limits: UploadLimits,
     ) -> Self {
-        Self { jobs, blobs, clock, limits }
+        Self { jobs, keys, blobs, clock, limits }
     }
 
     pub fn limits(&self) -> &UploadLimits {

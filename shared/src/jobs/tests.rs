@@ -68,7 +68,7 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
     let emails = Arc::new(MemoryEmailQueue::default());
     let clock = Arc::new(ManualClock::default());
     let recognizer = Arc::new(recognizer);
-    let service = JobService::new(jobs.clone(), blobs.clone(), clock.clone(), UploadLimits::default());
+    let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), UploadLimits::default());
     let processor =
         JobProcessor::new(jobs.clone(), blobs.clone(), emails.clone(), recognizer.clone(), clock.clone(), limits);
     let owner = Owner { id: UserId::new(), email: Email::parse("ada@example.org").unwrap() };
@@ -322,4 +322,27 @@ async fn an_upload_abandoned_before_its_image_is_stored_leaves_no_queued_job() {
     // A completed submission is queued.
     let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
     assert_eq!(h.service.get(&h.owner, &job.id).await.unwrap().job.status, JobStatus::Queued);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_answer_for_a_day() {
+    let h = harness();
+    let key = IdempotencyKey::parse("abc").unwrap();
+    let reply = StoredReply { status: 202, location: Some("/jobs/x".into()), body: serde_json::json!({"job_id": "x"}) };
+    assert_eq!(h.service.begin(&h.owner.id, &key, b"request").await.unwrap(), Begin::Fresh);
+    assert!(matches!(h.service.begin(&h.owner.id, &key, b"request").await, Err(JobError::IdempotencyKeyInFlight)));
+    assert!(matches!(h.service.begin(&h.owner.id, &key, b"another").await, Err(JobError::IdempotencyKeyReused)));
+    h.service.remember(&h.owner.id, &key, b"request", reply.clone()).await.unwrap();
+    assert_eq!(h.service.begin(&h.owner.id, &key, b"request").await.unwrap(), Begin::Replay(reply));
+    // Another user's key of the same name is theirs.
+    assert_eq!(h.service.begin(&UserId::new(), &key, b"request").await.unwrap(), Begin::Fresh);
+    // After a day the key is free again.
+    h.clock.advance(KEY_LIFETIME);
+    assert_eq!(h.service.begin(&h.owner.id, &key, b"another").await.unwrap(), Begin::Fresh);
+    // A claim whose request died is taken over after two minutes.
+    let orphan = IdempotencyKey::parse("orphan").unwrap();
+    h.service.begin(&h.owner.id, &orphan, b"request").await.unwrap();
+    h.clock.advance(time::Duration::minutes(2));
+    assert_eq!(h.service.begin(&h.owner.id, &orphan, b"request").await.unwrap(), Begin::Fresh);
+    assert!(matches!(IdempotencyKey::parse("has space"), Err(JobError::InvalidIdempotencyKey)));
 }
