@@ -9,14 +9,19 @@ use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, Recognized};
 use crate::user::User;
 use time::OffsetDateTime;
 
+/// What went wrong underneath, kept whole (an SDK error with its own
+/// causes, say) so that logs can print the entire chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The record changed (or appeared) since it was read: re-read and retry.
     #[error("the record was changed concurrently")]
     Conflict,
-    /// The store could not be reached or refused for a transient reason.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// The store could not be reached, refused, or holds something this
+    /// code cannot read.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] Cause),
 }
 
 /// Verified accounts, keyed by address.
@@ -61,8 +66,8 @@ pub trait AccountContent: Send + Sync {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("queue unavailable: {0}")]
-pub struct QueueError(pub String);
+#[error("the queue is unavailable")]
+pub struct QueueError(#[source] pub Cause);
 
 /// Where e-mail jobs go; the notify function sends them.
 #[async_trait]
@@ -122,8 +127,8 @@ pub enum BlobError {
     NotFound,
     #[error("the object is larger than {0} bytes")]
     TooLarge(u64),
-    #[error("blob store unavailable: {0}")]
-    Unavailable(String),
+    #[error("the blob store is unavailable")]
+    Unavailable(#[source] Cause),
 }
 
 /// Uploaded images and large results (S3).
@@ -148,5 +153,9 @@ pub trait BlobStore: Send + Sync {
 /// Takes the image as decoded, so an engine that reads grey needs no RGB
 /// copy of a greyscale scan.
 pub trait TextRecognizer: Send + Sync {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, String>;
+    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, RecognizeError>;
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("text recognition failed")]
+pub struct RecognizeError(#[source] pub Cause);

@@ -104,8 +104,11 @@ impl Worker {
                 tracing::warn!(bucket, key, "object is not a job upload; ignored");
                 continue;
             };
-            let outcome =
-                self.processor.process(&owner, &job).await.map_err(|e| RecordError::Transient(e.to_string()))?;
+            let outcome = self
+                .processor
+                .process(&owner, &job)
+                .await
+                .map_err(|e| RecordError::Transient(shared::errors::chain(&e)))?;
             tracing::info!(job_id = %job, ?outcome, "upload handled");
         }
         Ok(())

@@ -9,7 +9,7 @@ use crate::engine::sha256_hex;
 use ocrs::{ImageSource, OcrEngine, OcrEngineParams, TextItem};
 use rten::Model;
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
-use shared::ports::TextRecognizer;
+use shared::ports::{RecognizeError, TextRecognizer};
 
 /// SHA-256 of the official ocrs models embedded by the ikvmt crates
 /// (checked by a test, and reported with every result).
@@ -85,13 +85,14 @@ impl StockEngine {
 }
 
 impl TextRecognizer for StockEngine {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, String> {
+    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, RecognizeError> {
+        let failed = |e: &dyn std::fmt::Display| RecognizeError(e.to_string().into());
         let image = image.to_rgb8();
-        let source = ImageSource::from_bytes(image.as_raw(), image.dimensions()).map_err(|e| e.to_string())?;
-        let input = self.engine.prepare_input(source).map_err(|e| e.to_string())?;
-        let words = self.engine.detect_words(&input).map_err(|e| e.to_string())?;
+        let source = ImageSource::from_bytes(image.as_raw(), image.dimensions()).map_err(|e| failed(&e))?;
+        let input = self.engine.prepare_input(source).map_err(|e| failed(&e))?;
+        let words = self.engine.detect_words(&input).map_err(|e| failed(&e))?;
         let line_boxes = self.engine.find_text_lines(&input, &words);
-        let recognized = self.engine.recognize_text(&input, &line_boxes).map_err(|e| e.to_string())?;
+        let recognized = self.engine.recognize_text(&input, &line_boxes).map_err(|e| failed(&e))?;
         let lines = recognized
             .into_iter()
             .flatten()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -85,7 +85,7 @@ where
 {
     match aws_sdk_dynamodb::Error::from(err) {
         aws_sdk_dynamodb::Error::ConditionalCheckFailedException(_) => StoreError::Conflict,
-        other => StoreError::Unavailable(DisplayErrorContext(other).to_string()),
+        other => StoreError::Unavailable(Box::new(other)),
     }
 }
 
@@ -98,7 +98,7 @@ pub(crate) fn timestamp(t: OffsetDateTime) -> AttributeValue {
 }
 
 pub(crate) fn corrupt(field: &str) -> StoreError {
-    StoreError::Unavailable(format!("stored item has a missing or malformed `{field}`"))
+    StoreError::Unavailable(format!("stored item has a missing or malformed `{field}`").into())
 }
 
 pub(crate) fn get_s<'a>(item: &'a Item, field: &str) -> Result<&'a str, StoreError> {

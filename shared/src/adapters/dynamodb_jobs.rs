@@ -60,7 +60,7 @@ fn job_to_item(job: &Job) -> Result<Item, StoreError> {
     match &job.result {
         None => {}
         Some(StoredResult::Inline(result)) => {
-            let json = serde_json::to_string(result).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let json = serde_json::to_string(result).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
             item.insert("result".into(), AttributeValue::S(json));
         }
         Some(StoredResult::Blob { key, preview }) => {

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
@@ -21,8 +20,11 @@ impl S3BlobStore {
     }
 }
 
-fn unavailable(e: impl std::error::Error) -> BlobError {
-    BlobError::Unavailable(DisplayErrorContext(e).to_string())
+fn unavailable<E, R>(e: aws_sdk_s3::error::SdkError<E, R>) -> BlobError
+where
+    aws_sdk_s3::Error: From<aws_sdk_s3::error::SdkError<E, R>>,
+{
+    BlobError::Unavailable(Box::new(aws_sdk_s3::Error::from(e)))
 }
 
 #[async_trait]
@@ -52,7 +54,7 @@ impl BlobStore for S3BlobStore {
         if out.content_length.is_some_and(|n| n < 0 || n as u64 > max_bytes) {
             return Err(BlobError::TooLarge(max_bytes));
         }
-        let bytes = out.body.collect().await.map_err(|e| BlobError::Unavailable(e.to_string()))?.into_bytes();
+        let bytes = out.body.collect().await.map_err(|e| BlobError::Unavailable(Box::new(e)))?.into_bytes();
         if bytes.len() as u64 > max_bytes {
             return Err(BlobError::TooLarge(max_bytes));
         }
@@ -70,7 +72,7 @@ impl BlobStore for S3BlobStore {
         length: u64,
         expires_in: std::time::Duration,
     ) -> Result<String, BlobError> {
-        let config = PresigningConfig::expires_in(expires_in).map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        let config = PresigningConfig::expires_in(expires_in).map_err(|e| BlobError::Unavailable(Box::new(e)))?;
         let request = self
             .client
             .put_object()

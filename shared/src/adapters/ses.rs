@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_ses::Client;
-use aws_sdk_ses::error::DisplayErrorContext;
 use aws_sdk_ses::operation::send_email::SendEmailError;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
 
@@ -47,7 +46,7 @@ impl Mailer for SesMailer {
                 Some(SendEmailError::MessageRejected(m)) => Err(MailError::Rejected(m.to_string())),
                 // Throttling, 5xx, an unverified sender (fixable by the
                 // operator): retried, and dead-lettered if it lasts.
-                _ => Err(MailError::Unavailable(DisplayErrorContext(e).to_string())),
+                _ => Err(MailError::Unavailable(Box::new(aws_sdk_ses::Error::from(e)))),
             },
         }
     }

@@ -21,14 +21,14 @@ impl SqsEmailQueue {
 #[async_trait]
 impl EmailQueue for SqsEmailQueue {
     async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let body = serde_json::to_string(job).map_err(|e| QueueError(Box::new(e)))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
         tracing::info!(job_id = %job.id, template = job.template(), "e-mail job queued");
         Ok(())
     }
@@ -55,7 +55,7 @@ impl crate::ports::DeadLetters for SqsDeadLetters {
             .data_type("String")
             .string_value(reason)
             .build()
-            .map_err(|e| QueueError(e.to_string()))?;
+            .map_err(|e| QueueError(Box::new(e)))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -63,7 +63,7 @@ impl crate::ports::DeadLetters for SqsDeadLetters {
             .message_attributes("failure_reason", reason_attribute)
             .send()
             .await
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
         Ok(())
     }
 }

@@ -58,15 +58,15 @@ pub enum AuthError {
     Revoked,
     #[error("the account was being changed concurrently; try again")]
     Busy,
-    #[error("a backing service is unavailable: {0}")]
-    Unavailable(String),
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] crate::ports::Cause),
 }
 
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::Busy,
-            StoreError::Unavailable(why) => Self::Unavailable(why),
+            unavailable @ StoreError::Unavailable(_) => Self::Unavailable(Box::new(unavailable)),
         }
     }
 }
@@ -143,10 +143,7 @@ impl AuthService {
     }
 
     async fn enqueue(&self, to: &Email, message: EmailMessage) -> Result<(), AuthError> {
-        self.emails
-            .enqueue(&EmailJob::new(to.clone(), message))
-            .await
-            .map_err(|e| AuthError::Unavailable(e.to_string()))
+        self.emails.enqueue(&EmailJob::new(to.clone(), message)).await.map_err(|e| AuthError::Unavailable(Box::new(e)))
     }
 
     /// Puts an account back as it was before `written` replaced it, after

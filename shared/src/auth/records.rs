@@ -30,7 +30,7 @@ impl Records {
             None => Ok(Versioned { value: T::default(), version: 0 }),
             Some(record) => serde_json::from_value(record.body)
                 .map(|value| Versioned { value, version: record.version })
-                .map_err(|e| StoreError::Unavailable(format!("the stored record {key} is malformed: {e}"))),
+                .map_err(|e| StoreError::Unavailable(format!("the stored record {key} is malformed: {e}").into())),
         }
     }
 
@@ -41,8 +41,7 @@ impl Records {
         record: &mut Versioned<T>,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let body = serde_json::to_value(&record.value)
-            .map_err(|e| StoreError::Unavailable(format!("cannot serialise the record {key}: {e}")))?;
+        let body = serde_json::to_value(&record.value).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let next = record.version + 1;
         self.0.save_record(key, &StoredRecord { body, version: next, expires_at }).await?;
         record.version = next;

@@ -67,7 +67,8 @@ impl AuthService {
         new_password: &Password,
     ) -> Result<(), AuthError> {
         self.take_attempt(&[Subject::Source(source)]).await?;
-        let new_hash = passwords::hash(new_password.expose().to_owned()).await.map_err(AuthError::Unavailable)?;
+        let new_hash =
+            passwords::hash(new_password.expose().to_owned()).await.map_err(|e| AuthError::Unavailable(e.into()))?;
         let guess = self.codes.code_hash(Purpose::Reset, email, code);
         let key = records::reset(email);
         let (before, after, request) = retry::on_conflict(|| async {
@@ -111,7 +112,8 @@ impl AuthService {
         new_password: &Password,
     ) -> Result<AccessToken, AuthError> {
         let user = self.confirm_password(source, claims, current).await?;
-        let new_hash = passwords::hash(new_password.expose().to_owned()).await.map_err(AuthError::Unavailable)?;
+        let new_hash =
+            passwords::hash(new_password.expose().to_owned()).await.map_err(|e| AuthError::Unavailable(e.into()))?;
         let changed = with_password(&user, new_hash);
         self.users.update_user(&changed).await?;
         self.tell_owner_password_changed(&user, &changed).await?;

@@ -69,8 +69,9 @@ impl AuthService {
     pub async fn register(&self, source: &ClientAddress, registration: Registration) -> Result<(), AuthError> {
         let email = &registration.email;
         self.take_attempt(&[Subject::Source(source)]).await?;
-        let password_hash =
-            passwords::hash(registration.password.expose().to_owned()).await.map_err(AuthError::Unavailable)?;
+        let password_hash = passwords::hash(registration.password.expose().to_owned())
+            .await
+            .map_err(|e| AuthError::Unavailable(e.into()))?;
         let password_tag = self.codes.password_tag(email, registration.password.expose());
         let slot = self.reserve_send(email).await?;
         let (code, pending) = self.codes.issue(Purpose::Verify, email, self.now());

@@ -89,6 +89,6 @@ impl AuthService {
     }
 
     pub(crate) fn issue(&self, user: &User) -> Result<AccessToken, AuthError> {
-        self.guard.tokens.issue(user, self.now()).map_err(|e| AuthError::Unavailable(e.to_string()))
+        self.guard.tokens.issue(user, self.now()).map_err(|e| AuthError::Unavailable(Box::new(e)))
     }
 }

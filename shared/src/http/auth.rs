@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::{Problem, unavailable};
 use crate::auth::{AccessGuard, AuthError, Claims};
 use crate::domain::ClientAddress;
+use crate::errors::chain;
 
 fn too_many(slug: &str, title: &'static str, detail: String, retry_after: time::Duration) -> Problem {
     let seconds = retry_after.whole_seconds().max(1);
@@ -42,8 +43,8 @@ impl From<AuthError> for Problem {
                 Problem::unauthorized(detail)
             }
             AuthError::Busy => Problem::new(StatusCode::CONFLICT, "busy", "Concurrent update", detail),
-            AuthError::Unavailable(why) => {
-                tracing::error!(error = %why, "backing service unavailable");
+            AuthError::Unavailable(_) => {
+                tracing::error!(error = %chain(&error), "backing service unavailable");
                 unavailable()
             }
         }

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::{Problem, unavailable};
+use crate::errors::chain;
 use crate::imaging::ImageProblem;
 use crate::jobs::JobError;
 
@@ -49,8 +50,8 @@ impl From<JobError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "idempotency-key-in-flight", "Request in progress", detail)
                     .with_header(axum::http::header::RETRY_AFTER, "1")
             }
-            JobError::Unavailable(why) => {
-                tracing::error!(error = %why, "backing service unavailable");
+            JobError::Unavailable(_) => {
+                tracing::error!(error = %chain(&error), "backing service unavailable");
                 unavailable()
             }
         }

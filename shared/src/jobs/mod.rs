@@ -55,15 +55,15 @@ pub enum JobError {
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still being processed; retry in a moment")]
     IdempotencyKeyInFlight,
-    #[error("a backing service is unavailable: {0}")]
-    Unavailable(String),
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] crate::ports::Cause),
 }
 
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::Busy,
-            StoreError::Unavailable(why) => Self::Unavailable(why),
+            unavailable @ StoreError::Unavailable(_) => Self::Unavailable(Box::new(unavailable)),
         }
     }
 }
@@ -74,7 +74,7 @@ impl From<BlobError> for JobError {
             // Results are removed with their job, so a missing one has expired.
             BlobError::NotFound => Self::Expired,
             BlobError::TooLarge(limit) => Self::TooLarge { limit },
-            BlobError::Unavailable(why) => Self::Unavailable(why),
+            unavailable @ BlobError::Unavailable(_) => Self::Unavailable(Box::new(unavailable)),
         }
     }
 }
@@ -254,7 +254,7 @@ impl JobService {
             Some(StoredResult::Inline(result)) => Some(result.clone()),
             Some(StoredResult::Blob { key, .. }) => {
                 let bytes = self.blobs.get(key, 64 * 1024 * 1024).await?;
-                Some(serde_json::from_slice(&bytes).map_err(|e| JobError::Unavailable(format!("stored result: {e}")))?)
+                Some(serde_json::from_slice(&bytes).map_err(|e| JobError::Unavailable(Box::new(e)))?)
             }
         };
         Ok(JobDetails { job, result })
@@ -313,7 +313,7 @@ impl AccountContent for JobService {
             let mut removed_here = 0;
             for job in &page.jobs {
                 for key in [job.upload_key.clone(), result_key(&job.id)] {
-                    self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
                 }
                 match self.jobs.delete_job(job).await {
                     Ok(()) => removed_here += 1,

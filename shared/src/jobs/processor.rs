@@ -11,17 +11,35 @@ use crate::clock::Clock;
 use crate::domain::UserId;
 use crate::email::{EmailJob, EmailMessage};
 use crate::imaging::{self, ImageProblem};
-use crate::ports::{BlobError, BlobStore, EmailQueue, JobStore, StoreError, TextRecognizer};
+use crate::ports::{BlobError, BlobStore, Cause, EmailQueue, JobStore, QueueError, StoreError, TextRecognizer};
 
 /// A failure worth retrying (AWS unavailable, throttled, another worker busy
 /// with the job): the message goes back on the queue.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Transient(pub String);
+#[error("the job cannot be processed now")]
+pub struct Transient(#[source] pub Cause);
+
+impl Transient {
+    fn because(why: String) -> Self {
+        Self(why.into())
+    }
+}
 
 impl From<StoreError> for Transient {
     fn from(e: StoreError) -> Self {
-        Self(e.to_string())
+        Self(Box::new(e))
+    }
+}
+
+impl From<BlobError> for Transient {
+    fn from(e: BlobError) -> Self {
+        Self(Box::new(e))
+    }
+}
+
+impl From<QueueError> for Transient {
+    fn from(e: QueueError) -> Self {
+        Self(Box::new(e))
     }
 }
 
@@ -116,7 +134,7 @@ impl JobProcessor {
             match job.status {
                 JobStatus::Done | JobStatus::Failed => return Ok(None),
                 JobStatus::Processing if job.updated_at + self.limits.lease > now => {
-                    return Err(Transient(format!("job {id} is being processed by another worker")));
+                    return Err(Transient::because(format!("job {id} is being processed by another worker")));
                 }
                 _ => {}
             }
@@ -132,7 +150,7 @@ impl JobProcessor {
             tracing::info!(job_id = %id, "job claimed");
             return Ok(Some(job));
         }
-        Err(Transient(format!("job {id} kept changing while being claimed")))
+        Err(Transient::because(format!("job {id} kept changing while being claimed")))
     }
 
     /// A notification for a job we did not claim: finished already (make
@@ -146,7 +164,7 @@ impl JobProcessor {
                 }
                 Ok(Outcome::Skipped("the job had already finished"))
             }
-            Some(_) => Err(Transient(format!("job {id} changed state while being claimed"))),
+            Some(_) => Err(Transient::because(format!("job {id} changed state while being claimed"))),
             None => {
                 for key in [upload_key(owner, id), result_key(id)] {
                     if let Err(e) = self.blobs.delete(&key).await {
@@ -165,7 +183,7 @@ impl JobProcessor {
             Ok(bytes) => self.recognize(bytes).await,
             Err(BlobError::NotFound) => Err("the uploaded image is missing".to_owned()),
             Err(BlobError::TooLarge(limit)) => Err(format!("the image is larger than {limit} bytes")),
-            Err(BlobError::Unavailable(why)) => return Err(Transient(why)),
+            Err(unavailable @ BlobError::Unavailable(_)) => return Err(unavailable.into()),
         };
         let now = self.clock.now();
         match verdict {
@@ -197,7 +215,7 @@ impl JobProcessor {
             // Deleted by its owner meanwhile, or taken over after our lease
             // ran out: either way the job is not ours to finish any more.
             Err(StoreError::Conflict) => {
-                return Err(Transient(format!("job {} changed while being processed", job.id)));
+                return Err(Transient::because(format!("job {} changed while being processed", job.id)));
             }
             Err(e) => return Err(e.into()),
         }
@@ -214,18 +232,18 @@ impl JobProcessor {
             let image = imaging::decode(&bytes, max_pixels).map_err(|e: ImageProblem| e.to_string())?;
             drop(bytes);
             let dimensions = (image.width(), image.height());
-            recognizer.recognize(&image).map(|r| (r, dimensions)).map_err(|e| format!("text recognition failed: {e}"))
+            recognizer.recognize(&image).map(|r| (r, dimensions)).map_err(|e| crate::errors::chain(&e))
         });
         work.await.unwrap_or_else(|e| Err(format!("text recognition crashed: {e}")))
     }
 
     async fn store_result(&self, id: &JobId, result: OcrResult) -> Result<StoredResult, Transient> {
-        let json = serde_json::to_vec(&result).map_err(|e| Transient(e.to_string()))?;
+        let json = serde_json::to_vec(&result).map_err(|e| Transient(Box::new(e)))?;
         if json.len() <= self.limits.max_inline_result_bytes {
             return Ok(StoredResult::Inline(result));
         }
         let key = result_key(id);
-        self.blobs.put(&key, json, "application/json").await.map_err(|e| Transient(e.to_string()))?;
+        self.blobs.put(&key, json, "application/json").await?;
         Ok(StoredResult::Blob { key, preview: result.excerpt(self.limits.preview_chars) })
     }
 
@@ -250,7 +268,7 @@ impl JobProcessor {
         };
         let email =
             EmailJob::idempotent(&format!("{}:{}", job.id, job.status.as_str()), job.owner_email.clone(), message);
-        self.emails.enqueue(&email).await.map_err(|e| Transient(e.to_string()))?;
+        self.emails.enqueue(&email).await?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             job.notified = true;
             job.version += 1;

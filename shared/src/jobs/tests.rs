@@ -25,7 +25,7 @@ impl FakeRecognizer {
 }
 
 impl TextRecognizer for FakeRecognizer {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, String> {
+    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, crate::ports::RecognizeError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.panic {
             panic!("engine bug");

@@ -160,8 +160,8 @@ pub enum MailError {
     #[error("rejected: {0}")]
     Rejected(String),
     /// Throttled or unavailable: worth retrying.
-    #[error("mail service unavailable: {0}")]
-    Unavailable(String),
+    #[error("the mail service is unavailable")]
+    Unavailable(#[source] crate::ports::Cause),
 }
 
 /// Sends rendered e-mail (SES).
@@ -197,23 +197,9 @@ pub enum Delivery {
     Duplicate,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// Retrying cannot help: the message goes to the dead-letter queue.
-    #[error("permanent failure: {0}")]
-    Permanent(String),
-    #[error("transient failure: {0}")]
-    Transient(String),
-}
-
-impl From<NotifyError> for crate::sqs_batch::RecordError {
-    fn from(e: NotifyError) -> Self {
-        match e {
-            NotifyError::Permanent(why) => Self::Permanent(why),
-            NotifyError::Transient(why) => Self::Transient(why),
-        }
-    }
-}
+/// Permanent (parked at once) or transient (retried): the one
+/// classification both workers share.
+pub use crate::sqs_batch::RecordError as NotifyError;
 
 pub struct Notifier {
     mailer: Arc<dyn Mailer>,
@@ -236,7 +222,7 @@ impl Notifier {
 
     /// Sends `job` unless its id was sent before.
     pub async fn deliver(&self, job: &EmailJob) -> Result<Delivery, NotifyError> {
-        let transient = |e: StoreError| NotifyError::Transient(e.to_string());
+        let transient = |e: StoreError| NotifyError::Transient(crate::errors::chain(&e));
         match self.log.claim(job.id, self.clock.now(), self.lease).await.map_err(transient)? {
             Claim::AlreadySent => return Ok(Delivery::Duplicate),
             Claim::InFlight => {
@@ -259,11 +245,11 @@ impl Notifier {
                 let _ = self.log.mark_sent(job.id, self.clock.now()).await;
                 Err(NotifyError::Permanent(format!("the mail service rejected it: {why}")))
             }
-            Err(MailError::Unavailable(why)) => {
+            Err(unavailable @ MailError::Unavailable(_)) => {
                 if let Err(e) = self.log.release(job.id).await {
                     tracing::warn!(email_id = %job.id, error = %e, "could not release the claim; a retry waits for the lease");
                 }
-                Err(NotifyError::Transient(why))
+                Err(NotifyError::Transient(crate::errors::chain(&unavailable)))
             }
         }
     }

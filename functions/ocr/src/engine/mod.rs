@@ -19,7 +19,7 @@ use rten::Model;
 use rten_imageproc::{Rect, RotatedRect};
 use sha2::{Digest, Sha256};
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine, Word};
-use shared::ports::TextRecognizer;
+use shared::ports::{RecognizeError, TextRecognizer};
 
 use detection::Detector;
 use layout::Fragment;
@@ -302,8 +302,8 @@ pub fn is_text(line: &TextLine) -> bool {
 }
 
 impl TextRecognizer for FastEngine {
-    fn recognize(&self, image: &DynamicImage) -> Result<Recognized, String> {
-        let lines = self.read(image).map_err(|e| shared::errors::chain(&e))?;
+    fn recognize(&self, image: &DynamicImage) -> Result<Recognized, RecognizeError> {
+        let lines = self.read(image).map_err(|e| RecognizeError(Box::new(e)))?;
         Ok(Recognized { lines, engine: self.info.clone() })
     }
 }
