@@ -113,22 +113,9 @@ async fn a_duplicated_email_job_is_sent_once_and_a_bad_one_is_parked() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(app.sent_mail(&email, "could not read your image", 1).await.len(), 1, "sent more than once");
 
-    let dead_letters = app.system.stack.reference("EmailDeadLetterQueue").unwrap().to_owned();
-    let parked = app
-        .system
-        .clients
-        .sqs()
-        .receive_message()
-        .queue_url(dead_letters)
-        .wait_time_seconds(5)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let parked = app.parked("EmailDeadLetterQueue", 5).await;
     assert_eq!(parked.len(), 1);
-    assert_eq!(parked[0].body.as_deref(), Some(garbage));
-    let reason = parked[0].message_attributes.as_ref().unwrap()["failure_reason"].string_value().unwrap();
+    let (body, reason) = &parked[0];
+    assert_eq!(body, garbage);
     assert!(reason.contains("newsletter") || reason.contains("variant"), "{reason}");
 }

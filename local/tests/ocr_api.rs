@@ -267,24 +267,8 @@ async fn duplicate_deliveries_give_one_result_and_one_mail_and_bad_records_fail_
     let response = worker.handle_batch(event.clone(), None).await;
     assert!(response.batch_item_failures.is_empty(), "nothing here is worth a retry: {response:?}");
     // The two that can never succeed were parked at once, with their reasons.
-    let dead_letters = app.system.stack.reference("OcrJobsDeadLetterQueue").unwrap().to_owned();
-    let parked = app
-        .system
-        .clients
-        .sqs()
-        .receive_message()
-        .queue_url(dead_letters)
-        .max_number_of_messages(10)
-        .message_attribute_names("All")
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
-    let mut reasons: Vec<String> = parked
-        .messages()
-        .iter()
-        .map(|m| m.message_attributes().unwrap()["failure_reason"].string_value().unwrap().to_owned())
-        .collect();
+    let mut reasons: Vec<String> =
+        app.parked("OcrJobsDeadLetterQueue", 1).await.into_iter().map(|(_, reason)| reason).collect();
     reasons.sort();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].contains("someone-elses-bucket") && reasons[1].contains("not JSON"), "{reasons:?}");

@@ -157,6 +157,34 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The messages parked in a dead-letter queue: `(body, failure_reason)`,
+    /// waiting up to `wait_seconds` for the first.
+    pub async fn parked(&self, dead_letter_queue: &str, wait_seconds: i32) -> Vec<(String, String)> {
+        let url = self.system.stack.reference(dead_letter_queue).unwrap().to_owned();
+        let out = self
+            .system
+            .clients
+            .sqs()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await
+            .unwrap();
+        out.messages()
+            .iter()
+            .map(|m| {
+                let reason = m.message_attributes().and_then(|a| a.get("failure_reason"));
+                let reason = reason.and_then(|r| r.string_value()).unwrap_or_default().to_owned();
+                (m.body().unwrap_or_default().to_owned(), reason)
+            })
+            .collect()
+    }
+}
+
 /// Asserts an RFC 9457 problem with this status and type; returns it.
 pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
     assert_eq!(response.status(), status, "wrong status for an expected {kind} problem");
