@@ -94,11 +94,13 @@ fn wiring_error(function: &str) -> impl FnOnce(Box<dyn std::error::Error + Send 
     move |e| anyhow::anyhow!(e).context(format!("{function} wiring"))
 }
 
-fn queue_source(stack: &Stack, logical_id: &str) -> Result<poller::QueueSource> {
+/// The queue that feeds `function`, batched as its event source batches.
+fn queue_source(stack: &Stack, logical_id: &str, function: &str) -> Result<poller::QueueSource> {
     Ok(poller::QueueSource {
         name: logical_id.into(),
         url: stack.reference(logical_id)?.to_owned(),
         arn: stack.attribute(logical_id, "Arn")?.to_owned(),
+        batch_size: stack.template().sqs_batch_size(function),
     })
 }
 
@@ -139,7 +141,12 @@ impl LocalSystem {
                 let (worker, deadline) = (worker.clone(), deadline());
                 async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
             };
-            tasks.spawn(poller::run(clients.sqs(), queue_source(&stack, "OcrJobsQueue")?, handler, stopped.clone()));
+            tasks.spawn(poller::run(
+                clients.sqs(),
+                queue_source(&stack, "OcrJobsQueue", "OcrFunction")?,
+                handler,
+                stopped.clone(),
+            ));
         }
         if options.run_notify_worker {
             let worker = notify::Worker::from_env(&stack.function_env("NotifyFunction")?, &clients)
@@ -149,7 +156,12 @@ impl LocalSystem {
                 let (worker, deadline) = (worker.clone(), deadline());
                 async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
             };
-            tasks.spawn(poller::run(clients.sqs(), queue_source(&stack, "EmailQueue")?, handler, stopped.clone()));
+            tasks.spawn(poller::run(
+                clients.sqs(),
+                queue_source(&stack, "EmailQueue", "NotifyFunction")?,
+                handler,
+                stopped.clone(),
+            ));
         }
         if options.print_sent_mail {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;

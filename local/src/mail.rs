@@ -48,18 +48,21 @@ pub fn render(mail: &SentEmail) -> String {
 }
 
 /// Polls the emulator's sent mail and prints what is new, until `stop`.
+/// Mail the emulator sent before (an earlier run against the same moto, or
+/// everything LocalStack ever sent) is not shown again.
 pub async fn print_sent_mail(endpoint: String, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::new();
-    let mut seen = HashSet::new();
+    let mut seen: Option<HashSet<String>> = None;
     loop {
         match sent_mail::fetch(&http, &endpoint).await {
-            Ok(mail) => {
-                for message in mail {
-                    if seen.insert(message.id.clone()) {
+            Ok(mail) => match seen.as_mut() {
+                None => seen = Some(mail.into_iter().map(|m| m.id).collect()),
+                Some(seen) => {
+                    for message in new_mail(seen, mail) {
                         println!("{}", render(&message));
                     }
                 }
-            }
+            },
             Err(e) => tracing::debug!(error = %e, "could not read sent mail"),
         }
         tokio::select! {
@@ -69,9 +72,23 @@ pub async fn print_sent_mail(endpoint: String, mut stop: watch::Receiver<bool>) 
     }
 }
 
+/// The messages not seen before, now marked seen.
+fn new_mail(seen: &mut HashSet<String>, mail: Vec<SentEmail>) -> Vec<SentEmail> {
+    mail.into_iter().filter(|m| seen.insert(m.id.clone())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_mail_sent_after_the_start_is_new() {
+        let mail = |id: &str| SentEmail { id: id.into(), to: vec![], subject: String::new(), body: String::new() };
+        let mut seen: HashSet<String> = [mail("old")].into_iter().map(|m| m.id).collect();
+        let fresh = new_mail(&mut seen, vec![mail("old"), mail("new")]);
+        assert_eq!(fresh.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["new"]);
+        assert!(new_mail(&mut seen, vec![mail("old"), mail("new")]).is_empty());
+    }
 
     #[test]
     fn html_bodies_print_as_text() {

@@ -1,5 +1,5 @@
 //! Feeds an SQS queue to a worker the way Lambda's event source mapping does:
-//! batches of up to 10 as an `SqsEvent`, deleting only the messages the
+//! batches of up to the function's `BatchSize` as an `SqsEvent`, deleting only the messages the
 //! worker did not report in `batchItemFailures`; the rest reappear after the
 //! visibility timeout and, past maxReceiveCount, go to the dead-letter queue.
 
@@ -17,6 +17,8 @@ pub struct QueueSource {
     pub name: String,
     pub url: String,
     pub arn: String,
+    /// Records per batch, as the function's event source takes them.
+    pub batch_size: i32,
 }
 
 fn to_lambda_message(message: Message, source: &QueueSource) -> SqsMessage {
@@ -48,7 +50,7 @@ where
         let receive = client
             .receive_message()
             .queue_url(&source.url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(source.batch_size)
             .wait_time_seconds(2)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send();

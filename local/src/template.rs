@@ -118,6 +118,17 @@ impl Template {
             })
             .collect()
     }
+
+    /// The `BatchSize` of a function's SQS event source (Lambda's default
+    /// of 10 if unset).
+    pub fn sqs_batch_size(&self, logical_id: &str) -> i32 {
+        let events = self.resource(logical_id).and_then(|f| f.get("Properties")).and_then(|p| p.get("Events"));
+        let sqs = events
+            .and_then(Value::as_mapping)
+            .and_then(|events| events.values().find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS")));
+        let size = sqs.and_then(|e| e.get("Properties")).and_then(|p| p.get("BatchSize")).and_then(Value::as_i64);
+        size.map_or(10, |n| n.clamp(1, 10) as i32)
+    }
 }
 
 fn scalar_string(value: &Value) -> Option<String> {
@@ -346,5 +357,14 @@ Globals:
         let pasted = resolver.string(&env["PASTED"]).unwrap_err().to_string();
         assert!(pasted.contains("read secrets at run time"), "{pasted}");
         assert_eq!(get("RUST_LOG"), "info");
+    }
+
+    #[test]
+    fn workers_are_fed_as_their_event_sources_say() {
+        let template = Template::load(&crate::default_template_path()).unwrap();
+        assert_eq!(template.sqs_batch_size("OcrFunction"), 5);
+        assert_eq!(template.sqs_batch_size("NotifyFunction"), 10);
+        assert_eq!(template.function_timeout("OcrFunction"), std::time::Duration::from_secs(60));
+        assert_eq!(template.function_timeout("AuthFunction"), std::time::Duration::from_secs(10));
     }
 }
