@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
 use shared::aws::{self, AwsClients};
-use shared::sqs_batch::Deadline;
+use shared::sqs_batch::{BatchWorker, Deadline};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -84,10 +84,24 @@ pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
     Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(upload::routes(upload))))
 }
 
-/// A worker's deadline as Lambda would set it: the function's timeout from now.
-fn deadline(stack: &Stack, logical_id: &str, margin: std::time::Duration) -> impl Fn() -> Deadline + Send + 'static {
-    let timeout = stack.template().function_timeout(logical_id);
-    move || Deadline { at: tokio::time::Instant::now() + timeout, margin }
+/// A queue's poller, feeding `worker` as Lambda's event source would: the
+/// function's `BatchSize`, and a deadline of its `Timeout` from the start of
+/// each batch.
+fn feed<W: BatchWorker>(
+    stack: &Stack,
+    clients: &AwsClients,
+    worker: W,
+    queue: &str,
+    function: &str,
+    stopped: watch::Receiver<bool>,
+) -> Result<impl Future<Output = ()> + Send + 'static> {
+    let timeout = stack.template().function_timeout(function);
+    let handler = move |event: SqsEvent| {
+        let worker = worker.clone();
+        let deadline = Deadline { at: tokio::time::Instant::now() + timeout, margin: W::RECORD_MARGIN };
+        async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
+    };
+    Ok(poller::run(clients.sqs(), queue_source(stack, queue, function)?, handler, stopped))
 }
 
 fn wiring_error(function: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error + '_ {
@@ -136,32 +150,12 @@ impl LocalSystem {
         if options.run_ocr_worker {
             let worker = ocr::Worker::from_env(&stack.function_env("OcrFunction")?, &clients)
                 .map_err(wiring_error("OcrFunction"))?;
-            let deadline = deadline(&stack, "OcrFunction", ocr::RECORD_MARGIN);
-            let handler = move |event: SqsEvent| {
-                let (worker, deadline) = (worker.clone(), deadline());
-                async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
-            };
-            tasks.spawn(poller::run(
-                clients.sqs(),
-                queue_source(&stack, "OcrJobsQueue", "OcrFunction")?,
-                handler,
-                stopped.clone(),
-            ));
+            tasks.spawn(feed(&stack, &clients, worker, "OcrJobsQueue", "OcrFunction", stopped.clone())?);
         }
         if options.run_notify_worker {
             let worker = notify::Worker::from_env(&stack.function_env("NotifyFunction")?, &clients)
                 .context("NotifyFunction configuration")?;
-            let deadline = deadline(&stack, "NotifyFunction", notify::RECORD_MARGIN);
-            let handler = move |event: SqsEvent| {
-                let (worker, deadline) = (worker.clone(), deadline());
-                async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
-            };
-            tasks.spawn(poller::run(
-                clients.sqs(),
-                queue_source(&stack, "EmailQueue", "NotifyFunction")?,
-                handler,
-                stopped.clone(),
-            ));
+            tasks.spawn(feed(&stack, &clients, worker, "EmailQueue", "NotifyFunction", stopped.clone())?);
         }
         if options.print_sent_mail {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::email::EmailMessage;
 use shared::imaging::testing::{png as blank_png, png_claiming};
-use shared::sqs_batch::Deadline;
+use shared::sqs_batch::{BatchWorker, Deadline};
 
 const TRUTH: [&str; 2] = ["Serverless OCR in Rust", "Hello from Lambda"];
 

@@ -43,6 +43,32 @@ impl Deadline {
     }
 }
 
+/// An SQS-triggered function's handler, as both hosts drive it: Lambda
+/// with the invocation's deadline, the local poller with the template's
+/// `Timeout`.
+pub trait BatchWorker: Clone + Send + Sync + 'static {
+    /// Time the slowest record may take: a record starts only with this
+    /// much left before the deadline.
+    const RECORD_MARGIN: Duration;
+
+    fn handle_batch(
+        &self,
+        event: SqsEvent,
+        deadline: Option<Deadline>,
+    ) -> impl Future<Output = SqsBatchResponse> + Send;
+}
+
+/// Serves `worker` as a Lambda function: each invocation's batch, with its
+/// deadline. The `main.rs` of both workers is this and their wiring.
+pub async fn serve<W: BatchWorker>(worker: W) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        let deadline = Deadline::from_epoch_millis(event.context.deadline, W::RECORD_MARGIN);
+        async move { Ok::<_, lambda_runtime::Error>(worker.handle_batch(event.payload, Some(deadline)).await) }
+    }))
+    .await
+}
+
 fn failure(message: &SqsMessage) -> BatchItemFailure {
     let mut failure = BatchItemFailure::default();
     failure.item_identifier = message.message_id.clone().unwrap_or_default();

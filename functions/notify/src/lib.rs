@@ -18,11 +18,7 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, NotifyConfig};
 use shared::notify::Notifier;
 use shared::ports::DeadLetters;
-use shared::sqs_batch::{self, Deadline, RecordError};
-
-/// Time a record may take at most: an SES call and two DynamoDB writes,
-/// each bounded by the clients' operation timeout.
-pub const RECORD_MARGIN: Duration = Duration::from_secs(8);
+use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
 
 #[derive(Clone)]
 pub struct Worker {
@@ -47,9 +43,15 @@ impl Worker {
         tracing::info!(email_id = %job.id, ?delivery, "handled");
         Ok(())
     }
+}
+
+impl BatchWorker for Worker {
+    /// An SES call and two DynamoDB writes, each bounded by the clients'
+    /// operation timeout.
+    const RECORD_MARGIN: Duration = Duration::from_secs(8);
 
     /// Handles the records that fit before `deadline`.
-    pub async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
+    async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
         sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m)).await
     }
 }

@@ -16,7 +16,7 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
 use shared::jobs::{JobProcessor, parse_upload_key};
 use shared::ports::DeadLetters;
-use shared::sqs_batch::{self, Deadline, RecordError};
+use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
 
 /// S3 URL-encodes keys in notifications, with `+` for spaces.
 fn decode_key(raw: &str) -> String {
@@ -58,12 +58,6 @@ fn parse_notification(body: &str) -> Result<Notification, String> {
     }
     Ok(Notification::Objects(objects))
 }
-
-/// Time the slowest allowed record may take (one image at the pixel limit,
-/// plus its reads and writes): a record is started only with this much
-/// time left before the invocation's deadline. See template.yaml's
-/// OcrFunction for the figures behind it.
-pub const RECORD_MARGIN: Duration = Duration::from_secs(20);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -113,12 +107,18 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+impl BatchWorker for Worker {
+    /// The slowest allowed record (one image at the pixel limit, plus its
+    /// reads and writes); see template.yaml's OcrFunction for the figures.
+    const RECORD_MARGIN: Duration = Duration::from_secs(20);
 
     /// Processes the records that fit before `deadline`; reports only the
     /// ones to retry. Permanent problems with an image are recorded on its
     /// job (FAILED) and acknowledged; a message that is no upload
     /// notification of our bucket is parked with the reason.
-    pub async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
+    async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
         sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m)).await
     }
 }
