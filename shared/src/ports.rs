@@ -103,13 +103,13 @@ pub trait IdempotencyStore: Send + Sync {
         owner: &UserId,
         key: &IdempotencyKey,
     ) -> Result<Option<(IdempotencyRecord, u64)>, StoreError>;
+    /// Kept until `record.expires_at()`.
     async fn save_key(
         &self,
         owner: &UserId,
         key: &IdempotencyKey,
         record: &IdempotencyRecord,
         version: u64,
-        expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn delete_key(&self, owner: &UserId, key: &IdempotencyKey) -> Result<(), StoreError>;
 }

@@ -273,7 +273,10 @@ async fn once_per_key(
 ) -> Result<Response, Problem> {
     let key = IdempotencyKey::parse(raw.to_str().unwrap_or_default())?;
     let (mut parts, body) = request.into_parts();
-    let Authenticated(claims) = Authenticated::from_request_parts(&mut parts, state).await?;
+    let authenticated = Authenticated::from_request_parts(&mut parts, state).await?;
+    let claims = authenticated.0.clone();
+    // The handler's extractor takes it from here instead of checking again.
+    parts.extensions.insert(authenticated);
     let max_body = state.jobs.limits().max_direct_bytes as usize + MULTIPART_OVERHEAD + 1;
     let body = read_body(Request::from_parts(parts.clone(), body), max_body).await?;
     let fingerprint = fingerprint(&parts, &body);

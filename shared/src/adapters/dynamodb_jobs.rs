@@ -197,13 +197,12 @@ impl IdempotencyStore for DynamoJobStore {
         key: &IdempotencyKey,
         record: &IdempotencyRecord,
         version: u64,
-        expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(record).map_err(|_| corrupt("doc"))?;
         let mut item = idempotency_key(owner, key);
         item.insert("doc".into(), AttributeValue::S(doc));
         item.insert("version".into(), number(version));
-        item.insert(TTL_ATTRIBUTE.into(), number(expires_at.unix_timestamp()));
+        item.insert(TTL_ATTRIBUTE.into(), number(record.expires_at().unix_timestamp()));
         put_versioned(&self.client, &self.table, item, version - 1).await
     }
 

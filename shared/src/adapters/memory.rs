@@ -161,7 +161,6 @@ impl IdempotencyStore for MemoryJobStore {
         key: &IdempotencyKey,
         record: &IdempotencyRecord,
         version: u64,
-        _expires_at: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
         let entry = (record.clone(), version);
         conditional_put(&self.keys, &(*owner, key.as_str().to_owned()), &entry, version - 1, |(_, v)| *v)

@@ -24,10 +24,6 @@ impl AccessGuard {
         Self { tokens, users }
     }
 
-    pub fn tokens(&self) -> &TokenService {
-        &self.tokens
-    }
-
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.tokens.verify(token).map_err(|e| AuthError::InvalidToken(e.reason().to_owned()))?;
         self.account(&claims).await?;

@@ -70,6 +70,11 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Checked already by a layer of this request (the account read is
+        // not repeated); extensions are set by the server only.
+        if let Some(done) = parts.extensions.get::<Authenticated>() {
+            return Ok(done.clone());
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)

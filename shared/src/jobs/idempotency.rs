@@ -59,38 +59,35 @@ pub enum Begin {
     Replay(StoredReply),
 }
 
+impl IdempotencyRecord {
+    /// When the key is free again (and the store may forget it).
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.created_at + KEY_LIFETIME
+    }
+}
+
 impl JobService {
     /// Claims `key` for a request with this fingerprint, or says how it was
     /// answered before. `IdempotencyKeyReused` for another request under
     /// the same key, `IdempotencyKeyInFlight` while the first is running.
     pub async fn begin(&self, owner: &UserId, key: &IdempotencyKey, fingerprint: &[u8]) -> Result<Begin, JobError> {
         let now = self.clock.now();
-        let fresh = IdempotencyRecord { fingerprint: fingerprint.to_vec(), reply: None, created_at: now };
-        let expires_at = now + KEY_LIFETIME;
-        match self.keys.find_key(owner, key).await? {
-            Some((record, version)) if record.created_at + KEY_LIFETIME > now => {
-                if record.fingerprint != fingerprint {
-                    return Err(JobError::IdempotencyKeyReused);
-                }
-                match record.reply {
-                    Some(reply) => Ok(Begin::Replay(reply)),
-                    None if record.created_at + PENDING_LIFETIME > now => Err(JobError::IdempotencyKeyInFlight),
-                    // Its request died unanswered: this one takes over.
-                    None => {
-                        self.keys.save_key(owner, key, &fresh, version + 1, expires_at).await.map_err(in_flight)?;
-                        Ok(Begin::Fresh)
-                    }
-                }
+        let stored = self.keys.find_key(owner, key).await?;
+        if let Some((record, _)) = stored.as_ref().filter(|(record, _)| record.expires_at() > now) {
+            if record.fingerprint != fingerprint {
+                return Err(JobError::IdempotencyKeyReused);
             }
-            Some((_, version)) => {
-                self.keys.save_key(owner, key, &fresh, version + 1, expires_at).await.map_err(in_flight)?;
-                Ok(Begin::Fresh)
-            }
-            None => {
-                self.keys.save_key(owner, key, &fresh, 1, expires_at).await.map_err(in_flight)?;
-                Ok(Begin::Fresh)
+            match &record.reply {
+                Some(reply) => return Ok(Begin::Replay(reply.clone())),
+                None if record.created_at + PENDING_LIFETIME > now => return Err(JobError::IdempotencyKeyInFlight),
+                // Its request died unanswered: this one takes over.
+                None => {}
             }
         }
+        let fresh = IdempotencyRecord { fingerprint: fingerprint.to_vec(), reply: None, created_at: now };
+        let version = stored.map_or(1, |(_, version)| version + 1);
+        self.keys.save_key(owner, key, &fresh, version).await.map_err(in_flight)?;
+        Ok(Begin::Fresh)
     }
 
     /// Keeps the answer given under `key`, for repeats.
@@ -108,8 +105,7 @@ impl JobService {
             return Ok(());
         }
         record.reply = Some(reply);
-        let expires_at = record.created_at + KEY_LIFETIME;
-        self.keys.save_key(owner, key, &record, version + 1, expires_at).await?;
+        self.keys.save_key(owner, key, &record, version + 1).await?;
         Ok(())
     }
 
