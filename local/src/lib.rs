@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod lambda_host;
 pub mod mail;
 pub mod poller;
+pub mod sam;
 pub mod sent_mail;
 pub mod stack;
 pub mod template;
@@ -44,6 +45,9 @@ pub struct Options {
     pub run_notify_worker: bool,
     /// Print, on the console, every e-mail the emulator's SES sends.
     pub print_sent_mail: bool,
+    /// At most this many batches in flight per queue worker (default: the
+    /// function's `MaximumConcurrency`, capped at the number of cores).
+    pub max_pollers: Option<usize>,
 }
 
 /// The sender used locally unless `SenderEmail` is given.
@@ -60,6 +64,7 @@ impl Options {
             run_ocr_worker: false,
             run_notify_worker: false,
             print_sent_mail: false,
+            max_pollers: None,
         }
     }
 }
@@ -84,24 +89,33 @@ pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
     Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(upload::routes(upload))))
 }
 
-/// A queue's poller, feeding `worker` as Lambda's event source would: the
-/// function's `BatchSize`, and a deadline of its `Timeout` from the start of
-/// each batch.
+/// Feeds `worker` from a queue as Lambda's event source would: batches of
+/// the function's `BatchSize`, a deadline of its `Timeout` from the start of
+/// each batch, and as many batches at once as its `MaximumConcurrency`
+/// allows, but no more than this machine has cores (each OCR job keeps one
+/// busy). Returns the number of pollers started.
 fn feed<W: BatchWorker>(
+    tasks: &mut JoinSet<()>,
     stack: &Stack,
     clients: &AwsClients,
     worker: W,
-    queue: &str,
-    function: &str,
-    stopped: watch::Receiver<bool>,
-) -> Result<impl Future<Output = ()> + Send + 'static> {
+    (queue, function): (&str, &str),
+    max_pollers: Option<usize>,
+    stopped: &watch::Receiver<bool>,
+) -> Result<usize> {
     let timeout = stack.template().function_timeout(function);
-    let handler = move |event: SqsEvent| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let pollers = stack.sqs_maximum_concurrency(function)?.min(max_pollers.unwrap_or(cores)).max(1);
+    for _ in 0..pollers {
         let worker = worker.clone();
-        let deadline = Deadline { at: tokio::time::Instant::now() + timeout, margin: W::RECORD_MARGIN };
-        async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
-    };
-    Ok(poller::run(clients.sqs(), queue_source(stack, queue, function)?, handler, stopped))
+        let handler = move |event: SqsEvent| {
+            let worker = worker.clone();
+            let deadline = Deadline { at: tokio::time::Instant::now() + timeout, margin: W::RECORD_MARGIN };
+            async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
+        };
+        tasks.spawn(poller::run(clients.sqs(), queue_source(stack, queue, function)?, handler, stopped.clone()));
+    }
+    Ok(pollers)
 }
 
 fn wiring_error(function: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error + '_ {
@@ -150,12 +164,30 @@ impl LocalSystem {
         if options.run_ocr_worker {
             let worker = ocr::Worker::from_env(&stack.function_env("OcrFunction")?, &clients)
                 .map_err(wiring_error("OcrFunction"))?;
-            tasks.spawn(feed(&stack, &clients, worker, "OcrJobsQueue", "OcrFunction", stopped.clone())?);
+            let pollers = feed(
+                &mut tasks,
+                &stack,
+                &clients,
+                worker,
+                ("OcrJobsQueue", "OcrFunction"),
+                options.max_pollers,
+                &stopped,
+            )?;
+            tracing::info!(pollers, "OCR worker started");
         }
         if options.run_notify_worker {
             let worker = notify::Worker::from_env(&stack.function_env("NotifyFunction")?, &clients)
                 .context("NotifyFunction configuration")?;
-            tasks.spawn(feed(&stack, &clients, worker, "EmailQueue", "NotifyFunction", stopped.clone())?);
+            let pollers = feed(
+                &mut tasks,
+                &stack,
+                &clients,
+                worker,
+                ("EmailQueue", "NotifyFunction"),
+                options.max_pollers,
+                &stopped,
+            )?;
+            tracing::info!(pollers, "notify worker started");
         }
         if options.print_sent_mail {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;
@@ -169,6 +201,30 @@ impl LocalSystem {
         let config = shared::config::JwtConfig::load(&self.stack.function_env("AuthFunction")?)?;
         let secret = aws::jwt_secret(&config, &self.clients).await?;
         Ok((config, secret))
+    }
+
+    /// An account made directly in the users table, and a token for it: for
+    /// benches, which measure the pipeline rather than sign-up.
+    pub async fn direct_account(&self, email: &str) -> Result<(shared::domain::UserId, String)> {
+        use shared::ports::UserStore;
+        let now = time::OffsetDateTime::now_utc();
+        let user = shared::user::User {
+            id: shared::domain::UserId::new(),
+            email: shared::domain::Email::parse(email)?,
+            name: shared::domain::PersonName::parse("Bench")?,
+            password_hash: String::new(),
+            created_at: now,
+            credentials_version: 1,
+            version: 1,
+        };
+        let users = shared::adapters::dynamodb::DynamoUserStore::new(
+            self.clients.dynamodb(),
+            self.stack.reference("UsersTable")?,
+        );
+        users.create_user(&user).await?;
+        let (jwt, secret) = self.jwt().await?;
+        let token = secret.token_service(&jwt).issue(&user, now)?.access_token;
+        Ok((user.id, token))
     }
 
     /// Stops the API and the workers, letting in-flight work finish.

@@ -6,9 +6,17 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result, bail};
 use local::{LocalSystem, Options, default_template_path};
 
-const USAGE: &str = "usage: local [--port PORT] [--stack-name NAME] [--template PATH]";
+const USAGE: &str =
+    "usage: local [--port PORT] [--stack-name NAME] [--template PATH] [--sam-env FILE --sam-endpoint URL]";
 
-fn parse_args() -> Result<Options> {
+/// Where to write the env-vars file for `sam local invoke`, and the
+/// emulator's address as a function's container reaches it.
+struct SamEnv {
+    file: std::path::PathBuf,
+    endpoint: String,
+}
+
+fn parse_args() -> Result<(Options, Option<SamEnv>)> {
     let mut options = Options {
         template_path: default_template_path(),
         stack_name: "ocr-local".into(),
@@ -17,7 +25,9 @@ fn parse_args() -> Result<Options> {
         run_ocr_worker: true,
         run_notify_worker: true,
         print_sent_mail: true,
+        max_pollers: None,
     };
+    let (mut sam_file, mut sam_endpoint) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value\n{USAGE}"));
@@ -28,6 +38,8 @@ fn parse_args() -> Result<Options> {
             }
             "--stack-name" => options.stack_name = value("--stack-name")?,
             "--template" => options.template_path = value("--template")?.into(),
+            "--sam-env" => sam_file = Some(value("--sam-env")?.into()),
+            "--sam-endpoint" => sam_endpoint = Some(value("--sam-endpoint")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -35,7 +47,12 @@ fn parse_args() -> Result<Options> {
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    Ok(options)
+    let sam = match (sam_file, sam_endpoint) {
+        (Some(file), Some(endpoint)) => Some(SamEnv { file, endpoint }),
+        (None, None) => None,
+        _ => bail!("--sam-env and --sam-endpoint go together\n{USAGE}"),
+    };
+    Ok((options, sam))
 }
 
 fn curl_session(api: &str) -> String {
@@ -44,7 +61,7 @@ fn curl_session(api: &str) -> String {
   curl -s -X POST {api}/auth/register -H 'content-type: application/json' \
        -d '{{"name":"Ada","email":"ada@example.org","password":"analytical engine"}}'
   curl -s -X POST {api}/auth/verify -H 'content-type: application/json' \
-       -d '{{"email":"ada@example.org","code":"<code from the e-mail>"}}'
+       -d '{{"email":"ada@example.org","code":"<code from the e-mail>","password":"analytical engine"}}'
   TOKEN=$(curl -s -X POST {api}/auth/login -H 'content-type: application/json' \
        -d '{{"email":"ada@example.org","password":"analytical engine"}}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -s {api}/users/me -H "authorization: Bearer $TOKEN""#
@@ -52,14 +69,19 @@ fn curl_session(api: &str) -> String {
 }
 
 async fn run() -> Result<()> {
-    let options = parse_args()?;
+    let (options, sam) = parse_args()?;
     let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
         bail!("AWS_ENDPOINT_URL is not set: start the system with ./dev up, or point AWS_ENDPOINT_URL at LocalStack");
     };
     let system = LocalSystem::start(options).await?;
     println!("\nAWS emulator : {endpoint}");
     println!("Stack        : {}", system.stack.name);
-    println!("API          : {}\n", system.api_url);
+    println!("API          : {}", system.api_url);
+    if let Some(sam) = &sam {
+        local::sam::write_env_vars(&system.stack, &sam.endpoint, &sam.file)?;
+        println!("sam local    : {} (emulator at {} for containers)", sam.file.display(), sam.endpoint);
+    }
+    println!();
     println!("{}\n\nPress Ctrl-C to stop.", curl_session(&system.api_url));
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     println!("\nStopping ...");

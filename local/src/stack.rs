@@ -13,7 +13,7 @@ use serde_norway::Value;
 use shared::aws::AwsClients;
 use shared::config::Env;
 
-use crate::template::{Physical, Resolver, Template};
+use crate::template::{NO_VALUE, Physical, Resolver, Template};
 
 pub const REGION: &str = "us-east-1";
 
@@ -72,7 +72,12 @@ impl Stack {
     }
 
     fn resolver(&self) -> Resolver<'_> {
-        Resolver { parameters: &self.parameters, pseudo: &self.pseudo, resources: &self.resources }
+        Resolver {
+            parameters: &self.parameters,
+            pseudo: &self.pseudo,
+            resources: &self.resources,
+            conditions: self.template.conditions(),
+        }
     }
 
     /// Creates each secret in the emulator's Secrets Manager, where the
@@ -244,10 +249,24 @@ impl Stack {
         let mut env = HashMap::new();
         let unresolved: BTreeMap<String, Value> = self.template.function_environment(logical_id)?;
         for (key, value) in unresolved {
-            let value = self.resolver().string(&value).with_context(|| format!("{logical_id}: variable {key}"))?;
-            env.insert(key, value);
+            let resolver = self.resolver();
+            let value = resolver.resolve(&value).with_context(|| format!("{logical_id}: variable {key}"))?;
+            if value == NO_VALUE {
+                continue;
+            }
+            env.insert(key.clone(), resolver.string(&value).with_context(|| format!("{logical_id}: variable {key}"))?);
         }
         Ok(env)
+    }
+
+    /// How many batches Lambda would process at once for a function's SQS
+    /// event source: its `MaximumConcurrency`, else unbounded (`usize::MAX`).
+    pub fn sqs_maximum_concurrency(&self, logical_id: &str) -> Result<usize> {
+        let Some(value) = self.template.sqs_maximum_concurrency(logical_id) else {
+            return Ok(usize::MAX);
+        };
+        let text = self.resolver().string(value)?;
+        text.parse().with_context(|| format!("{logical_id}: MaximumConcurrency {text:?} is not a number"))
     }
 
     /// `!Ref` of a resource: table name, queue URL, ...

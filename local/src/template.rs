@@ -51,6 +51,11 @@ impl Template {
             .collect()
     }
 
+    /// The template's `Conditions`, evaluated by the resolver's `!If`.
+    pub fn conditions(&self) -> Option<&Mapping> {
+        self.root.get("Conditions").and_then(Value::as_mapping)
+    }
+
     pub fn resource(&self, logical_id: &str) -> Option<&Value> {
         self.root.get("Resources")?.get(logical_id)
     }
@@ -119,15 +124,26 @@ impl Template {
             .collect()
     }
 
-    /// The `BatchSize` of a function's SQS event source (Lambda's default
-    /// of 10 if unset).
-    pub fn sqs_batch_size(&self, logical_id: &str) -> i32 {
+    /// The properties of a function's SQS event source.
+    fn sqs_event_source(&self, logical_id: &str) -> Option<&Value> {
         let events = self.resource(logical_id).and_then(|f| f.get("Properties")).and_then(|p| p.get("Events"));
         let sqs = events
             .and_then(Value::as_mapping)
             .and_then(|events| events.values().find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS")));
-        let size = sqs.and_then(|e| e.get("Properties")).and_then(|p| p.get("BatchSize")).and_then(Value::as_i64);
+        sqs.and_then(|e| e.get("Properties"))
+    }
+
+    /// The `BatchSize` of a function's SQS event source (Lambda's default
+    /// of 10 if unset).
+    pub fn sqs_batch_size(&self, logical_id: &str) -> i32 {
+        let size = self.sqs_event_source(logical_id).and_then(|p| p.get("BatchSize")).and_then(Value::as_i64);
         size.map_or(10, |n| n.clamp(1, 10) as i32)
+    }
+
+    /// The `ScalingConfig.MaximumConcurrency` of a function's SQS event
+    /// source, unresolved (`None`: Lambda scales up to the account's limit).
+    pub fn sqs_maximum_concurrency(&self, logical_id: &str) -> Option<&Value> {
+        self.sqs_event_source(logical_id).and_then(|p| p.get("ScalingConfig")).and_then(|c| c.get("MaximumConcurrency"))
     }
 }
 
@@ -145,7 +161,12 @@ pub struct Resolver<'a> {
     pub parameters: &'a HashMap<String, String>,
     pub pseudo: &'a HashMap<String, String>,
     pub resources: &'a HashMap<String, Physical>,
+    pub conditions: Option<&'a Mapping>,
 }
+
+/// What `!Ref AWS::NoValue` resolves to: the property it stands for is
+/// left out (see `Stack::function_env_vars`).
+pub const NO_VALUE: Value = Value::Null;
 
 impl Resolver<'_> {
     /// Resolves a value to a string (environment variables, names, ARNs).
@@ -204,6 +225,16 @@ impl Resolver<'_> {
                 let list = list.as_sequence().ok_or_else(|| anyhow!("!Select: the second item must be a list"))?;
                 return list.get(index).cloned().ok_or_else(|| anyhow!("!Select: no item {index}"));
             }
+            "If" => {
+                let parts = arg
+                    .as_sequence()
+                    .filter(|p| p.len() == 3)
+                    .ok_or_else(|| anyhow!("!If takes [condition, if true, if false]"))?;
+                let condition = parts[0].as_str().ok_or_else(|| anyhow!("!If: the condition must be a name"))?;
+                let chosen = if self.condition(condition)? { &parts[1] } else { &parts[2] };
+                return self.resolve(chosen);
+            }
+            "Ref" if arg.as_str() == Some("AWS::NoValue") => return Ok(NO_VALUE),
             "Ref" => self.reference(arg.as_str().ok_or_else(|| anyhow!("!Ref takes a name"))?)?,
             "GetAtt" => {
                 let (logical, attribute) = match arg {
@@ -242,6 +273,44 @@ impl Resolver<'_> {
             other => bail!("the local runner does not support the intrinsic {other}"),
         };
         Ok(Value::String(text))
+    }
+
+    /// A named condition of the template's `Conditions`.
+    fn condition(&self, name: &str) -> Result<bool> {
+        let definition = self
+            .conditions
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| anyhow!("no condition {name} in the template's Conditions"))?;
+        self.truth(definition).with_context(|| format!("condition {name}"))
+    }
+
+    /// Evaluates a condition function: `!Equals`, `!Not`, `!And`, `!Or`,
+    /// `!Condition`.
+    fn truth(&self, value: &Value) -> Result<bool> {
+        let (function, arg) = match value {
+            Value::Tagged(tagged) => (tagged.tag.to_string().trim_start_matches('!').to_owned(), &tagged.value),
+            Value::Mapping(map) if map.len() == 1 => {
+                let (key, inner) = map.iter().next().expect("one entry");
+                let key = key.as_str().unwrap_or_default();
+                (key.strip_prefix("Fn::").unwrap_or(key).to_owned(), inner)
+            }
+            other => bail!("not a condition function: {other:?}"),
+        };
+        let items = || arg.as_sequence().ok_or_else(|| anyhow!("!{function} takes a list"));
+        match function.as_str() {
+            "Equals" => match items()?.as_slice() {
+                [a, b] => Ok(self.string(a)? == self.string(b)?),
+                _ => bail!("!Equals takes two values"),
+            },
+            "Not" => match items()?.as_slice() {
+                [c] => Ok(!self.truth(c)?),
+                _ => bail!("!Not takes one condition"),
+            },
+            "And" => items()?.iter().try_fold(true, |all, c| Ok(all && self.truth(c)?)),
+            "Or" => items()?.iter().try_fold(false, |any, c| Ok(any || self.truth(c)?)),
+            "Condition" => self.condition(arg.as_str().ok_or_else(|| anyhow!("!Condition takes a name"))?),
+            other => bail!("the local runner does not support the condition function {other}"),
+        }
     }
 
     fn reference(&self, name: &str) -> Result<String> {
@@ -308,6 +377,10 @@ mod tests {
             r#"
 Parameters:
   Stage: { Type: String, Default: dev }
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  NotProd: { "Fn::Not": [{ Condition: IsProd }] }
+  Either: !Or [!Condition IsProd, !And [!Condition NotProd, !Equals [a, a]]]
 Resources:
   Queue: { Type: AWS::SQS::Queue }
   Fn:
@@ -322,6 +395,9 @@ Resources:
           PICKED: !Join ["-", [x, !Select [1, !Split ["/", "a/b/c"]]]]
           SECRET: !Ref Secret
           PASTED: !Sub "{{resolve:secretsmanager:${Secret}:SecretString}}"
+          PROD_ONLY: !If [IsProd, yes, !Ref AWS::NoValue]
+          CHOSEN: { "Fn::If": [NotProd, !Sub "${Stage}-value", prod-value] }
+          BOTH: !If [Either, either, neither]
 Globals:
   Function:
     Environment:
@@ -345,7 +421,12 @@ Globals:
             ),
             ("Secret".to_string(), Physical { reference: "arn:secret".into(), ..Default::default() }),
         ]);
-        let resolver = Resolver { parameters: &parameters, pseudo: &pseudo, resources: &resources };
+        let resolver = Resolver {
+            parameters: &parameters,
+            pseudo: &pseudo,
+            resources: &resources,
+            conditions: template.conditions(),
+        };
         let env = template.function_environment("Fn").unwrap();
         let get = |k: &str| resolver.string(&env[k]).unwrap();
         assert_eq!(get("URL"), "http://q/url");
@@ -357,6 +438,32 @@ Globals:
         let pasted = resolver.string(&env["PASTED"]).unwrap_err().to_string();
         assert!(pasted.contains("read secrets at run time"), "{pasted}");
         assert_eq!(get("RUST_LOG"), "info");
+        assert_eq!(resolver.resolve(&env["PROD_ONLY"]).unwrap(), NO_VALUE);
+        assert_eq!(get("CHOSEN"), "dev-value");
+        assert_eq!(get("BOTH"), "either");
+    }
+
+    /// `sam local invoke` may set the endpoint only where the template
+    /// declares it; deployed, the variable must not exist at all (an empty
+    /// one makes the SDK log a warning at every cold start).
+    #[test]
+    fn the_endpoint_variable_exists_only_for_local_invocation() {
+        let template = Template::load(&crate::default_template_path()).unwrap();
+        let pseudo = HashMap::new();
+        let resources = HashMap::new();
+        let endpoint = |overrides: &[(&str, &str)]| {
+            let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let parameters = template.parameters(&overrides);
+            let resolver = Resolver {
+                parameters: &parameters,
+                pseudo: &pseudo,
+                resources: &resources,
+                conditions: template.conditions(),
+            };
+            resolver.resolve(&template.function_environment("AuthFunction").unwrap()["AWS_ENDPOINT_URL"]).unwrap()
+        };
+        assert_eq!(endpoint(&[]), NO_VALUE);
+        assert_eq!(endpoint(&[("LocalEndpointUrl", "http://172.17.0.1:4566")]), Value::from("http://172.17.0.1:4566"));
     }
 
     #[test]
@@ -364,6 +471,8 @@ Globals:
         let template = Template::load(&crate::default_template_path()).unwrap();
         assert_eq!(template.sqs_batch_size("OcrFunction"), 5);
         assert_eq!(template.sqs_batch_size("NotifyFunction"), 10);
+        assert!(template.sqs_maximum_concurrency("OcrFunction").is_some());
+        assert_eq!(template.sqs_maximum_concurrency("NotifyFunction"), Some(&Value::from(2)));
         assert_eq!(template.function_timeout("OcrFunction"), std::time::Duration::from_secs(60));
         assert_eq!(template.function_timeout("AuthFunction"), std::time::Duration::from_secs(10));
     }

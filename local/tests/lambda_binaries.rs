@@ -1,6 +1,10 @@
 //! events/ replayed against each function's release binary, run as Lambda
 //! runs it (Runtime API), against the emulator. Proves the sample events and
 //! the binaries without Docker. `./dev test` builds the binaries first.
+//!
+//! With `SAM_ENDPOINT_URL` set (by `./dev test-sam`), the same events go
+//! through `sam local invoke` instead: the deployed artifacts in Lambda's
+//! image, with the environment `./dev up` writes for SAM.
 
 mod common;
 
@@ -8,6 +12,7 @@ use std::path::PathBuf;
 
 use common::{TestApp, unique_email};
 use local::lambda_host::LambdaProcess;
+use local::sam::SamFunction;
 use serde_json::Value;
 
 fn binary(name: &str) -> PathBuf {
@@ -25,11 +30,38 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
-async fn start(app: &TestApp, name: &str, logical_id: &str) -> LambdaProcess {
+/// A function as this run hosts it: its binary under our Runtime API, or
+/// `sam local invoke`.
+enum Function {
+    Process(LambdaProcess),
+    Sam(SamFunction),
+}
+
+impl Function {
+    async fn invoke(&mut self, event: Value) -> anyhow::Result<Value> {
+        match self {
+            Function::Process(process) => process.invoke(event).await,
+            Function::Sam(sam) => sam.invoke(&event).await,
+        }
+    }
+}
+
+async fn start(app: &TestApp, name: &str, logical_id: &str) -> Function {
+    if let Ok(container_endpoint) = std::env::var("SAM_ENDPOINT_URL") {
+        let env_vars = std::env::temp_dir().join(format!("sam-env-{}-{logical_id}.json", app.system.stack.name));
+        local::sam::write_env_vars(&app.system.stack, &container_endpoint, &env_vars).unwrap();
+        let template = std::env::var("SAM_TEMPLATE").expect("SAM_TEMPLATE names the sam-build template");
+        return Function::Sam(SamFunction {
+            logical_id: logical_id.into(),
+            template: template.into(),
+            env_vars,
+            container_endpoint,
+        });
+    }
     let env = app.system.stack.function_env_vars(logical_id).unwrap();
     let mut process = LambdaProcess::start(&binary(name), logical_id, &env).await.unwrap();
     process.init_duration().await.unwrap();
-    process
+    Function::Process(process)
 }
 
 fn status(response: &Value) -> u64 {

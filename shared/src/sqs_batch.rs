@@ -142,17 +142,19 @@ mod tests {
         response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn records_that_cannot_finish_in_time_are_left_for_redelivery_untouched() {
         let event = batch(5);
         let parked = MemoryDeadLetters::default();
         let handled = RefCell::new(Vec::new());
-        // Each record takes 10 s; 35 s are left and the slowest takes 10 s.
-        let deadline = Deadline { at: Instant::now() + Duration::from_secs(35), margin: Duration::from_secs(10) };
+        // Each record takes 1 s; 3.5 s are left and the slowest takes 1 s:
+        // three start (the third with 1.5 s left), the fourth would find
+        // 0.5 s. Real time, with half a second of slack for a busy machine.
+        let deadline = Deadline { at: Instant::now() + Duration::from_millis(3500), margin: Duration::from_secs(1) };
         let response = each_record(&event, Some(deadline), &parked, |m| {
             handled.borrow_mut().push(m.message_id.clone().unwrap());
             async {
-                tokio::time::sleep(Duration::from_secs(10)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 Ok(())
             }
         })

@@ -1,5 +1,5 @@
 //! Packaging figures for each function: zip size, cold start (exec of the
-//! release binary to its first `/runtime/invocation/next`), and the first
+//! deployed binary (cargo lambda build) to its first `/runtime/invocation/next`), and the first
 //! invocation's duration, over fresh processes against the emulator.
 //!
 //!   ./dev lambda-bench [--runs 10]
@@ -15,13 +15,11 @@ use anyhow::{Context, Result, bail};
 use local::lambda_host::LambdaProcess;
 use local::{LocalSystem, Options};
 use serde_json::Value;
-use shared::adapters::dynamodb::DynamoUserStore;
-use shared::domain::{Email, PersonName, UserId};
-use shared::ports::UserStore;
-use shared::user::User;
 
-fn release_binary(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")).join(name)
+/// The deployed artifact: what `cargo lambda build --release` (run by
+/// `./dev sam-build`, as by `sam build`) makes.
+fn deployed_binary(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/lambda")).join(name).join("bootstrap")
 }
 
 fn event(name: &str) -> Result<String> {
@@ -31,8 +29,7 @@ fn event(name: &str) -> Result<String> {
 
 /// The binary zipped as `bootstrap`, deflated, as Lambda receives it.
 fn zip_size(binary: &PathBuf) -> Result<u64> {
-    let bytes =
-        std::fs::read(binary).with_context(|| format!("{} (build with cargo build --release)", binary.display()))?;
+    let bytes = std::fs::read(binary).with_context(|| format!("{} (build with ./dev sam-build)", binary.display()))?;
     let mut out = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
     let options = zip::write::SimpleFileOptions::default()
@@ -67,7 +64,7 @@ async fn measure<F>(
 where
     F: AsyncFnMut() -> Result<Value>,
 {
-    let binary = release_binary(function);
+    let binary = deployed_binary(function);
     let env = system.stack.function_env_vars(logical_id)?;
     let (mut init, mut first_invocation) = (Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -107,20 +104,7 @@ async fn main() -> Result<()> {
     let http = reqwest::Client::new();
 
     // An account for the upload function's token check, made directly.
-    let owner = UserId::new();
-    let user = User {
-        id: owner,
-        email: Email::parse("bench@example.org")?,
-        name: PersonName::parse("Bench")?,
-        password_hash: String::new(),
-        created_at: time::OffsetDateTime::now_utc(),
-        credentials_version: 1,
-        version: 1,
-    };
-    let users = DynamoUserStore::new(system.clients.dynamodb(), system.stack.reference("UsersTable")?);
-    users.create_user(&user).await?;
-    let (jwt, secret) = system.jwt().await?;
-    let token = secret.token_service(&jwt).issue(&user, time::OffsetDateTime::now_utc())?.access_token;
+    let (owner, token) = system.direct_account("bench@example.org").await?;
     let image = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fixtures/sans-20px.png")).or_else(
         |_| -> Result<Vec<u8>> {
             let font = local::fixtures::load_font("DejaVuSans.ttf")?;
@@ -178,7 +162,9 @@ async fn main() -> Result<()> {
     let targets: HashMap<&str, (f64, f64)> =
         HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr", (14.0, 40.0))]);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("{runs} fresh processes per function; x86_64 release binaries (LTO, codegen-units 1, stripped)\n");
+    println!(
+        "{runs} fresh processes per function; x86_64 cargo lambda build --release artifacts (LTO, codegen-units 1, stripped; glibc ≤ 2.34)\n"
+    );
     println!(
         "| function | zip MB | binary MB | cold start (exec → first /next) median ms | min–max ms | first invocation median ms | targets (zip MB / init ms) |"
     );
