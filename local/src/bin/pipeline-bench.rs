@@ -1,5 +1,6 @@
-//! Throughput of the local pipeline: N images submitted by C concurrent
-//! clients through `POST /ocr`, each OCR'd by the local workers and e-mailed;
+//! Throughput of the local pipeline: N images (six-line letters) submitted
+//! by C concurrent clients through `POST /ocr`, each OCR'd by the local
+//! workers and e-mailed;
 //! reports jobs per minute from the first upload to the last job finished,
 //! and the runner's CPU use.
 //!
@@ -51,9 +52,29 @@ fn cpu_seconds() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-/// The text each image carries, with a number that tells the jobs apart.
-fn invoice_line(i: usize) -> String {
-    format!("Invoice {} was paid on 14 March.", 1000 + i)
+/// Share of the whole machine's CPU time busy since boot: (busy, total)
+/// jiffies from /proc/stat, to count the emulator's work too.
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// A short letter (six lines, 22 px) whose first line tells the jobs apart.
+fn letter(font: &ab_glyph::FontVec, i: usize) -> Vec<u8> {
+    let first = format!("Invoice {} was paid on 14 March.", 1000 + i);
+    let lines = [
+        first.as_str(),
+        "Please send the signed copy to the office",
+        "before Friday; questions go to Ms. Grant",
+        "(phone 555-0142, extension 36).",
+        "The second instalment is due in April,",
+        "the third one at the end of the summer.",
+    ];
+    local::fixtures::paragraph("letter", font, 22.0, &lines).png()
 }
 
 #[tokio::main]
@@ -67,16 +88,13 @@ async fn main() -> Result<()> {
     let system = LocalSystem::start(options).await?;
     let (_, token) = system.direct_account("pipeline-bench@example.org").await?;
     let font = local::fixtures::load_font("DejaVuSans.ttf")?;
-    let images: Vec<Vec<u8>> = (0..args.jobs)
-        .map(|i| {
-            local::fixtures::paragraph("bench", &font, 20.0, &[&invoice_line(i), "Please send the signed copy"]).png()
-        })
-        .collect();
+    let images: Vec<Vec<u8>> = (0..args.jobs).map(|i| letter(&font, i)).collect();
     let images = Arc::new(images);
     let http = reqwest::Client::new();
 
     let started = Instant::now();
     let cpu_at_start = cpu_seconds();
+    let machine_at_start = machine_jiffies();
     let mut clients = tokio::task::JoinSet::new();
     for client in 0..args.clients {
         let (http, images, token, api) = (http.clone(), images.clone(), token.clone(), system.api_url.clone());
@@ -133,6 +151,8 @@ async fn main() -> Result<()> {
     }
     let elapsed = started.elapsed();
     let cpu = cpu_seconds() - cpu_at_start;
+    let machine_now = machine_jiffies();
+    let machine_busy = (machine_now.0 - machine_at_start.0) as f64 / (machine_now.1 - machine_at_start.1).max(1) as f64;
 
     // Each job's own text, read in full.
     let mut right = 0;
@@ -160,6 +180,7 @@ async fn main() -> Result<()> {
         cpu / elapsed.as_secs_f64() * 100.0,
         cpu / elapsed.as_secs_f64() / cores as f64 * 100.0
     );
+    println!("whole machine (runner, emulator, everything else): {:.0}% busy", machine_busy * 100.0);
     println!("DONE with the image's own number in the text: {right} of {}", expected.len());
     system.stop().await;
     Ok(())
