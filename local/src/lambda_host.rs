@@ -80,6 +80,9 @@ async fn init_error(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
 /// One running function process with its Runtime API.
 pub struct LambdaProcess {
     shared: Arc<Shared>,
+    /// What the function wrote to stdout (its logs and EMF metrics), line
+    /// by line.
+    stdout: Arc<std::sync::Mutex<Vec<String>>>,
     events: mpsc::Sender<(String, Value)>,
     child: Child,
     started: Instant,
@@ -123,7 +126,7 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(if std::env::var_os("LAMBDA_HOST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         for key in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RTEN_NUM_THREADS"]
@@ -133,8 +136,19 @@ impl LambdaProcess {
             }
         }
         let started = Instant::now();
-        let child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self { shared, events, child, started, server, counter: 0 })
+        let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let lines = stdout.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut reader = tokio::io::BufReader::new(out).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
+                }
+            });
+        }
+        Ok(Self { shared, stdout, events, child, started, server, counter: 0 })
     }
 
     /// Waits until the binary first asks for work; returns exec → that.
@@ -155,6 +169,11 @@ impl LambdaProcess {
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
+    }
+
+    /// The lines the function has written to stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Sends one event and waits for the function's answer.

@@ -91,7 +91,7 @@ async fn run() -> Result<()> {
 
 #[tokio::main]
 async fn main() {
-    shared::telemetry::init();
+    shared::telemetry::init("local");
     if let Err(e) = run().await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

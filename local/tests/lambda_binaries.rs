@@ -44,6 +44,21 @@ impl Function {
             Function::Sam(sam) => sam.invoke(&event).await,
         }
     }
+
+    /// The JSON lines the function wrote to stdout (logs, EMF metrics), when
+    /// it runs under our Runtime API.
+    fn json_lines(&self) -> Option<Vec<Value>> {
+        match self {
+            Function::Process(process) => Some(
+                process
+                    .stdout_lines()
+                    .iter()
+                    .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                    .collect(),
+            ),
+            Function::Sam(_) => None,
+        }
+    }
 }
 
 async fn start(app: &TestApp, name: &str, logical_id: &str) -> Function {
@@ -90,6 +105,24 @@ async fn the_auth_binary_answers_every_auth_event() {
         if expected >= 400 {
             assert_eq!(response["headers"]["content-type"], "application/problem+json", "{name}");
         }
+    }
+    if let Some(lines) = auth.json_lines() {
+        // In Lambda: a JSON request line carrying Lambda's and API
+        // Gateway's request ids, the cold start on the first, and the
+        // request's metrics as EMF in the stack's namespace.
+        let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+        assert_eq!(requests.len(), cases.len(), "one line per request");
+        assert_eq!(requests[0]["span"]["request_id"], "local-1");
+        assert_eq!(requests[0]["span"]["apigw_request_id"], "JKJaXmPLvHcESHA=");
+        assert_eq!(requests[0]["span"]["route"], "/auth/register");
+        assert_eq!(requests[0]["span"]["cold_start"], true);
+        assert_eq!(requests[1]["span"]["cold_start"], false);
+        let namespace = format!("ServerlessOcr/{}", app.system.stack.name);
+        let metrics: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+        let route_metrics =
+            metrics.iter().filter(|m| m["Route"] == "POST /auth/register" && m["Service"] == "auth").count();
+        assert_eq!(route_metrics, 1, "{metrics:?}");
+        assert!(metrics.iter().all(|m| m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == namespace.as_str()));
     }
     let jobs = app.drain_emails(std::time::Duration::from_secs(5)).await;
     assert!(jobs.iter().any(|j| j.to.as_str() == "ada@example.org"), "register queued no e-mail");

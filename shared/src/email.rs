@@ -77,6 +77,14 @@ impl EmailJob {
             EmailMessage::OcrFailed { .. } => "ocr_failed",
         }
     }
+
+    /// The OCR job an e-mail is about, if any (for the logs).
+    pub fn job_id(&self) -> Option<&str> {
+        match &self.message {
+            EmailMessage::OcrDone { job_id, .. } | EmailMessage::OcrFailed { job_id, .. } => Some(job_id),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

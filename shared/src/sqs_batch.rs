@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::ports::DeadLetters;
+use crate::telemetry::emf::{self, Metric};
 
 /// Why a record was not handled: decided once, by type, for every worker.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +67,30 @@ pub async fn serve<W: BatchWorker>(worker: W) -> Result<(), lambda_runtime::Erro
     lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         let deadline = Deadline::from_epoch_millis(event.context.deadline, W::RECORD_MARGIN);
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %event.context.request_id,
+            records = event.payload.records.len(),
+            cold_start = crate::telemetry::take_cold_start(),
+        );
         async move { Ok::<_, lambda_runtime::Error>(worker.handle_batch(event.payload, Some(deadline)).await) }
+            .instrument(span)
     }))
     .await
+}
+
+/// The span of one record: every line logged while it is handled carries
+/// its message id, how often SQS has delivered it, and (once the worker
+/// knows) the job it is about.
+fn record_span(message: &SqsMessage) -> tracing::Span {
+    let receive_count = message.attributes.get("ApproximateReceiveCount").map(String::as_str);
+    tracing::info_span!(
+        "record",
+        message_id = message.message_id.as_deref(),
+        receive_count,
+        job_id = Empty,
+        email_id = Empty,
+    )
 }
 
 fn failure(message: &SqsMessage) -> BatchItemFailure {
@@ -97,25 +121,35 @@ where
             response.batch_item_failures.extend(left.iter().map(failure));
             break;
         }
-        match handle(message).await {
-            Ok(()) => {}
-            Err(RecordError::Transient(why)) => {
-                tracing::warn!(message_id = ?message.message_id, error = %why, "record will be retried");
-                response.batch_item_failures.push(failure(message));
-            }
-            Err(RecordError::Permanent(why)) => {
-                let body = message.body.as_deref().unwrap_or_default();
-                match dead_letters.park(body, &why).await {
-                    Ok(()) => {
-                        tracing::error!(message_id = ?message.message_id, reason = %why, "record can never succeed; parked in the dead-letter queue")
-                    }
-                    // If even parking fails, let SQS redeliver (and redrive) it.
-                    Err(e) => {
-                        tracing::error!(message_id = ?message.message_id, reason = %why, error = %e, "could not park a record; it will be redelivered");
-                        response.batch_item_failures.push(failure(message));
+        let redeliver = async {
+            match handle(message).await {
+                Ok(()) => false,
+                Err(RecordError::Transient(why)) => {
+                    tracing::warn!(error = %why, "record will be retried");
+                    emf::emit(&[], &[Metric::count("RecordsRetried", 1)], &[]);
+                    true
+                }
+                Err(RecordError::Permanent(why)) => {
+                    let body = message.body.as_deref().unwrap_or_default();
+                    match dead_letters.park(body, &why).await {
+                        Ok(()) => {
+                            tracing::error!(reason = %why, "record can never succeed; parked in the dead-letter queue");
+                            emf::emit(&[], &[Metric::count("RecordsParked", 1)], &[]);
+                            false
+                        }
+                        // If even parking fails, let SQS redeliver (and redrive) it.
+                        Err(e) => {
+                            tracing::error!(reason = %why, error = %e, "could not park a record; it will be redelivered");
+                            true
+                        }
                     }
                 }
             }
+        }
+        .instrument(record_span(message))
+        .await;
+        if redeliver {
+            response.batch_item_failures.push(failure(message));
         }
     }
     response

@@ -16,9 +16,10 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, NotifyConfig};
-use shared::notify::Notifier;
+use shared::notify::{Delivery, Notifier};
 use shared::ports::DeadLetters;
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
+use shared::telemetry::emf::{self, Metric};
 
 #[derive(Clone)]
 pub struct Worker {
@@ -39,8 +40,18 @@ impl Worker {
 
     async fn handle_message(&self, message: &SqsMessage) -> Result<(), RecordError> {
         let job = Notifier::parse(message.body.as_deref().unwrap_or_default())?;
+        let span = tracing::Span::current();
+        span.record("email_id", tracing::field::display(&job.id));
+        if let Some(ocr_job) = job.job_id() {
+            shared::telemetry::record_job(&ocr_job);
+        }
         let delivery = self.notifier.deliver(&job).await?;
-        tracing::info!(email_id = %job.id, ?delivery, "handled");
+        tracing::info!(template = job.template(), ?delivery, "e-mail handled");
+        let metric = match delivery {
+            Delivery::Sent => "EmailsSent",
+            Delivery::Duplicate => "EmailsDuplicate",
+        };
+        emf::emit(&[], &[Metric::count(metric, 1)], &[]);
         Ok(())
     }
 }

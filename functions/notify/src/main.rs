@@ -6,6 +6,6 @@ use shared::{sqs_batch, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
+    telemetry::init("notify");
     sqs_batch::serve(notify::Worker::from_env(&Env::process(), &AwsClients::from_env().await)?).await
 }

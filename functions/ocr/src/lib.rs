@@ -14,9 +14,10 @@ use engine::FastEngine;
 use percent_encoding::percent_decode_str;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
-use shared::jobs::{JobProcessor, parse_upload_key};
+use shared::jobs::{JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
 use shared::ports::DeadLetters;
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
+use shared::telemetry::emf::{self, Metric};
 
 /// S3 URL-encodes keys in notifications, with `+` for spaces.
 fn decode_key(raw: &str) -> String {
@@ -59,6 +60,39 @@ fn parse_notification(body: &str) -> Result<Notification, String> {
     Ok(Notification::Objects(objects))
 }
 
+/// The one line a finished job leaves (in the record's span, so with its
+/// job id), and its metrics.
+fn report_job(report: &Report) {
+    let failure = report.failure.map(|f| f.as_str());
+    tracing::info!(
+        status = report.status.as_str(),
+        failure,
+        ocr_ms = report.ocr_ms,
+        queued_ms = report.queued_ms,
+        megapixels = report.megapixels.map(|m| (m * 100.0).round() / 100.0),
+        lines = report.lines,
+        "job finished"
+    );
+    let mut timings = vec![
+        Metric::milliseconds("OcrMilliseconds", report.ocr_ms as f64),
+        Metric::milliseconds("QueueWaitMilliseconds", report.queued_ms as f64),
+    ];
+    if let Some(megapixels) = report.megapixels {
+        timings.push(Metric::plain("Megapixels", megapixels));
+    }
+    match (report.status, failure) {
+        (JobStatus::Done, _) => {
+            timings.push(Metric::count("JobsSucceeded", 1));
+            emf::emit(&[], &timings, &[]);
+        }
+        (_, reason) => {
+            timings.push(Metric::count("JobsFailed", 1));
+            emf::emit(&[], &timings, &[]);
+            emf::emit(&[("Reason", reason.unwrap_or("unknown"))], &[Metric::count("JobsFailed", 1)], &[]);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Worker {
     processor: Arc<JobProcessor>,
@@ -98,12 +132,16 @@ impl Worker {
                 tracing::warn!(bucket, key, "object is not a job upload; ignored");
                 continue;
             };
+            shared::telemetry::record_job(&job);
             let outcome = self
                 .processor
                 .process(&owner, &job)
                 .await
                 .map_err(|e| RecordError::Transient(shared::errors::chain(&e)))?;
-            tracing::info!(job_id = %job, ?outcome, "upload handled");
+            match outcome {
+                Outcome::Finished(report) => report_job(&report),
+                Outcome::Skipped(why) => tracing::info!(why, "notification acknowledged; nothing to do"),
+            }
         }
         Ok(())
     }

@@ -6,6 +6,6 @@ use shared::{sqs_batch, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
+    telemetry::init("ocr");
     sqs_batch::serve(ocr::Worker::from_env(&Env::process(), &AwsClients::from_env().await)?).await
 }

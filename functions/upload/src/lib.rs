@@ -18,6 +18,7 @@ use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
     Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrResult, Owner, StoredReply, StoredResult, excerpt,
 };
+use shared::telemetry::record_job;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -153,6 +154,7 @@ async fn submit(
     let max_bytes = state.jobs.limits().max_direct_bytes as usize;
     let image = image_from_request(request, max_bytes).await?;
     let job = state.jobs.submit(&owner(&claims), image).await?;
+    record_job(&job.id);
     Ok(accepted(&job))
 }
 
@@ -169,6 +171,7 @@ async fn presign(
     JsonBody(request): JsonBody<PresignRequest>,
 ) -> Result<Response, JobError> {
     let (job, upload) = state.jobs.presign(&owner(&claims), &request.content_type, request.bytes).await?;
+    record_job(&job.id);
     let body = json!({
         "job_id": job.id,
         "status": job.status.as_str(),
@@ -193,7 +196,9 @@ async fn get_job(
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, JobError> {
-    let details = state.jobs.get(&owner(&claims), &parse_job_id(&id)?).await?;
+    let id = parse_job_id(&id)?;
+    record_job(&id);
+    let details = state.jobs.get(&owner(&claims), &id).await?;
     Ok(axum::Json(job_json(&details.job, details.result.as_ref())))
 }
 
@@ -202,7 +207,9 @@ async fn delete_job(
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, JobError> {
-    state.jobs.delete(&owner(&claims), &parse_job_id(&id)?).await?;
+    let id = parse_job_id(&id)?;
+    record_job(&id);
+    state.jobs.delete(&owner(&claims), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

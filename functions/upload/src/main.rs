@@ -6,7 +6,7 @@ use shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
+    telemetry::init("upload");
     let state = upload::UploadState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
     lambda_http::run(upload::router(state)).await
 }

@@ -29,7 +29,7 @@ impl EmailQueue for SqsEmailQueue {
             .send()
             .await
             .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
-        tracing::info!(job_id = %job.id, template = job.template(), "e-mail job queued");
+        tracing::info!(email_id = %job.id, template = job.template(), "e-mail job queued");
         Ok(())
     }
 }

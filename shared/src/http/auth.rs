@@ -87,7 +87,9 @@ where
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let guard = Arc::<AccessGuard>::from_ref(state);
-        guard.authenticate(token).await.map(Authenticated).map_err(Problem::from)
+        let claims = guard.authenticate(token).await.map_err(Problem::from)?;
+        crate::telemetry::record_user(&claims.sub);
+        Ok(Authenticated(claims))
     }
 }
 

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// Largest JSON body accepted.
@@ -177,12 +176,13 @@ fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Gives a finished router the behaviour every API function shares:
-/// problem+json for unknown routes and methods, request tracing, and a
-/// panic turned into a 500 problem rather than a dropped connection.
+/// problem+json for unknown routes and methods, a log line and metrics per
+/// request (`telemetry::log_requests`), and a panic turned into a 500
+/// problem rather than a dropped connection.
 pub fn api_layers(router: Router) -> Router {
     router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::telemetry::log_requests))
 }

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 pub use idempotency::{Begin, IdempotencyKey, IdempotencyRecord, KEY_LIFETIME, StoredReply};
 pub use model::*;
-pub use processor::{DEFAULT_RETENTION_DAYS, JobProcessor, Outcome, ProcessorLimits, Transient};
+pub use processor::{DEFAULT_RETENTION_DAYS, FailureClass, JobProcessor, Outcome, ProcessorLimits, Report, Transient};
 
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};

@@ -44,12 +44,58 @@ impl From<QueueError> for Transient {
 }
 
 /// What became of one upload notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The job ended DONE or FAILED now.
-    Finished(JobStatus),
+    Finished(Report),
     /// Nothing to do (already finished, or the job is gone); acknowledged.
     Skipped(&'static str),
+}
+
+impl Outcome {
+    /// The status the job ended with now, if it ended now.
+    pub fn status(&self) -> Option<JobStatus> {
+        match self {
+            Outcome::Finished(report) => Some(report.status),
+            Outcome::Skipped(_) => None,
+        }
+    }
+}
+
+/// How a job went, for the worker's log line and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub status: JobStatus,
+    pub failure: Option<FailureClass>,
+    /// From the job's creation to its claim by a worker.
+    pub queued_ms: u64,
+    /// Fetching, decoding and recognising the image.
+    pub ocr_ms: u64,
+    /// The image's size, when it could be decoded.
+    pub megapixels: Option<f64>,
+    pub lines: usize,
+}
+
+/// Why a job failed, in classes a metric can count (the job itself keeps
+/// the reason in words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    ImageMissing,
+    ImageTooLarge,
+    /// Not an image, corrupt, or over the pixel limit.
+    ImageRejected,
+    RecognitionFailed,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::ImageMissing => "image-missing",
+            FailureClass::ImageTooLarge => "image-too-large",
+            FailureClass::ImageRejected => "image-rejected",
+            FailureClass::RecognitionFailed => "recognition-failed",
+        }
+    }
 }
 
 /// Days a finished job and its result are kept unless configured otherwise.
@@ -114,14 +160,14 @@ impl JobProcessor {
         let Some(job) = self.claim(owner, id).await? else {
             return self.settle_unclaimed(owner, id).await;
         };
-        let (status, mut job) = self.run(job).await?;
+        let (report, mut job) = self.run(job).await?;
         // Read once and recorded: the image is not kept (see the README's
         // "Data retention"; the bucket's lifecycle rule is the safety net).
         if let Err(e) = self.blobs.delete(&job.upload_key).await {
             tracing::warn!(job_id = %job.id, error = %e, "could not delete the image of a finished job");
         }
         self.notify(&mut job).await?;
-        Ok(Outcome::Finished(status))
+        Ok(Outcome::Finished(report))
     }
 
     /// Moves the job to PROCESSING; `None` when it is not ours to process.
@@ -177,18 +223,26 @@ impl JobProcessor {
     }
 
     /// Fetches, decodes and recognises, then records DONE or FAILED.
-    async fn run(&self, mut job: Job) -> Result<(JobStatus, Job), Transient> {
+    async fn run(&self, mut job: Job) -> Result<(Report, Job), Transient> {
         let started = Instant::now();
         let verdict = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
             Ok(bytes) => self.recognize(bytes).await,
-            Err(BlobError::NotFound) => Err("the uploaded image is missing".to_owned()),
-            Err(BlobError::TooLarge(limit)) => Err(format!("the image is larger than {limit} bytes")),
+            Err(BlobError::NotFound) => Err((FailureClass::ImageMissing, "the uploaded image is missing".to_owned())),
+            Err(BlobError::TooLarge(limit)) => {
+                Err((FailureClass::ImageTooLarge, format!("the image is larger than {limit} bytes")))
+            }
             Err(unavailable @ BlobError::Unavailable(_)) => return Err(unavailable.into()),
         };
         let now = self.clock.now();
+        let queued_ms =
+            job.started_at.map_or(0, |claimed| (claimed - job.created_at).whole_milliseconds().max(0) as u64);
+        let mut report =
+            Report { status: JobStatus::Failed, failure: None, queued_ms, ocr_ms: 0, megapixels: None, lines: 0 };
         match verdict {
             Ok((recognized, (width, height))) => {
                 let text = recognized.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+                report.megapixels = Some(f64::from(width) * f64::from(height) / 1e6);
+                report.lines = recognized.lines.len();
                 let result = OcrResult {
                     text,
                     lines: recognized.lines,
@@ -200,8 +254,9 @@ impl JobProcessor {
                 job.result = Some(self.store_result(&job.id, result).await?);
                 job.status = JobStatus::Done;
             }
-            Err(reason) => {
+            Err((class, reason)) => {
                 tracing::warn!(job_id = %job.id, reason, "job failed");
+                report.failure = Some(class);
                 job.failure = Some(reason);
                 job.status = JobStatus::Failed;
             }
@@ -219,22 +274,27 @@ impl JobProcessor {
             }
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(job_id = %job.id, status = job.status.as_str(), ms = started.elapsed().as_millis() as u64, "job finished");
-        Ok((job.status, job))
+        report.status = job.status;
+        report.ocr_ms = started.elapsed().as_millis() as u64;
+        Ok((report, job))
     }
 
     /// Decoding and recognition are CPU-bound: off the async executor, and a
     /// panic inside them is a failed job, not a crashed worker.
-    async fn recognize(&self, bytes: Vec<u8>) -> Result<(Recognized, (u32, u32)), String> {
+    async fn recognize(&self, bytes: Vec<u8>) -> Result<(Recognized, (u32, u32)), (FailureClass, String)> {
         let recognizer = self.recognizer.clone();
         let max_pixels = self.limits.max_pixels;
         let work = tokio::task::spawn_blocking(move || {
-            let image = imaging::decode(&bytes, max_pixels).map_err(|e: ImageProblem| e.to_string())?;
+            let image = imaging::decode(&bytes, max_pixels)
+                .map_err(|e: ImageProblem| (FailureClass::ImageRejected, e.to_string()))?;
             drop(bytes);
             let dimensions = (image.width(), image.height());
-            recognizer.recognize(&image).map(|r| (r, dimensions)).map_err(|e| crate::errors::chain(&e))
+            recognizer
+                .recognize(&image)
+                .map(|r| (r, dimensions))
+                .map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))
         });
-        work.await.unwrap_or_else(|e| Err(format!("text recognition crashed: {e}")))
+        work.await.unwrap_or_else(|e| Err((FailureClass::RecognitionFailed, format!("text recognition crashed: {e}"))))
     }
 
     async fn store_result(&self, id: &JobId, result: OcrResult) -> Result<StoredResult, Transient> {

@@ -124,7 +124,9 @@ async fn processing_finishes_the_job_and_queues_one_ready_mail() {
     let h = harness();
     let job = h.service.submit(&h.owner, png(40, 30)).await.unwrap();
     let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
-    assert_eq!(outcome, Outcome::Finished(JobStatus::Done));
+    let Outcome::Finished(report) = outcome else { panic!("not finished: {outcome:?}") };
+    assert_eq!((report.status, report.failure, report.lines), (JobStatus::Done, None, 3));
+    assert_eq!(report.megapixels, Some(40.0 * 30.0 / 1e6));
 
     let details = h.service.get(&h.owner, &job.id).await.unwrap();
     assert_eq!(details.job.status, JobStatus::Done);
@@ -157,7 +159,9 @@ async fn a_corrupt_image_fails_the_job_permanently_with_a_reason() {
     let mut data = png(64, 64);
     data.truncate(data.len() - 20);
     let job = h.service.submit(&h.owner, data).await.unwrap();
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Failed));
+    let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    let Outcome::Finished(report) = outcome else { panic!("not finished: {outcome:?}") };
+    assert_eq!((report.status, report.failure), (JobStatus::Failed, Some(FailureClass::ImageRejected)));
     let details = h.service.get(&h.owner, &job.id).await.unwrap();
     assert!(details.job.failure.unwrap().contains("cannot be decoded"));
     assert!(matches!(h.emails.jobs()[0].message, EmailMessage::OcrFailed { .. }));
@@ -167,7 +171,8 @@ async fn a_corrupt_image_fails_the_job_permanently_with_a_reason() {
 async fn an_engine_panic_fails_the_job_instead_of_the_worker() {
     let h = harness_with(FakeRecognizer { panic: true, ..FakeRecognizer::new("x") }, ProcessorLimits::default());
     let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Failed));
+    let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    assert!(matches!(outcome, Outcome::Finished(Report { failure: Some(FailureClass::RecognitionFailed), .. })));
     let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
     assert!(failure.contains("crashed"), "{failure}");
 }
@@ -194,7 +199,7 @@ async fn a_job_held_by_a_live_worker_is_retried_later_and_a_dead_workers_is_take
     h.jobs.update_job(&job).await.unwrap();
     assert!(h.processor.process(&h.owner.id, &job.id).await.is_err(), "a live lease must be respected");
     h.clock.advance(ProcessorLimits::default().lease);
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap().status(), Some(JobStatus::Done));
 }
 
 #[tokio::test]
@@ -276,14 +281,14 @@ async fn presigned_uploads_wait_for_their_image_then_run_the_same_pipeline() {
     assert!(h.service.presign(&h.owner, "image/png", 21 * 1024 * 1024).await.is_err());
     // The image lands (as S3 would store it), then its notification arrives.
     h.blobs.put(&job.upload_key, png(10, 10), "image/png").await.unwrap();
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap().status(), Some(JobStatus::Done));
 }
 
 #[tokio::test]
 async fn a_finished_job_keeps_no_image_and_is_gone_after_the_retention_period() {
     let h = harness();
     let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Finished(JobStatus::Done));
+    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap().status(), Some(JobStatus::Done));
     assert!(!h.blobs.keys().contains(&job.upload_key), "the image of a finished job was kept");
     let finished = h.service.get(&h.owner, &job.id).await.unwrap().job;
     let retention = ProcessorLimits::default().retention;
