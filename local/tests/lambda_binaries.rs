@@ -177,6 +177,21 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
     assert_eq!(processed["batchItemFailures"], Value::Array(vec![]), "{processed}");
     let done: Value = app.get_with_token(&format!("/jobs/{job}"), &token).await.json().await.unwrap();
     assert_eq!(done["status"], "DONE", "{done}");
+    if let Some(lines) = ocr.json_lines() {
+        // The invocation's line (cold start), the job's under its id, and
+        // the job's metrics.
+        let invocation = lines.iter().find(|l| l["message"] == "invocation").expect("an invocation line");
+        assert_eq!(
+            (&invocation["span"]["request_id"], &invocation["span"]["cold_start"]),
+            (&json("\"local-1\""), &json("true"))
+        );
+        let finished = lines.iter().find(|l| l["message"] == "job finished").expect("a job finished line");
+        assert_eq!(finished["span"]["job_id"], job.as_str());
+        assert!(finished["span"]["message_id"].is_string() && finished["status"] == "DONE", "{finished}");
+        let emf = lines.iter().find(|l| l.get("JobsSucceeded").is_some()).expect("the job's metrics");
+        assert_eq!(emf["Service"], "ocr");
+        assert!(emf["OcrMilliseconds"].is_number() && emf["Megapixels"].is_number(), "{emf}");
+    }
     assert!(done["result"]["text"].as_str().unwrap().contains("Invoice"), "{done}");
 
     // The sample e-mail jobs, addressed to this test's user.

@@ -73,8 +73,13 @@ pub async fn serve<W: BatchWorker>(worker: W) -> Result<(), lambda_runtime::Erro
             records = event.payload.records.len(),
             cold_start = crate::telemetry::take_cold_start(),
         );
-        async move { Ok::<_, lambda_runtime::Error>(worker.handle_batch(event.payload, Some(deadline)).await) }
-            .instrument(span)
+        async move {
+            // The invocation's one line of its own: its request id, batch
+            // size and cold start, in the span's fields.
+            tracing::info!("invocation");
+            Ok::<_, lambda_runtime::Error>(worker.handle_batch(event.payload, Some(deadline)).await)
+        }
+        .instrument(span)
     }))
     .await
 }
