@@ -27,7 +27,6 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
         _ => None,
     };
-    let cold_start = lambda_request_id.is_some() && super::take_cold_start();
     let span = tracing::info_span!(
         "request",
         method = %method,
@@ -36,8 +35,12 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         apigw_request_id = gateway_request_id.as_deref(),
         user_id = Empty,
         job_id = Empty,
-        cold_start,
+        cold_start = Empty,
     );
+    // Only a Lambda process has cold starts worth a field.
+    if lambda_request_id.is_some() {
+        span.record("cold_start", super::take_cold_start());
+    }
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
