@@ -46,15 +46,7 @@ async fn sign_up_upload_and_get_the_text_and_the_mail() {
     let font = load_font("DejaVuSans.ttf").unwrap();
     let truth = ["Invoice 2026-117", "Total due: 15.87 EUR"];
     let image = fixtures::paragraph("invoice", &font, 30.0, &truth).png();
-    let upload = app
-        .http
-        .post(app.url("/ocr"))
-        .bearer_auth(&token)
-        .header("content-type", "image/png")
-        .body(image)
-        .send()
-        .await
-        .unwrap();
+    let upload = app.upload_raw(&token, "image/png", image).await;
     assert_eq!(upload.status(), StatusCode::ACCEPTED);
     let id = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
     let job = app.finished_job(&token, &id).await;
@@ -82,8 +74,8 @@ async fn a_failed_job_sends_the_failure_mail() {
 
     let mut corrupt = shared::imaging::testing::png(64, 64);
     corrupt.truncate(corrupt.len() - 20);
-    let upload = app.http.post(app.url("/ocr")).bearer_auth(token).header("content-type", "image/png").body(corrupt);
-    let id = upload.send().await.unwrap().json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let upload = app.upload_raw(token, "image/png", corrupt).await;
+    let id = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
     let job = app.finished_job(token, &id).await;
     assert_eq!(job["status"], "FAILED");
     let failed = app.sent_mail(&email, "could not read your image", 1).await;

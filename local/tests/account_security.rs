@@ -188,15 +188,12 @@ async fn deleting_the_account_removes_every_job_image_and_result() {
     let other = app.signed_up_user(&unique_email()).await;
     let owner =
         app.get_with_token("/users/me", &token).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let upload = |token: &str| {
-        app.http.post(app.url("/ocr")).bearer_auth(token).header("content-type", "image/png").body(png(30, 20)).send()
-    };
     let mut jobs = Vec::new();
     for _ in 0..3 {
-        let body: Value = upload(&token).await.unwrap().json().await.unwrap();
+        let body: Value = app.upload_raw(&token, "image/png", png(30, 20)).await.json().await.unwrap();
         jobs.push(body["job_id"].as_str().unwrap().to_owned());
     }
-    upload(&other).await.unwrap();
+    app.upload_raw(&other, "image/png", png(30, 20)).await;
     for job in &jobs {
         app.finished_job(&token, job).await;
     }

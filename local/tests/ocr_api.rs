@@ -22,17 +22,6 @@ fn text_png() -> Vec<u8> {
 }
 
 impl TestApp {
-    async fn upload_raw(&self, token: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
-        self.http
-            .post(self.url("/ocr"))
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
     async fn upload_multipart(&self, token: &str, field: &str, body: Vec<u8>) -> reqwest::Response {
         let boundary = "XtestBoundary42";
         let mut form = format!(

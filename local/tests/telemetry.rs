@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{PASSWORD, TestApp, unique_email};
 use local::Options;
@@ -73,28 +73,10 @@ async fn a_session_leaves_request_lines_and_a_job_trail_and_no_secret() {
     let user_id = me["id"].as_str().unwrap().to_owned();
     let font = local::fixtures::load_font("DejaVuSans.ttf").unwrap();
     let image = local::fixtures::paragraph("t", &font, 24.0, &["Telemetry follows the job"]).png();
-    let submitted: Value = app
-        .http
-        .post(app.url("/ocr"))
-        .bearer_auth(&token)
-        .header("content-type", "image/png")
-        .body(image)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let submitted: Value = app.upload_raw(&token, "image/png", image).await.json().await.unwrap();
     let job = submitted["job_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got: Value = app.get_with_token(&format!("/jobs/{job}"), &token).await.json().await.unwrap();
-        if got["status"] == "DONE" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job did not finish: {got}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let finished = app.finished_job(&token, &job).await;
+    assert_eq!(finished["status"], "DONE", "{finished}");
     app.sent_mail(&email, "ready", 1).await;
     // The worker logs the delivery just after SES took it.
     tokio::time::sleep(Duration::from_millis(500)).await;

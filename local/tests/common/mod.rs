@@ -230,6 +230,18 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// `POST /ocr` with the raw bytes as `content_type`.
+    pub async fn upload_raw(&self, token: &str, content_type: &str, body: Vec<u8>) -> Response {
+        self.http
+            .post(self.url("/ocr"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Polls `GET /jobs/{id}` until the job is DONE or FAILED.
     pub async fn finished_job(&self, token: &str, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);

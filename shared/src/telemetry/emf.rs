@@ -47,8 +47,10 @@ impl<'a> Metric<'a> {
 
 /// The namespace of every metric: one per stack (template.yaml sets
 /// `METRICS_NAMESPACE` to `ServerlessOcr/<stack name>`).
-pub fn namespace() -> String {
-    std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "ServerlessOcr/local".into())
+/// Read once per process: it is asked for on every request.
+pub fn namespace() -> &'static str {
+    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAMESPACE.get_or_init(|| std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "ServerlessOcr/local".into()))
 }
 
 /// One EMF document: `metrics` under one dimension set, `Service` plus
@@ -100,7 +102,7 @@ pub fn emit(dimensions: &[(&str, &str)], metrics: &[Metric<'_>], properties: &[(
     if super::in_lambda() {
         let now = time::OffsetDateTime::now_utc();
         let timestamp_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-        let line = document(&namespace(), super::service(), dimensions, metrics, properties, timestamp_ms);
+        let line = document(namespace(), super::service(), dimensions, metrics, properties, timestamp_ms);
         println!("{line}");
     } else {
         let values: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
