@@ -3,6 +3,7 @@
 //! every queue worker fed by a poller. Used by the `local` binary and by the
 //! integration tests, which talk to it as a client would.
 
+pub mod contract;
 pub mod fixtures;
 pub mod lambda_host;
 pub mod mail;
@@ -15,10 +16,12 @@ pub mod template;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
+use contract::Contract;
 use shared::aws::{self, AwsClients};
 use shared::sqs_batch::{BatchWorker, Deadline};
 use tokio::sync::watch;
@@ -73,6 +76,9 @@ pub struct LocalSystem {
     pub stack: Stack,
     pub clients: AwsClients,
     pub api_url: String,
+    /// Every API response is held to `web/openapi.json`; what breaks it is
+    /// kept here.
+    pub contract: Arc<Contract>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -143,7 +149,10 @@ impl LocalSystem {
         let stack = Stack::provision(template, &options.stack_name, &parameters, &clients)
             .await
             .context("creating the template's resources on the emulator")?;
-        let router = api_router(&stack, &clients).await?;
+        let contract = Arc::new(Contract::served());
+        let router = api_router(&stack, &clients)
+            .await?
+            .layer(axum::middleware::from_fn_with_state(contract.clone(), contract::check_responses));
         let listener = tokio::net::TcpListener::bind(options.api_addr).await.with_context(|| {
             format!("cannot listen on {} (is the port taken? choose another with --port)", options.api_addr)
         })?;
@@ -193,7 +202,7 @@ impl LocalSystem {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;
             tasks.spawn(mail::print_sent_mail(endpoint, stopped.clone()));
         }
-        Ok(Self { stack, clients, api_url, shutdown, tasks })
+        Ok(Self { stack, clients, api_url, contract, shutdown, tasks })
     }
 
     /// The token-signing key and settings, read as the functions read them.

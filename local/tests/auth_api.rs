@@ -394,7 +394,7 @@ async fn every_class_of_bad_input_gets_a_clear_4xx_problem() {
 async fn every_route_in_template_yaml_is_served() {
     let app = TestApp::spawn().await;
     let routes = app.system.stack.template().http_routes("AuthFunction");
-    assert_eq!(routes.len(), 10, "{routes:?}");
+    assert_eq!(routes.len(), 14, "{routes:?}");
     for (method, path) in routes {
         let response = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
         assert_ne!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");

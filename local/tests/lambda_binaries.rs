@@ -172,7 +172,7 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
         .replace("serverless-ocr-uploadsbucket", &bucket)
         .replace("01a201b1-ceeb-7214-9130-1e561c970362", owner)
         .replace(sample_job, &job);
-    let mut ocr = start(&app, "ocr", "OcrFunction").await;
+    let mut ocr = start(&app, "ocr-worker", "OcrFunction").await;
     let processed = ocr.invoke(json(&notification)).await.unwrap();
     assert_eq!(processed["batchItemFailures"], Value::Array(vec![]), "{processed}");
     let done: Value = app.get_with_token(&format!("/jobs/{job}"), &token).await.json().await.unwrap();

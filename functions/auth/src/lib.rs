@@ -15,7 +15,7 @@ use shared::auth::{AccessGuard, AccessToken, AuthError, AuthService, Profile, Re
 use shared::aws::{self, AwsClients};
 use shared::config::{AuthConfig, Env};
 use shared::domain::{Email, OneTimeCode, Password, PasswordAttempt, PersonName};
-use shared::http::{Authenticated, Client, JsonBody, api_layers};
+use shared::http::{Authenticated, Client, JsonBody, api_layers, site};
 
 #[derive(Clone)]
 pub struct AuthState {
@@ -216,6 +216,8 @@ pub fn routes(state: AuthState) -> Router {
         .route("/users/me", get(me).delete(delete_account))
         .route("/users/me/password", post(change_password))
         .route("/users/me/sign-out-everywhere", post(sign_out_everywhere))
+        // The public entrance also serves the page and the API's description.
+        .merge(site::routes())
         .with_state(state)
 }
 

@@ -61,8 +61,16 @@ fn job_path(id: &JobId) -> String {
     format!("/jobs/{id}")
 }
 
-/// The job as the API shows it; `result` only on the single-job view.
-fn job_json(job: &Job, result: Option<&OcrResult>) -> Value {
+/// How much of a job to show.
+enum View<'a> {
+    /// `GET /jobs/{id}`: `result` is the full result once DONE, else null.
+    Single(Option<&'a OcrResult>),
+    /// A listing: `text_preview`, the start of the text.
+    Listing,
+}
+
+/// The job as the API shows it (`Job` and `JobSummary` in web/openapi.json).
+fn job_json(job: &Job, view: View) -> Value {
     let mut body = json!({
         "job_id": job.id,
         "status": job.status.as_str(),
@@ -75,9 +83,9 @@ fn job_json(job: &Job, result: Option<&OcrResult>) -> Value {
         "error": job.failure,
         "links": { "self": job_path(&job.id) },
     });
-    match result {
-        Some(result) => body["result"] = json!(result),
-        None => {
+    match view {
+        View::Single(result) => body["result"] = json!(result),
+        View::Listing => {
             let preview = match &job.result {
                 Some(StoredResult::Inline(r)) => Some(r.excerpt(200)),
                 Some(StoredResult::Blob { preview, .. }) => Some(excerpt(preview, 200)),
@@ -199,7 +207,7 @@ async fn get_job(
     let id = parse_job_id(&id)?;
     record_job(&id);
     let details = state.jobs.get(&owner(&claims), &id).await?;
-    Ok(axum::Json(job_json(&details.job, details.result.as_ref())))
+    Ok(axum::Json(job_json(&details.job, View::Single(details.result.as_ref()))))
 }
 
 async fn delete_job(
@@ -236,7 +244,7 @@ async fn list_jobs(
         return Err(bad_query(format!("limit must be between 1 and {MAX_PAGE}")));
     }
     let listing = state.jobs.list(&owner(&claims), query.cursor.as_deref(), limit).await?;
-    let jobs: Vec<Value> = listing.jobs.iter().map(|j| job_json(j, None)).collect();
+    let jobs: Vec<Value> = listing.jobs.iter().map(|j| job_json(j, View::Listing)).collect();
     let next = listing.next_cursor.as_ref().map(|c| format!("/jobs?limit={limit}&cursor={c}"));
     Ok(axum::Json(json!({ "jobs": jobs, "next_cursor": listing.next_cursor, "links": { "next": next } })))
 }

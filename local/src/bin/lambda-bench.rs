@@ -135,7 +135,7 @@ async fn main() -> Result<()> {
     );
     all.push(measure(&system, "upload", "UploadFunction", runs, async || Ok(serde_json::from_str(&list)?)).await?);
     all.push(
-        measure(&system, "ocr", "OcrFunction", runs, async || {
+        measure(&system, "ocr-worker", "OcrFunction", runs, async || {
             // A fresh job each time, so every run really reads an image.
             let response: Value = http
                 .post(format!("{}/ocr", system.api_url))
@@ -172,7 +172,7 @@ async fn main() -> Result<()> {
     );
 
     let targets: HashMap<&str, (f64, f64)> =
-        HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr", (14.0, 40.0))]);
+        HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr-worker", (14.0, 40.0))]);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "{runs} fresh processes per function; x86_64 cargo lambda build --release artifacts (LTO, codegen-units 1, stripped; glibc ≤ 2.34)\n"

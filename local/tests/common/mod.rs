@@ -186,6 +186,16 @@ impl TestApp {
 }
 
 /// Asserts an RFC 9457 problem with this status and type; returns it.
+/// A test fails when the API answered it outside its OpenAPI description.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let violations = self.system.contract.take_violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("responses broke web/openapi.json:\n{}", violations.join("\n"));
+        }
+    }
+}
+
 pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
     assert_eq!(response.status(), status, "wrong status for an expected {kind} problem");
     let content_type =

@@ -4,6 +4,7 @@
 
 mod auth;
 mod jobs;
+pub mod site;
 
 pub use auth::{Authenticated, Client};
 

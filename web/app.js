@@ -1,0 +1,341 @@
+// The web page: sign up, confirm, log in, drop images, watch the jobs,
+// read the text over the image. It talks only to the API that served it.
+"use strict";
+
+const MAX_DIRECT_BYTES = 4 * 1024 * 1024;
+const POLL_MS = 1000;
+// The session lives as long as the tab: never in a URL, never in localStorage.
+const TOKEN_KEY = "ocr.token";
+const EMAIL_KEY = "ocr.email";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  email: sessionStorage.getItem(EMAIL_KEY),
+  // Kept in memory between sign-up and confirmation only.
+  pending: null,
+  jobs: new Map(),
+  cursor: null,
+};
+
+class ApiProblem extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.type = problem.type || "";
+  }
+}
+
+async function api(method, path, { json, body, contentType, headers = {} } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (state.token) init.headers.authorization = `Bearer ${state.token}`;
+  if (json !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (body !== undefined) {
+    init.headers["content-type"] = contentType;
+    init.body = body;
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    throw new ApiProblem(0, { detail: "The service cannot be reached. Check your connection and try again." });
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const data = type.includes("json") ? await response.json() : {};
+  if (!response.ok) {
+    const problem = new ApiProblem(response.status, data);
+    if (response.status === 401 && state.token && problem.type === "/problems/unauthorized") {
+      signOut("Your session has ended. Log in again.");
+    }
+    throw problem;
+  }
+  return data;
+}
+
+function showProblem(error) {
+  const box = $("problem");
+  box.textContent = error instanceof ApiProblem ? error.message : `Something went wrong: ${error.message || error}`;
+  box.hidden = false;
+}
+
+function notify(text) {
+  $("problem").hidden = true;
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
+
+function busy(form, on) {
+  for (const el of form.querySelectorAll("button, input")) el.disabled = on;
+}
+
+function handle(formId, action) {
+  const form = $(formId);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(form, true);
+    $("problem").hidden = true;
+    try {
+      await action(new FormData(form));
+    } catch (e) {
+      showProblem(e);
+    } finally {
+      busy(form, false);
+    }
+  });
+}
+
+function render() {
+  const signedIn = Boolean(state.token);
+  $("signed-out").hidden = signedIn;
+  $("signed-in").hidden = !signedIn;
+  $("who").hidden = !signedIn;
+  $("who-email").textContent = signedIn ? `Signed in as ${state.email}` : "";
+  $("verify-form").hidden = !state.pending;
+  if (state.pending) $("verify-email").textContent = state.pending.email;
+}
+
+async function logIn(email, password) {
+  const token = await api("POST", "/auth/login", { json: { email, password } });
+  state.token = token.access_token;
+  state.email = email;
+  sessionStorage.setItem(TOKEN_KEY, state.token);
+  sessionStorage.setItem(EMAIL_KEY, email);
+  state.pending = null;
+  for (const form of ["login-form", "register-form", "verify-form"]) $(form).reset();
+  notify("");
+  render();
+  await loadJobs(true);
+  $("files").focus();
+}
+
+function signOut(message) {
+  state.token = null;
+  state.email = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(EMAIL_KEY);
+  for (const job of state.jobs.values()) if (job.imageUrl) URL.revokeObjectURL(job.imageUrl);
+  state.jobs.clear();
+  $("jobs").replaceChildren();
+  render();
+  notify(message || "");
+}
+
+handle("login-form", (data) => logIn(data.get("email").trim(), data.get("password")));
+
+handle("register-form", async (data) => {
+  const account = { name: data.get("name").trim(), email: data.get("email").trim(), password: data.get("password") };
+  const answer = await api("POST", "/auth/register", { json: account });
+  state.pending = { email: account.email, password: account.password };
+  render();
+  notify(answer.message);
+  $("verify-code").focus();
+});
+
+handle("verify-form", async (data) => {
+  const { email, password } = state.pending;
+  await api("POST", "/auth/verify", { json: { email, code: data.get("code").trim(), password } });
+  await logIn(email, password);
+});
+
+$("resend-code").addEventListener("click", async () => {
+  try {
+    const answer = await api("POST", "/auth/code", { json: state.pending });
+    notify(answer.message);
+  } catch (e) {
+    showProblem(e);
+  }
+});
+
+$("sign-out").addEventListener("click", () => signOut("Signed out."));
+
+// Jobs ------------------------------------------------------------------
+
+function jobCard(id) {
+  let job = state.jobs.get(id);
+  if (job) return job;
+  const node = $("job-template").content.firstElementChild.cloneNode(true);
+  job = { id, node, name: id, status: null, result: null, imageUrl: null };
+  const text = node.querySelector(".text");
+  text.id = `text-${id}`;
+  node.querySelector(".text-label").htmlFor = text.id;
+  node.querySelector(".copy").addEventListener("click", () => copyText(job));
+  node.querySelector(".download").addEventListener("click", () => downloadText(job));
+  node.querySelector(".delete").addEventListener("click", () => deleteJob(job));
+  node.querySelector(".load").addEventListener("click", () => refresh(job));
+  state.jobs.set(id, job);
+  return job;
+}
+
+function show(job) {
+  const { node } = job;
+  node.dataset.status = job.status || "";
+  node.querySelector(".job-name").textContent = job.name;
+  node.querySelector(".status").textContent = (job.status || "UPLOADING").replace("_", " ").toLowerCase();
+  const error = node.querySelector(".job-error");
+  error.hidden = !job.error;
+  error.textContent = job.error ? `This image could not be read: ${job.error}` : "";
+  const result = job.result;
+  node.querySelector(".result").hidden = !result;
+  node.querySelector(".load").hidden = Boolean(result) || job.status !== "DONE";
+  if (result) node.querySelector(".text").value = result.text;
+  const figure = node.querySelector(".preview");
+  figure.hidden = !job.imageUrl;
+  if (job.imageUrl) {
+    const img = figure.querySelector("img");
+    if (img.src !== job.imageUrl) img.src = job.imageUrl;
+    img.alt = `The uploaded image ${job.name}`;
+    drawBoxes(figure, result);
+  }
+}
+
+/// The line boxes over the image: the SVG's coordinates are the image's
+/// own pixels, so the boxes scale with it.
+function drawBoxes(figure, result) {
+  const svg = figure.querySelector("svg");
+  svg.replaceChildren();
+  if (!result) return;
+  svg.setAttribute("viewBox", `0 0 ${result.width} ${result.height}`);
+  for (const line of result.lines) {
+    const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    rect.setAttribute("x", line.bbox.x);
+    rect.setAttribute("y", line.bbox.y);
+    rect.setAttribute("width", line.bbox.width);
+    rect.setAttribute("height", line.bbox.height);
+    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    title.textContent = line.text;
+    rect.append(title);
+    svg.append(rect);
+  }
+  figure.querySelector("figcaption").textContent =
+    `${result.lines.length} line${result.lines.length === 1 ? "" : "s"} found in ${result.duration_ms} ms`;
+}
+
+function update(job, data) {
+  job.status = data.status;
+  job.error = data.error;
+  if (data.result) job.result = data.result;
+  show(job);
+  if (data.status !== "DONE" && data.status !== "FAILED" && !job.timer) {
+    job.timer = setTimeout(() => {
+      job.timer = null;
+      refresh(job);
+    }, POLL_MS);
+  }
+}
+
+async function refresh(job) {
+  if (!state.token || !state.jobs.has(job.id)) return;
+  try {
+    update(job, await api("GET", `/jobs/${job.id}`));
+  } catch (e) {
+    if (e.status !== 401) showProblem(e);
+  }
+}
+
+async function loadJobs(first) {
+  if (first) state.cursor = null;
+  const query = state.cursor ? `?limit=20&cursor=${encodeURIComponent(state.cursor)}` : "?limit=20";
+  try {
+    const page = await api("GET", `/jobs${query}`);
+    for (const data of page.jobs) {
+      if (state.jobs.has(data.job_id)) continue;
+      const job = jobCard(data.job_id);
+      job.name = `Job of ${new Date(data.created_at).toLocaleString()}`;
+      $("jobs").append(job.node);
+      update(job, data);
+    }
+    state.cursor = page.next_cursor;
+    $("more-jobs").hidden = !state.cursor;
+  } catch (e) {
+    showProblem(e);
+  }
+}
+$("more-jobs").addEventListener("click", () => loadJobs(false));
+
+async function submit(file) {
+  if (file.size > MAX_DIRECT_BYTES) {
+    showProblem(new ApiProblem(413, { detail: `${file.name} is over 4 MiB; use the command-line client (ocr submit) for larger files.` }));
+    return;
+  }
+  const placeholder = { node: $("job-template").content.firstElementChild.cloneNode(true) };
+  placeholder.node.querySelector(".job-name").textContent = file.name;
+  placeholder.node.querySelector(".status").textContent = "uploading";
+  $("jobs").prepend(placeholder.node);
+  try {
+    const accepted = await api("POST", "/ocr", {
+      body: file,
+      contentType: file.type || "application/octet-stream",
+      // A retried upload never makes a second job.
+      headers: { "idempotency-key": crypto.randomUUID() },
+    });
+    const job = jobCard(accepted.job_id);
+    job.name = file.name;
+    job.imageUrl = URL.createObjectURL(file);
+    placeholder.node.replaceWith(job.node);
+    update(job, accepted);
+  } catch (e) {
+    placeholder.node.remove();
+    showProblem(new ApiProblem(e.status || 0, { detail: `${file.name}: ${e.message}` }));
+  }
+}
+
+function submitAll(files) {
+  notify("");
+  for (const file of files) submit(file);
+}
+
+$("files").addEventListener("change", (event) => {
+  submitAll([...event.target.files]);
+  event.target.value = "";
+});
+
+const zone = $("drop-zone");
+zone.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  zone.classList.add("over");
+});
+zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+zone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  zone.classList.remove("over");
+  submitAll([...event.dataTransfer.files]);
+});
+
+async function copyText(job) {
+  try {
+    await navigator.clipboard.writeText(job.result.text);
+    notify(`Copied the text of ${job.name}.`);
+  } catch {
+    const area = job.node.querySelector(".text");
+    area.focus();
+    area.select();
+    notify("Press Ctrl+C (or ⌘C) to copy the selected text.");
+  }
+}
+
+function downloadText(job) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([job.result.text], { type: "text/plain;charset=utf-8" }));
+  link.download = `${job.name.replace(/\.[^.]+$/, "")}.txt`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+async function deleteJob(job) {
+  try {
+    await api("DELETE", `/jobs/${job.id}`);
+    clearTimeout(job.timer);
+    if (job.imageUrl) URL.revokeObjectURL(job.imageUrl);
+    state.jobs.delete(job.id);
+    job.node.remove();
+    notify(`Deleted ${job.name}.`);
+  } catch (e) {
+    showProblem(e);
+  }
+}
+
+render();
+if (state.token) loadJobs(true);
