@@ -75,10 +75,12 @@ function handle(formId, action) {
   const form = $(formId);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    // Read before disabling: disabled fields are left out of FormData.
+    const data = new FormData(form);
     busy(form, true);
     $("problem").hidden = true;
     try {
-      await action(new FormData(form));
+      await action(data);
     } catch (e) {
       showProblem(e);
     } finally {

@@ -1,0 +1,216 @@
+//! The web page in a real browser (Debian's chromium, headless, driven by
+//! chromedriver): sign up, confirm with the e-mailed code from the
+//! keyboard, upload images, watch them finish, read the text and the line
+//! boxes; a refused file and a wrong password shown in words; a phone-sized
+//! screen. Screenshots are kept in target/test-artifacts/.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, TestApp, unique_email};
+use fantoccini::{Client, ClientBuilder, Locator};
+use local::Options;
+use local::fixtures;
+use serde_json::{Value, json};
+
+const ENTER: &str = "\u{E007}";
+
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+fn program(variable: &str, default: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn start_browser() -> Browser {
+    let chromedriver = program("CHROMEDRIVER", "chromedriver");
+    let chromium = program("CHROMIUM", "/usr/bin/chromium");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = tokio::process::Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {chromedriver} ({e}): install Debian's chromium and chromium-driver (.ci/run does)")
+        });
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{url}/status")).await.is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start on {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let options = json!({
+        "binary": chromium,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run", "--window-size=1280,1000",
+                 format!("--user-data-dir={}", profile.path().display())],
+    });
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("chromedriver could not start {chromium}: {e}"));
+    Browser { client, _driver: driver, _profile: profile }
+}
+
+/// Waits until `script` (a JS function body) returns something truthy;
+/// returns it.
+async fn until(client: &Client, what: &str, script: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let value = client.execute(script, vec![]).await.unwrap();
+        if !(value.is_null() || value == false || value == "" || value == json!([])) {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            let problem = client.execute("return document.getElementById('problem').textContent", vec![]).await;
+            panic!("timed out waiting for {what} (problem shown: {problem:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+async fn visible(client: &Client, id: &str) -> bool {
+    let script = format!("return !document.getElementById('{id}').hidden && document.getElementById('{id}').offsetParent !== null");
+    client.execute(&script, vec![]).await.unwrap() == true
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
+    let app = TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await;
+    let browser = start_browser().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/", app.system.api_url)).await.unwrap();
+    assert_eq!(client.title().await.unwrap(), "Serverless OCR");
+
+    // Every field has a label a screen reader announces.
+    let unlabelled = client
+        .execute("return [...document.querySelectorAll('input, textarea')].filter(i => i.labels.length === 0 && !i.closest('template')).map(i => i.id || i.name)", vec![])
+        .await
+        .unwrap();
+    assert_eq!(unlabelled, json!([]), "fields without a label");
+
+    // Sign up; the code arrives by e-mail and is typed, then Enter.
+    let email = unique_email();
+    fill(client, "#register-name", "Ada Lovelace").await;
+    fill(client, "#register-email", &email).await;
+    fill(client, "#register-password", PASSWORD).await;
+    click(client, "#register-form button[type=submit]").await;
+    until(client, "the code form", "return !document.getElementById('verify-form').hidden").await;
+    let code = app.code_for(&email).await;
+    fill(client, "#verify-code", &format!("{code}{ENTER}")).await;
+    until(client, "the upload area", "return !document.getElementById('signed-in').hidden").await;
+    assert!(!visible(client, "signed-out").await);
+
+    // The token is in this tab's sessionStorage only, never in the URL.
+    let storage = client
+        .execute("return [location.href, sessionStorage.getItem('ocr.token'), localStorage.length, document.cookie]", vec![])
+        .await
+        .unwrap();
+    let token = storage[1].as_str().expect("a token in sessionStorage");
+    assert!(!storage[0].as_str().unwrap().contains(token) && !storage[0].as_str().unwrap().contains('?'), "{storage}");
+    assert_eq!(storage[2], 0, "nothing in localStorage");
+    assert_eq!(storage[3], "", "no cookies");
+
+    // Two pages and a file that is not an image.
+    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let pages = [
+        fixtures::paragraph("letter", &font, 30.0, &["Dear Ada,", "the engine works.", "Yours, Charles"]),
+        fixtures::paragraph("receipt", &font, 28.0, &["Coffee 3.50", "Total 3.50"]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for page in &pages {
+        let path = dir.path().join(format!("{}.png", page.name));
+        std::fs::write(&path, page.png()).unwrap();
+        paths.push(path.display().to_string());
+    }
+    let fake = dir.path().join("fake.png");
+    std::fs::write(&fake, b"not an image at all").unwrap();
+    paths.push(fake.display().to_string());
+    let input = client.find(Locator::Id("files")).await.unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+
+    let finished = until(
+        client,
+        "both jobs DONE",
+        "const done = [...document.querySelectorAll('#jobs li.job[data-status=DONE]')];
+         return done.length === 2 && done.every(j => j.querySelector('.text').value) &&
+           done.map(j => ({name: j.querySelector('.job-name').textContent, text: j.querySelector('.text').value,
+                           boxes: j.querySelectorAll('svg.boxes rect').length,
+                           imageShown: j.querySelector('.preview img').naturalWidth > 0}));",
+    )
+    .await;
+    for page in &pages {
+        let job = finished.as_array().unwrap().iter().find(|j| j["name"] == format!("{}.png", page.name)).unwrap();
+        let text = job["text"].as_str().unwrap();
+        assert!(fixtures::cer(&page.truth, text) <= 0.05, "{}: {text:?}", page.name);
+        assert_eq!(job["boxes"], page.truth.lines().count(), "a box per line over the image: {job}");
+        assert_eq!(job["imageShown"], true);
+    }
+    let problem = until(client, "the refused file's problem", "return !document.getElementById('problem').hidden && document.getElementById('problem').textContent").await;
+    let problem = problem.as_str().unwrap();
+    assert!(problem.starts_with("fake.png:") && problem.contains("not"), "the problem in words: {problem}");
+    std::fs::write(artifacts().join("web-page.png"), client.screenshot().await.unwrap()).unwrap();
+
+    // A phone-sized screen: nothing wider than the screen.
+    client.set_window_size(390, 844).await.unwrap();
+    let overflow =
+        client.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]).await.unwrap();
+    assert!(overflow.as_i64().unwrap() <= 0, "the page scrolls sideways by {overflow} px on a phone");
+    std::fs::write(artifacts().join("web-page-phone.png"), client.screenshot().await.unwrap()).unwrap();
+    client.set_window_size(1280, 1000).await.unwrap();
+
+    // Signed out, a wrong password is explained in words.
+    click(client, "#sign-out").await;
+    until(client, "the log-in form", "return !document.getElementById('signed-out').hidden").await;
+    let gone = client.execute("return sessionStorage.getItem('ocr.token')", vec![]).await.unwrap();
+    assert_eq!(gone, Value::Null, "signing out forgets the token");
+    fill(client, "#login-email", &email).await;
+    fill(client, "#login-password", &format!("wrong password{ENTER}")).await;
+    let refused = until(client, "the log-in problem", "return !document.getElementById('problem').hidden && document.getElementById('problem').textContent").await;
+    assert!(refused.as_str().unwrap().contains("password"), "{refused}");
+
+    // The right one brings the jobs back (listed, their text on request).
+    fill(client, "#login-password", &format!("{PASSWORD}{ENTER}")).await;
+    let listed = until(
+        client,
+        "the jobs listed again",
+        "const n = document.querySelectorAll('#jobs li.job[data-status=DONE]').length; return n > 0 && n",
+    )
+    .await;
+    assert_eq!(listed, 2);
+    // Their text on request, without the image (the page never had it).
+    click(client, "#jobs li.job .load").await;
+    let text = until(client, "a listed job's text", "return document.querySelector('#jobs li.job .text').value").await;
+    assert!(pages.iter().any(|p| fixtures::cer(&p.truth, text.as_str().unwrap()) <= 0.05), "{text}");
+    browser.client.close().await.unwrap();
+}
