@@ -126,7 +126,7 @@ pub enum Failure {
     Usage(String),
     #[error("{0}")]
     Local(String),
-    /// Already reported, item by item.
+    /// Some items failed; each was reported as it happened.
     #[error("{0}")]
     Partial(String),
 }
@@ -321,8 +321,9 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            if !matches!(failure, Failure::Partial(_)) || !failure.to_string().is_empty() {
-                eprintln!("error: {failure}");
+            eprintln!("error: {failure}");
+            if matches!(failure, Failure::Api(_)) && failure.exit_code() == 3 {
+                eprintln!("(log in again: ocr login --email …)");
             }
             ExitCode::from(failure.exit_code())
         }

@@ -55,16 +55,17 @@ fn parse_args() -> Result<(Options, Option<SamEnv>)> {
     Ok((options, sam))
 }
 
-fn curl_session(api: &str) -> String {
+fn how_to_use(api: &str) -> String {
     format!(
-        r#"Try it (the code appears above as an e-mail):
-  curl -s -X POST {api}/auth/register -H 'content-type: application/json' \
-       -d '{{"name":"Ada","email":"ada@example.org","password":"analytical engine"}}'
-  curl -s -X POST {api}/auth/verify -H 'content-type: application/json' \
-       -d '{{"email":"ada@example.org","code":"<code from the e-mail>","password":"analytical engine"}}'
-  TOKEN=$(curl -s -X POST {api}/auth/login -H 'content-type: application/json' \
-       -d '{{"email":"ada@example.org","password":"analytical engine"}}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  curl -s {api}/users/me -H "authorization: Bearer $TOKEN""#
+        r#"Web page     : {api}/  (sign up there; the code appears above as an e-mail)
+OpenAPI      : {api}/openapi.json
+
+The command-line client, from another terminal:
+  cargo install --locked --path cli
+  export OCR_API_URL={api}
+  ocr register --name Ada --email ada@example.org
+  ocr verify --email ada@example.org --code <code from the e-mail>
+  ocr submit ~/scans --wait --out ~/scans-text"#
     )
 }
 
@@ -82,7 +83,7 @@ async fn run() -> Result<()> {
         println!("sam local    : {} (emulator at {} for containers)", sam.file.display(), sam.endpoint);
     }
     println!();
-    println!("{}\n\nPress Ctrl-C to stop.", curl_session(&system.api_url));
+    println!("{}\n\nPress Ctrl-C to stop.", how_to_use(&system.api_url));
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     println!("\nStopping ...");
     system.stop().await;

@@ -98,12 +98,28 @@ async fn the_auth_binary_answers_every_auth_event() {
         ("auth-change-password.json", 401),
         ("auth-sign-out-everywhere.json", 401),
         ("auth-delete-me.json", 401),
+        ("auth-openapi.json", 200),
+        ("auth-page.json", 200),
     ];
     for (name, expected) in cases {
         let response = auth.invoke(json(&event(name))).await.unwrap();
         assert_eq!(status(&response), expected, "{name}: {response}");
         if expected >= 400 {
             assert_eq!(response["headers"]["content-type"], "application/problem+json", "{name}");
+        }
+        match name {
+            // The API's description and the page, served by the function.
+            "auth-openapi.json" => {
+                assert_eq!(response["isBase64Encoded"], false);
+                let served = json(response["body"].as_str().unwrap());
+                assert_eq!(&served, local::contract::Contract::served().document());
+            }
+            "auth-page.json" => {
+                assert!(response["headers"]["content-type"].as_str().unwrap().starts_with("text/html"));
+                assert!(response["headers"]["content-security-policy"].as_str().unwrap().contains("script-src 'self'"));
+                assert!(response["body"].as_str().unwrap().contains("<title>Serverless OCR</title>"));
+            }
+            _ => {}
         }
     }
     if let Some(lines) = auth.json_lines() {
