@@ -175,7 +175,8 @@ function show(job) {
   const { node } = job;
   node.dataset.status = job.status || "";
   node.querySelector(".job-name").textContent = job.name;
-  node.querySelector(".status").textContent = (job.status || "UPLOADING").replace("_", " ").toLowerCase();
+  const progress = job.pagesTotal > 1 && job.status !== "DONE" ? ` (${job.pagesDone}/${job.pagesTotal} pages)` : "";
+  node.querySelector(".status").textContent = (job.status || "UPLOADING").replace("_", " ").toLowerCase() + progress;
   const error = node.querySelector(".job-error");
   error.hidden = !job.error;
   error.textContent = job.error ? `This image could not be read: ${job.error}` : "";
@@ -194,13 +195,14 @@ function show(job) {
 }
 
 /// The line boxes over the image: the SVG's coordinates are the image's
-/// own pixels, so the boxes scale with it.
+/// own pixels, so the boxes scale with it. An image is one page.
 function drawBoxes(figure, result) {
   const svg = figure.querySelector("svg");
   svg.replaceChildren();
-  if (!result) return;
-  svg.setAttribute("viewBox", `0 0 ${result.width} ${result.height}`);
-  for (const line of result.lines) {
+  const page = result && result.pages[0];
+  if (!page) return;
+  svg.setAttribute("viewBox", `0 0 ${page.width} ${page.height}`);
+  for (const line of page.lines) {
     const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
     rect.setAttribute("x", line.bbox.x);
     rect.setAttribute("y", line.bbox.y);
@@ -211,13 +213,17 @@ function drawBoxes(figure, result) {
     rect.append(title);
     svg.append(rect);
   }
+  const lines = result.pages.reduce((n, p) => n + p.lines.length, 0);
+  const pages = result.pages.length > 1 ? ` on ${result.pages.length} pages` : "";
   figure.querySelector("figcaption").textContent =
-    `${result.lines.length} line${result.lines.length === 1 ? "" : "s"} found in ${result.duration_ms} ms`;
+    `${lines} line${lines === 1 ? "" : "s"} found${pages} in ${result.duration_ms} ms`;
 }
 
 function update(job, data) {
   job.status = data.status;
   job.error = data.error;
+  job.pagesTotal = data.pages_total;
+  job.pagesDone = data.pages_done;
   if (data.result) job.result = data.result;
   show(job);
   if (data.status !== "DONE" && data.status !== "FAILED" && !job.timer) {
@@ -275,7 +281,8 @@ async function submit(file) {
     });
     const job = jobCard(accepted.job_id);
     job.name = file.name;
-    job.imageUrl = URL.createObjectURL(file);
+    // Browsers show these; a PDF or TIFF gets its text without a preview.
+    if (/^image\/(png|jpeg|webp|gif|bmp)$/.test(file.type)) job.imageUrl = URL.createObjectURL(file);
     placeholder.node.replaceWith(job.node);
     update(job, accepted);
   } catch (e) {

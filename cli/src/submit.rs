@@ -19,7 +19,7 @@ use crate::{Failure, Format, path_segment};
 const MAX_DIRECT_BYTES: usize = 4 * 1024 * 1024;
 /// Extensions searched for in directories (a file named explicitly is
 /// always sent: the service reads its type from the bytes).
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"];
+const IMAGE_EXTENSIONS: &[&str] = &["pdf", "png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"];
 const ATTEMPTS: u32 = 4;
 
 pub struct Options {
@@ -98,6 +98,8 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
         Some("image/webp")
     } else if starts(b"II*\0") || starts(b"MM\0*") {
         Some("image/tiff")
+    } else if bytes.windows(5).take(1024).any(|w| w == b"%PDF-") {
+        Some("application/pdf")
     } else {
         None
     }
@@ -149,7 +151,7 @@ async fn upload(api: &Api, image: &Image) -> Result<String, Failure> {
         return Err(ApiError::Problem {
             status: 415,
             kind: "/problems/unsupported-image-type".into(),
-            detail: "too large to send directly, and not a PNG, JPEG, WebP, GIF, BMP or TIFF file".into(),
+            detail: "too large to send directly, and not a PDF, PNG, JPEG, WebP, GIF, BMP or TIFF file".into(),
         }
         .into());
     };
@@ -335,6 +337,7 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
         assert_eq!(sniff(b"II*\0rest"), Some("image/tiff"));
-        assert_eq!(sniff(b"%PDF-1.7"), None);
+        assert_eq!(sniff(b"%PDF-1.7"), Some("application/pdf"));
+        assert_eq!(sniff(b"plain text"), None);
     }
 }

@@ -137,7 +137,7 @@ async fn a_directory_of_pages_becomes_text_files() {
     let line: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
     assert_eq!(line["job"]["status"], "DONE");
     let id = line["job"]["job_id"].as_str().unwrap().to_owned();
-    assert!(line["job"]["result"]["lines"].as_array().is_some_and(|l| l.len() == 2), "{line}");
+    assert!(line["job"]["result"]["pages"][0]["lines"].as_array().is_some_and(|l| l.len() == 2), "{line}");
 
     let got = cli.run(&["get", &id]).await;
     assert_exit(&got, 0);

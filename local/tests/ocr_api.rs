@@ -75,11 +75,13 @@ async fn an_uploaded_image_is_read_and_a_ready_mail_is_queued() {
     let text = job["result"]["text"].as_str().unwrap();
     let rate = cer(&TRUTH.join("\n"), text);
     assert!(rate <= 0.05, "CER {rate}: {text:?}");
-    assert_eq!(job["result"]["lines"].as_array().unwrap().len(), 2);
-    assert!(job["result"]["lines"][0]["bbox"]["width"].as_u64().unwrap() > 100);
-    assert!(job["result"]["width"].as_u64().unwrap() > 0);
+    let page = &job["result"]["pages"][0];
+    assert_eq!((page["page"].as_u64(), job["pages_total"].as_u64(), job["pages_done"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(page["lines"].as_array().unwrap().len(), 2);
+    assert!(page["lines"][0]["bbox"]["width"].as_u64().unwrap() > 100);
+    assert!(page["width"].as_u64().unwrap() > 0);
     assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted");
-    let first = &job["result"]["lines"][0];
+    let first = &page["lines"][0];
     assert!(first["confidence"].as_f64().unwrap() > 0.8, "{first}");
     assert!(!first["words"].as_array().unwrap().is_empty(), "{first}");
     assert!(job["finished_at"].is_string());

@@ -13,7 +13,7 @@ use crate::adapters::dynamodb_jobs::DynamoJobStore;
 use crate::adapters::s3::S3BlobStore;
 use crate::adapters::ses::SesMailer;
 use crate::adapters::sqs::SqsDeadLetters;
-use crate::adapters::sqs::SqsEmailQueue;
+use crate::adapters::sqs::{SqsEmailQueue, SqsJobQueue};
 use crate::auth::{AccessGuard, AuthPorts, AuthService};
 use crate::clock::SystemClock;
 use crate::config::{AuthConfig, ConfigError, JwtConfig, JwtSecret, NotifyConfig, OcrConfig, UploadConfig};
@@ -164,6 +164,7 @@ pub fn job_processor(
         Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
         Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
         Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
+        Arc::new(SqsJobQueue::new(clients.sqs(), &config.ocr_queue_url)),
         recognizer,
         Arc::new(SystemClock),
         config.limits,

@@ -60,6 +60,7 @@ pub const USERS_TABLE: &str = "USERS_TABLE";
 pub const JOBS_TABLE: &str = "JOBS_TABLE";
 pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
 pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
+pub const MAX_DOCUMENT_PAGES: &str = "MAX_DOCUMENT_PAGES";
 pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const OCR_MODELS_DIR: &str = "OCR_MODELS_DIR";
@@ -68,6 +69,7 @@ pub const SENT_EMAILS_TABLE: &str = "SENT_EMAILS_TABLE";
 pub const EMAIL_DEAD_LETTER_QUEUE_URL: &str = "EMAIL_DEAD_LETTER_QUEUE_URL";
 pub const OCR_DEAD_LETTER_QUEUE_URL: &str = "OCR_DEAD_LETTER_QUEUE_URL";
 pub const EMAIL_QUEUE_URL: &str = "EMAIL_QUEUE_URL";
+pub const OCR_QUEUE_URL: &str = "OCR_QUEUE_URL";
 pub const JWT_SECRET_ARN: &str = "JWT_SECRET_ARN";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
 pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
@@ -169,6 +171,14 @@ fn max_pixels(env: &Env) -> Result<u64, ConfigError> {
     Ok(pixels)
 }
 
+fn max_pages(env: &Env) -> Result<u32, ConfigError> {
+    let pages: u32 = env.parsed(MAX_DOCUMENT_PAGES, crate::imaging::document::DEFAULT_MAX_PAGES)?;
+    if !(1..=1000).contains(&pages) {
+        return Err(ConfigError::Invalid { name: MAX_DOCUMENT_PAGES, why: "must be between 1 and 1000".into() });
+    }
+    Ok(pages)
+}
+
 /// The upload function's settings.
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
@@ -182,7 +192,8 @@ pub struct UploadConfig {
 
 impl UploadConfig {
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
-        let limits = crate::jobs::UploadLimits { max_pixels: max_pixels(env)?, ..Default::default() };
+        let limits =
+            crate::jobs::UploadLimits { max_pixels: max_pixels(env)?, max_pages: max_pages(env)?, ..Default::default() };
         Ok(Self {
             users_table: env.required(USERS_TABLE)?,
             jobs_table: env.required(JOBS_TABLE)?,
@@ -199,6 +210,9 @@ pub struct OcrConfig {
     pub jobs_table: String,
     pub uploads_bucket: String,
     pub email_queue_url: String,
+    /// Its own queue: a document that needs more than one invocation is
+    /// handed on through it.
+    pub ocr_queue_url: String,
     /// Where notifications that can never be processed are parked.
     pub dead_letter_queue_url: String,
     pub limits: crate::jobs::ProcessorLimits,
@@ -220,6 +234,7 @@ impl OcrConfig {
         }
         let limits = crate::jobs::ProcessorLimits {
             max_pixels: max_pixels(env)?,
+            max_pages: max_pages(env)?,
             lease: Duration::seconds(lease),
             retention: Duration::days(retention),
             ..Default::default()
@@ -228,6 +243,7 @@ impl OcrConfig {
             jobs_table: env.required(JOBS_TABLE)?,
             uploads_bucket: env.required(UPLOADS_BUCKET)?,
             email_queue_url: env.required(EMAIL_QUEUE_URL)?,
+            ocr_queue_url: env.required(OCR_QUEUE_URL)?,
             dead_letter_queue_url: env.required(OCR_DEAD_LETTER_QUEUE_URL)?,
             limits,
             models_dir: env.optional(OCR_MODELS_DIR).map(Into::into),

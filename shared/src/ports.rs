@@ -75,6 +75,13 @@ pub trait EmailQueue: Send + Sync {
     async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError>;
 }
 
+/// The OCR work queue, for a document that needs more than one invocation:
+/// its job is handed to the next worker to continue where this one stopped.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn continue_job(&self, owner: &UserId, id: &crate::jobs::JobId) -> Result<(), QueueError>;
+}
+
 /// Where a worker parks messages that can never succeed, with the reason,
 /// for a person to look at (its queue's dead-letter queue).
 #[async_trait]
@@ -147,6 +154,8 @@ pub trait BlobStore: Send + Sync {
         length: u64,
         expires_in: std::time::Duration,
     ) -> Result<String, BlobError>;
+    /// A URL to GET `key` from, downloaded under `file_name`.
+    async fn presign_get(&self, key: &str, file_name: &str, expires_in: std::time::Duration) -> Result<String, BlobError>;
 }
 
 /// Finds and reads text lines, in reading order. Blocking (CPU-bound).

@@ -14,7 +14,8 @@ use engine::FastEngine;
 use percent_encoding::percent_decode_str;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
-use shared::jobs::{JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
+use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
+use shared::domain::UserId;
 use shared::ports::DeadLetters;
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
 use shared::telemetry::emf::{self, Metric};
@@ -30,9 +31,14 @@ enum Notification {
     /// S3's check that it may write to the queue.
     Test,
     Objects(Vec<(String, String)>),
+    /// A document an earlier invocation handed on.
+    Continue(ContinueJob),
 }
 
 fn parse_notification(body: &str) -> Result<Notification, String> {
+    if let Some(next) = ContinueJob::from_message(body) {
+        return Ok(Notification::Continue(next));
+    }
     let value: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(Notification::Test);
@@ -70,6 +76,7 @@ fn report_job(report: &Report) {
         ocr_ms = report.ocr_ms,
         queued_ms = report.queued_ms,
         megapixels = report.megapixels.map(|m| (m * 100.0).round() / 100.0),
+        pages = report.pages,
         lines = report.lines,
         "job finished"
     );
@@ -115,13 +122,14 @@ impl Worker {
         Ok(Self::new(processor, config.uploads_bucket, dead_letters))
     }
 
-    async fn handle_message(&self, message: &SqsMessage) -> Result<(), RecordError> {
+    async fn handle_message(&self, message: &SqsMessage, deadline: Option<Deadline>) -> Result<(), RecordError> {
         let body = message.body.as_deref().unwrap_or_default();
         let objects = match parse_notification(body).map_err(RecordError::Permanent)? {
             Notification::Test => {
                 tracing::info!("S3 test event acknowledged");
                 return Ok(());
             }
+            Notification::Continue(next) => return self.process(&next.owner, &next.job_id, deadline).await,
             Notification::Objects(objects) => objects,
         };
         for (bucket, key) in objects {
@@ -132,16 +140,25 @@ impl Worker {
                 tracing::warn!(bucket, key, "object is not a job upload; ignored");
                 continue;
             };
-            shared::telemetry::record_job(&job);
-            let outcome = self
-                .processor
-                .process(&owner, &job)
-                .await
-                .map_err(|e| RecordError::Transient(shared::errors::chain(&e)))?;
-            match outcome {
-                Outcome::Finished(report) => report_job(&report),
-                Outcome::Skipped(why) => tracing::info!(why, "notification acknowledged; nothing to do"),
+            self.process(&owner, &job, deadline).await?;
+        }
+        Ok(())
+    }
+
+    async fn process(&self, owner: &UserId, job: &JobId, deadline: Option<Deadline>) -> Result<(), RecordError> {
+        shared::telemetry::record_job(job);
+        let finish_by = deadline.map(|d| d.at.into_std());
+        let outcome = self
+            .processor
+            .process(owner, job, finish_by)
+            .await
+            .map_err(|e| RecordError::Transient(shared::errors::chain(&e)))?;
+        match outcome {
+            Outcome::Finished(report) => report_job(&report),
+            Outcome::HandedOn { pages_done, pages_total } => {
+                tracing::info!(pages_done, pages_total, "document handed on to the next invocation")
             }
+            Outcome::Skipped(why) => tracing::info!(why, "notification acknowledged; nothing to do"),
         }
         Ok(())
     }
@@ -157,7 +174,7 @@ impl BatchWorker for Worker {
     /// job (FAILED) and acknowledged; a message that is no upload
     /// notification of our bucket is parked with the reason.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m)).await
+        sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m, deadline)).await
     }
 }
 

@@ -17,6 +17,7 @@ use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
     Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrResult, Owner, StoredReply, StoredResult, excerpt,
+    outputs,
 };
 use shared::telemetry::record_job;
 use time::OffsetDateTime;
@@ -81,7 +82,9 @@ fn job_json(job: &Job, view: View) -> Value {
         "content_type": job.content_type,
         "bytes": job.bytes,
         "error": job.failure,
-        "links": { "self": job_path(&job.id) },
+        "pages_total": job.pages_total,
+        "pages_done": job.pages_done,
+        "links": { "self": job_path(&job.id), "result": format!("{}/result", job_path(&job.id)) },
     });
     match view {
         View::Single(result) => body["result"] = json!(result),
@@ -106,7 +109,7 @@ fn accepted(job: &Job) -> Response {
 const MULTIPART_OVERHEAD: usize = 16 * 1024;
 
 /// The image in a request: a `file` field of `multipart/form-data`, or the
-/// raw body (any image/* type or application/octet-stream; the real type is
+/// raw body (any image/* type, application/pdf or application/octet-stream; the real type is
 /// read from the bytes).
 async fn image_from_request(request: Request, max_bytes: usize) -> Result<Vec<u8>, Problem> {
     let content_type = request
@@ -142,7 +145,7 @@ async fn image_from_request(request: Request, max_bytes: usize) -> Result<Vec<u8
         }
         return file.ok_or_else(|| Problem::invalid_body("the multipart body has no `file` field"));
     }
-    if content_type.starts_with("image/") || content_type == "application/octet-stream" {
+    if content_type.starts_with("image/") || content_type == "application/pdf" || content_type == "application/octet-stream" {
         // One byte over the limit is enough to know it is too large.
         return Ok(read_body(request, max_bytes + 1).await?.to_vec());
     }
@@ -150,7 +153,7 @@ async fn image_from_request(request: Request, max_bytes: usize) -> Result<Vec<u8
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported-media-type",
         "Unsupported media type",
-        "send the image as multipart/form-data (field `file`) or as the raw body with an image/* Content-Type",
+        "send the image or PDF as multipart/form-data (field `file`) or as the raw body with an image/* or application/pdf Content-Type",
     ))
 }
 
@@ -208,6 +211,41 @@ async fn get_job(
     record_job(&id);
     let details = state.jobs.get(&owner(&claims), &id).await?;
     Ok(axum::Json(job_json(&details.job, View::Single(details.result.as_ref()))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultQuery {
+    format: Option<String>,
+}
+
+/// `GET /jobs/{id}/result?format=json|text|hocr|pdf`: the result of a DONE
+/// job as the JSON model, plain text (pages separated by form feeds),
+/// hOCR, or (a redirect to) the searchable PDF.
+async fn get_result(
+    State(state): State<UploadState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let bad_query =
+        |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail);
+    let query: ResultQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
+    let id = parse_job_id(&id)?;
+    record_job(&id);
+    let owner = owner(&claims);
+    let format = query.format.as_deref().unwrap_or("json");
+    let typed = |content_type: &'static str, body: String| ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    Ok(match format {
+        "json" => axum::Json(state.jobs.finished_result(&owner, &id).await?).into_response(),
+        "text" => typed("text/plain; charset=utf-8", outputs::text(&state.jobs.finished_result(&owner, &id).await?)),
+        "hocr" => typed("application/xhtml+xml; charset=utf-8", outputs::hocr(&state.jobs.finished_result(&owner, &id).await?)),
+        "pdf" => {
+            let url = state.jobs.searchable_pdf_url(&owner, &id).await?;
+            (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
+        }
+        other => return Err(bad_query(format!("format must be json, text, hocr or pdf, not {other:?}"))),
+    })
 }
 
 async fn delete_job(
@@ -335,6 +373,7 @@ pub fn routes(state: UploadState) -> Router {
         .route("/uploads", post(presign).route_layer(once))
         .route("/jobs", get(list_jobs))
         .route("/jobs/{id}", get(get_job).delete(delete_job))
+        .route("/jobs/{id}/result", get(get_result))
         .with_state(state)
 }
 

@@ -57,6 +57,10 @@ fn job_to_item(job: &Job) -> Result<Item, StoreError> {
     if let Some(failure) = &job.failure {
         item.insert("failure".into(), AttributeValue::S(failure.clone()));
     }
+    if let Some(pages) = job.pages_total {
+        item.insert("pages_total".into(), number(pages));
+        item.insert("pages_done".into(), number(job.pages_done));
+    }
     match &job.result {
         None => {}
         Some(StoredResult::Inline(result)) => {
@@ -98,6 +102,8 @@ fn job_from_item(item: &Item) -> Result<Job, StoreError> {
         content_type: get_s(item, "content_type")?.to_owned(),
         bytes: get_n(item, "bytes")?,
         result,
+        pages_total: item.contains_key("pages_total").then(|| get_n(item, "pages_total")).transpose()?,
+        pages_done: if item.contains_key("pages_done") { get_n(item, "pages_done")? } else { 0 },
         failure: item.get("failure").and_then(|v| v.as_s().ok()).cloned(),
         notified: *item.get("notified").and_then(|v| v.as_bool().ok()).ok_or_else(|| corrupt("notified"))?,
         expires_at,

@@ -278,6 +278,31 @@ impl BlobStore for MemoryBlobStore {
     ) -> Result<String, BlobError> {
         Ok(format!("memory://{key}?content-type={content_type}&length={length}&expires={}", expires_in.as_secs()))
     }
+
+    async fn presign_get(&self, key: &str, file_name: &str, expires_in: std::time::Duration) -> Result<String, BlobError> {
+        Ok(format!("memory://{key}?download={file_name}&expires={}", expires_in.as_secs()))
+    }
+}
+
+/// Records the jobs handed on to another worker.
+#[derive(Debug, Default)]
+pub struct MemoryJobQueue {
+    continued: Mutex<Vec<(UserId, JobId)>>,
+}
+
+impl MemoryJobQueue {
+    /// The jobs handed on, emptying the list.
+    pub fn take(&self) -> Vec<(UserId, JobId)> {
+        std::mem::take(&mut *lock(&self.continued))
+    }
+}
+
+#[async_trait]
+impl crate::ports::JobQueue for MemoryJobQueue {
+    async fn continue_job(&self, owner: &UserId, id: &JobId) -> Result<(), QueueError> {
+        lock(&self.continued).push((*owner, *id));
+        Ok(())
+    }
 }
 
 /// Records sent mail; can be told to reject or to be unavailable.

@@ -34,6 +34,36 @@ impl EmailQueue for SqsEmailQueue {
     }
 }
 
+/// The OCR queue, for handing a document on to the next invocation. The
+/// message names the job; the worker tells it from S3's notifications.
+#[derive(Debug, Clone)]
+pub struct SqsJobQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::ports::JobQueue for SqsJobQueue {
+    async fn continue_job(&self, owner: &crate::domain::UserId, id: &crate::jobs::JobId) -> Result<(), QueueError> {
+        let body = crate::jobs::ContinueJob { owner: *owner, job_id: *id }.to_message();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
+        tracing::info!(job_id = %id, "job handed on to the next invocation");
+        Ok(())
+    }
+}
+
 /// The e-mail queue's dead-letter queue, written to directly for messages
 /// that can never be sent (no point in three redeliveries first).
 #[derive(Debug, Clone)]

@@ -18,10 +18,16 @@ impl From<JobError> for Problem {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-image-type",
                 "Unsupported image type",
-                format!("{detail}; send PNG, JPEG, WebP, GIF, BMP or TIFF"),
+                format!("{detail}; send PDF, PNG, JPEG, WebP, GIF, BMP or TIFF"),
             ),
-            JobError::Image(ImageProblem::TooManyPixels { .. }) => {
+            JobError::Image(ImageProblem::TooManyPixels { .. } | ImageProblem::PageTooLarge { .. }) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "image-too-large", "Image has too many pixels", detail)
+            }
+            JobError::Image(ImageProblem::TooManyPages { .. }) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages", "Too many pages", detail)
+            }
+            JobError::Image(ImageProblem::Encrypted) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "encrypted-document", "Encrypted document", detail)
             }
             JobError::Image(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image", "Unreadable image", detail)
@@ -49,6 +55,9 @@ impl From<JobError> for Problem {
             JobError::IdempotencyKeyInFlight => {
                 Problem::new(StatusCode::CONFLICT, "idempotency-key-in-flight", "Request in progress", detail)
                     .with_header(axum::http::header::RETRY_AFTER, "1")
+            }
+            JobError::NotFinished { .. } | JobError::Failed { .. } => {
+                Problem::new(StatusCode::CONFLICT, "job-not-done", "The job is not DONE", detail)
             }
             JobError::Unavailable(_) => {
                 tracing::error!(error = %chain(&error), "backing service unavailable");

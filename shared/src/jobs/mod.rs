@@ -3,6 +3,7 @@
 
 mod idempotency;
 mod model;
+pub mod outputs;
 mod processor;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use processor::{DEFAULT_RETENTION_DAYS, FailureClass, JobProcessor, Outcome,
 
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
+use crate::imaging::document::DocumentLimits;
 use crate::imaging::{self, ImageProblem};
 use crate::ports::{AccountContent, BlobError, BlobStore, IdempotencyStore, JobStore, StoreError};
 use crate::retry::{self, Contended};
@@ -55,6 +57,10 @@ pub enum JobError {
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still being processed; retry in a moment")]
     IdempotencyKeyInFlight,
+    #[error("the job is {status}: its result is there once it is DONE")]
+    NotFinished { status: &'static str },
+    #[error("the job FAILED: {reason}")]
+    Failed { reason: String },
     #[error("a backing service is unavailable")]
     Unavailable(#[source] crate::ports::Cause),
 }
@@ -81,7 +87,9 @@ impl From<BlobError> for JobError {
 
 #[derive(Debug, Clone, Copy)]
 pub struct UploadLimits {
+    /// Per page.
     pub max_pixels: u64,
+    pub max_pages: u32,
     /// Largest image accepted in a request body (API Gateway → Lambda
     /// carries 6 MB of event, base64 inflates binary bodies by 4/3).
     pub max_direct_bytes: u64,
@@ -99,6 +107,7 @@ impl Default for UploadLimits {
     fn default() -> Self {
         Self {
             max_pixels: imaging::DEFAULT_MAX_PIXELS,
+            max_pages: imaging::document::DEFAULT_MAX_PAGES,
             max_direct_bytes: 4 * 1024 * 1024,
             max_presigned_bytes: 20 * 1024 * 1024,
             presign_ttl: StdDuration::from_secs(15 * 60),
@@ -170,6 +179,8 @@ impl JobService {
             content_type: content_type.to_owned(),
             bytes,
             result: None,
+            pages_total: None,
+            pages_done: 0,
             failure: None,
             notified: false,
             expires_at: Some(now + self.limits.abandon_after),
@@ -190,13 +201,15 @@ impl JobService {
         if image.len() as u64 > self.limits.max_direct_bytes {
             return Err(JobError::TooLarge { limit: self.limits.max_direct_bytes });
         }
-        let info = imaging::inspect(&image, self.limits.max_pixels)?;
+        let limits = DocumentLimits { max_pixels: self.limits.max_pixels, max_pages: self.limits.max_pages, ..Default::default() };
+        let info = imaging::document::inspect_document(&image, &limits)?;
         // The job is written first, as waiting for its image and expiring
         // in minutes: a request abandoned before the image is stored leaves
         // a job that says so, and is gone soon, never one that claims to be
         // queued. Once the image is stored, the job is QUEUED (unless the
         // OCR worker, which takes waiting jobs too, has claimed it already).
         let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64);
+        waiting.pages_total = Some(info.pages);
         waiting.expires_at = Some(waiting.created_at + self.limits.direct_upload_window);
         self.jobs.create_job(&waiting).await?;
         if let Err(e) = self.blobs.put(&waiting.upload_key, image, info.mime_type()).await {
@@ -260,6 +273,25 @@ impl JobService {
         Ok(JobDetails { job, result })
     }
 
+    /// The result of a job that is DONE.
+    pub async fn finished_result(&self, owner: &Owner, id: &JobId) -> Result<OcrResult, JobError> {
+        let details = self.get(owner, id).await?;
+        match (details.job.status, details.result) {
+            (JobStatus::Done, Some(result)) => Ok(result),
+            (JobStatus::Failed, _) => Err(JobError::Failed { reason: details.job.failure.unwrap_or_default() }),
+            (status, _) => Err(JobError::NotFinished { status: status.as_str() }),
+        }
+    }
+
+    /// A short-lived URL to download the searchable PDF of a job that is
+    /// DONE (too large to pass through the API's Lambda).
+    pub async fn searchable_pdf_url(&self, owner: &Owner, id: &JobId) -> Result<String, JobError> {
+        self.finished_result(owner, id).await?;
+        let url =
+            self.blobs.presign_get(&searchable_pdf_key(id), &format!("{id}.pdf"), StdDuration::from_secs(300)).await?;
+        Ok(url)
+    }
+
     pub async fn list(&self, owner: &Owner, cursor: Option<&str>, limit: usize) -> Result<JobListing, JobError> {
         let after = cursor.map(decode_cursor).transpose()?;
         let page = self.jobs.list_jobs(&owner.id, after, limit.clamp(1, 100)).await?;
@@ -277,7 +309,7 @@ impl JobService {
             Ok::<_, JobError>(job)
         })
         .await?;
-        for key in [job.upload_key.clone(), result_key(&job.id)] {
+        for key in job_objects(&job) {
             if let Err(e) = self.blobs.delete(&key).await {
                 tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a deleted job");
             }
@@ -312,7 +344,7 @@ impl AccountContent for JobService {
             }
             let mut removed_here = 0;
             for job in &page.jobs {
-                for key in [job.upload_key.clone(), result_key(&job.id)] {
+                for key in job_objects(&job) {
                     self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
                 }
                 match self.jobs.delete_job(job).await {

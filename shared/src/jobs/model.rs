@@ -121,6 +121,19 @@ pub struct EngineInfo {
     pub sequence_model_sha256: Option<String>,
 }
 
+impl EngineInfo {
+    /// For a result with no page to say which engine read it.
+    pub fn unknown() -> Self {
+        Self {
+            name: "none".into(),
+            version: String::new(),
+            detection_model_sha256: String::new(),
+            recognition_model_sha256: String::new(),
+            sequence_model_sha256: None,
+        }
+    }
+}
+
 /// Lines in reading order, as the recognizer returns them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recognized {
@@ -128,19 +141,77 @@ pub struct Recognized {
     pub engine: EngineInfo,
 }
 
+/// One page of a result: its size in pixels as recognised (a PDF page as
+/// drawn), and its lines in reading order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OcrResult {
-    pub text: String,
-    pub lines: Vec<TextLine>,
+pub struct PageResult {
+    /// From 1.
+    pub page: u32,
     pub width: u32,
     pub height: u32,
+    pub lines: Vec<TextLine>,
+}
+
+impl PageResult {
+    pub fn text(&self) -> String {
+        self.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Pages of text in a document are separated by a form feed, as
+/// pdftotext and Tesseract separate them.
+pub const PAGE_SEPARATOR: &str = "\u{c}";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "OcrResultRecord")]
+pub struct OcrResult {
+    /// Every page's text, pages separated by [`PAGE_SEPARATOR`].
+    pub text: String,
+    pub pages: Vec<PageResult>,
     pub duration_ms: u64,
     pub engine: EngineInfo,
 }
 
 impl OcrResult {
+    pub fn new(pages: Vec<PageResult>, duration_ms: u64, engine: EngineInfo) -> Self {
+        let text = pages.iter().map(PageResult::text).collect::<Vec<_>>().join(PAGE_SEPARATOR);
+        Self { text, pages, duration_ms, engine }
+    }
+
     pub fn excerpt(&self, max_chars: usize) -> String {
         excerpt(&self.text, max_chars)
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.pages.iter().map(|p| p.lines.len()).sum()
+    }
+}
+
+/// A stored result, of either shape: results written before documents had
+/// pages kept one page's `lines`, `width` and `height` at the top.
+#[derive(Deserialize)]
+struct OcrResultRecord {
+    text: String,
+    #[serde(default)]
+    pages: Vec<PageResult>,
+    #[serde(default)]
+    lines: Vec<TextLine>,
+    #[serde(default)]
+    width: u32,
+    #[serde(default)]
+    height: u32,
+    duration_ms: u64,
+    engine: EngineInfo,
+}
+
+impl From<OcrResultRecord> for OcrResult {
+    fn from(record: OcrResultRecord) -> Self {
+        let pages = if record.pages.is_empty() {
+            vec![PageResult { page: 1, width: record.width, height: record.height, lines: record.lines }]
+        } else {
+            record.pages
+        };
+        Self { text: record.text, pages, duration_ms: record.duration_ms, engine: record.engine }
     }
 }
 
@@ -178,6 +249,10 @@ pub struct Job {
     pub content_type: String,
     pub bytes: u64,
     pub result: Option<StoredResult>,
+    /// The document's pages, once known (at upload for a direct upload,
+    /// when the worker opens it otherwise), and how many are recognised.
+    pub pages_total: Option<u32>,
+    pub pages_done: u32,
     pub failure: Option<String>,
     /// Whether the outcome e-mail was queued.
     pub notified: bool,
@@ -202,6 +277,51 @@ pub fn upload_key(owner: &UserId, id: &JobId) -> String {
 
 pub fn result_key(id: &JobId) -> String {
     format!("results/{id}.json")
+}
+
+/// The searchable PDF the worker makes of a finished job.
+pub fn searchable_pdf_key(id: &JobId) -> String {
+    format!("results/{id}.pdf")
+}
+
+/// The message that hands a document on to the next invocation of the
+/// OCR worker, on the queue S3's notifications arrive on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinueJob {
+    pub owner: UserId,
+    pub job_id: JobId,
+}
+
+impl ContinueJob {
+    pub fn to_message(&self) -> String {
+        serde_json::json!({ "continue_job": self }).to_string()
+    }
+
+    /// `None` when the message is something else (an S3 notification).
+    pub fn from_message(body: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Envelope {
+            continue_job: ContinueJob,
+        }
+        serde_json::from_str::<Envelope>(body).ok().map(|e| e.continue_job)
+    }
+}
+
+/// Where the pages recognised so far wait for the next invocation.
+pub fn page_keys(id: &JobId, page: u32) -> (String, String) {
+    (format!("results/{id}/pages/{page:04}.json"), format!("results/{id}/pages/{page:04}.jpg"))
+}
+
+/// Every object a job may have left in the bucket.
+pub fn job_objects(job: &Job) -> Vec<String> {
+    let mut keys = vec![job.upload_key.clone(), result_key(&job.id), searchable_pdf_key(&job.id)];
+    for page in 1..=job.pages_total.unwrap_or(0) {
+        let (json, jpeg) = page_keys(&job.id, page);
+        keys.extend([json, jpeg]);
+    }
+    keys
 }
 
 /// Parses an upload key back into its owner and job.

@@ -10,8 +10,12 @@ use super::model::*;
 use crate::clock::Clock;
 use crate::domain::UserId;
 use crate::email::{EmailJob, EmailMessage};
+use super::outputs;
+use crate::imaging::document::{self, DocumentInfo, DocumentLimits};
 use crate::imaging::{self, ImageProblem};
-use crate::ports::{BlobError, BlobStore, Cause, EmailQueue, JobStore, QueueError, StoreError, TextRecognizer};
+use crate::ports::{
+    BlobError, BlobStore, Cause, EmailQueue, JobQueue, JobStore, QueueError, StoreError, TextRecognizer,
+};
 
 /// A failure worth retrying (AWS unavailable, throttled, another worker busy
 /// with the job): the message goes back on the queue.
@@ -48,6 +52,9 @@ impl From<QueueError> for Transient {
 pub enum Outcome {
     /// The job ended DONE or FAILED now.
     Finished(Report),
+    /// A document stopped short of the deadline with its pages so far
+    /// kept, and was handed on to the next invocation.
+    HandedOn { pages_done: u32, pages_total: u32 },
     /// Nothing to do (already finished, or the job is gone); acknowledged.
     Skipped(&'static str),
 }
@@ -57,7 +64,7 @@ impl Outcome {
     pub fn status(&self) -> Option<JobStatus> {
         match self {
             Outcome::Finished(report) => Some(report.status),
-            Outcome::Skipped(_) => None,
+            Outcome::HandedOn { .. } | Outcome::Skipped(_) => None,
         }
     }
 }
@@ -71,8 +78,9 @@ pub struct Report {
     pub queued_ms: u64,
     /// Fetching, decoding and recognising the image.
     pub ocr_ms: u64,
-    /// The image's size, when it could be decoded.
+    /// The pages' size, when they could be decoded.
     pub megapixels: Option<f64>,
+    pub pages: u32,
     pub lines: usize,
 }
 
@@ -103,7 +111,10 @@ pub const DEFAULT_RETENTION_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorLimits {
+    /// Per page.
     pub max_pixels: u64,
+    pub max_pages: u32,
+    pub pdf_dpi: f32,
     pub max_object_bytes: u64,
     /// A PROCESSING job untouched for this long is presumed abandoned by a
     /// worker that died (Lambda timeout) and is taken over.
@@ -120,6 +131,8 @@ impl Default for ProcessorLimits {
     fn default() -> Self {
         Self {
             max_pixels: imaging::DEFAULT_MAX_PIXELS,
+            max_pages: document::DEFAULT_MAX_PAGES,
+            pdf_dpi: document::DEFAULT_PDF_DPI,
             max_object_bytes: 20 * 1024 * 1024,
             lease: Duration::minutes(5),
             max_inline_result_bytes: 300 * 1024,
@@ -129,16 +142,93 @@ impl Default for ProcessorLimits {
     }
 }
 
+impl ProcessorLimits {
+    fn document(&self) -> DocumentLimits {
+        DocumentLimits { max_pixels: self.max_pixels, max_pages: self.max_pages, pdf_dpi: self.pdf_dpi }
+    }
+}
+
 pub struct JobProcessor {
     jobs: Arc<dyn JobStore>,
     blobs: Arc<dyn BlobStore>,
     emails: Arc<dyn crate::ports::EmailQueue>,
+    queue: Arc<dyn JobQueue>,
     recognizer: Arc<dyn TextRecognizer>,
     clock: Arc<dyn Clock>,
     limits: ProcessorLimits,
 }
 
 const MAX_CONFLICT_RETRIES: usize = 5;
+/// Time to keep a document's pages and hand it on, left before the deadline.
+const HAND_ON_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// A kept page's JSON or JPEG.
+const MAX_KEPT_PAGE_BYTES: u64 = 64 * 1024 * 1024;
+/// Quality of the page images in the searchable PDF.
+const PDF_JPEG_QUALITY: u8 = 80;
+
+/// How a run ended.
+enum Run {
+    Finished(Report, Job),
+    HandedOn { pages_done: u32, pages_total: u32 },
+}
+
+/// A page recognised, with what the searchable PDF needs of it.
+struct DonePage {
+    result: PageResult,
+    engine: EngineInfo,
+    jpeg: Vec<u8>,
+    gray: bool,
+    dpi: f32,
+}
+
+/// A page kept between invocations (its JPEG is kept beside it).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptPage {
+    result: PageResult,
+    engine: EngineInfo,
+    gray: bool,
+    dpi: f32,
+}
+
+fn rejected(problem: ImageProblem) -> (FailureClass, String) {
+    (FailureClass::ImageRejected, problem.to_string())
+}
+
+/// CPU-bound work off the async executor; a panic inside it is a failed
+/// job, not a crashed worker.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, (FailureClass, String)> + Send + 'static,
+) -> Result<T, (FailureClass, String)> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err((FailureClass::RecognitionFailed, format!("text recognition crashed: {e}"))))
+}
+
+/// Draws page `index`, reads it, and encodes it for the searchable PDF.
+fn recognize_page(
+    recognizer: &dyn TextRecognizer,
+    bytes: &[u8],
+    info: &DocumentInfo,
+    index: u32,
+    limits: &DocumentLimits,
+) -> Result<DonePage, (FailureClass, String)> {
+    let drawn = document::render_page(bytes, info, index, limits).map_err(rejected)?;
+    let recognized = recognizer
+        .recognize(&drawn.image)
+        .map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?;
+    let (width, height) = (drawn.image.width(), drawn.image.height());
+    let gray = !drawn.image.color().has_color();
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, PDF_JPEG_QUALITY);
+    let encoded = if gray {
+        encoder.encode_image(&drawn.image.to_luma8())
+    } else {
+        encoder.encode_image(&drawn.image.to_rgb8())
+    };
+    encoded.map_err(|e| (FailureClass::RecognitionFailed, format!("the page image could not be encoded: {e}")))?;
+    let result = PageResult { page: index + 1, width, height, lines: recognized.lines };
+    Ok(DonePage { result, engine: recognized.engine, jpeg: jpeg.into_inner(), gray, dpi: drawn.dpi })
+}
 /// How much of the text the "ready" e-mail quotes.
 const EMAIL_EXCERPT_CHARS: usize = 280;
 
@@ -147,27 +237,45 @@ impl JobProcessor {
         jobs: Arc<dyn JobStore>,
         blobs: Arc<dyn BlobStore>,
         emails: Arc<dyn EmailQueue>,
+        queue: Arc<dyn JobQueue>,
         recognizer: Arc<dyn TextRecognizer>,
         clock: Arc<dyn Clock>,
         limits: ProcessorLimits,
     ) -> Self {
-        Self { jobs, blobs, emails, recognizer, clock, limits }
+        Self { jobs, blobs, emails, queue, recognizer, clock, limits }
     }
 
-    /// Processes the upload of job `id`. Idempotent: a redelivered
-    /// notification for a finished job does no work and sends no second mail.
-    pub async fn process(&self, owner: &UserId, id: &JobId) -> Result<Outcome, Transient> {
+    /// Processes the upload of job `id`, or goes on with it where the last
+    /// invocation stopped. Idempotent: a redelivered notification for a
+    /// finished job does no work and sends no second mail. A document whose
+    /// next page would not be done by `finish_by` is handed on.
+    pub async fn process(&self, owner: &UserId, id: &JobId, finish_by: Option<Instant>) -> Result<Outcome, Transient> {
         let Some(job) = self.claim(owner, id).await? else {
             return self.settle_unclaimed(owner, id).await;
         };
-        let (report, mut job) = self.run(job).await?;
-        // Read once and recorded: the image is not kept (see the README's
-        // "Data retention"; the bucket's lifecycle rule is the safety net).
-        if let Err(e) = self.blobs.delete(&job.upload_key).await {
-            tracing::warn!(job_id = %job.id, error = %e, "could not delete the image of a finished job");
+        match self.run(job, finish_by).await? {
+            Run::Finished(report, mut job) => {
+                // Read once and recorded: the image is not kept (see the
+                // README's "Data retention"; the bucket's lifecycle rule is
+                // the safety net), nor the pages kept between invocations.
+                let mut leftovers = vec![job.upload_key.clone()];
+                for page in 1..=job.pages_total.unwrap_or(0) {
+                    let (json, jpeg) = page_keys(&job.id, page);
+                    leftovers.extend([json, jpeg]);
+                }
+                for key in leftovers {
+                    if let Err(e) = self.blobs.delete(&key).await {
+                        tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a finished job");
+                    }
+                }
+                self.notify(&mut job).await?;
+                Ok(Outcome::Finished(report))
+            }
+            Run::HandedOn { pages_done, pages_total } => {
+                self.queue.continue_job(owner, id).await?;
+                Ok(Outcome::HandedOn { pages_done, pages_total })
+            }
         }
-        self.notify(&mut job).await?;
-        Ok(Outcome::Finished(report))
     }
 
     /// Moves the job to PROCESSING; `None` when it is not ours to process.
@@ -185,7 +293,8 @@ impl JobProcessor {
                 _ => {}
             }
             job.status = JobStatus::Processing;
-            job.started_at = Some(now);
+            // A document handed on keeps the time it was first started.
+            job.started_at.get_or_insert(now);
             job.updated_at = now;
             job.expires_at = None;
             job.version += 1;
@@ -212,7 +321,7 @@ impl JobProcessor {
             }
             Some(_) => Err(Transient::because(format!("job {id} changed state while being claimed"))),
             None => {
-                for key in [upload_key(owner, id), result_key(id)] {
+                for key in [upload_key(owner, id), result_key(id), searchable_pdf_key(id)] {
                     if let Err(e) = self.blobs.delete(&key).await {
                         tracing::warn!(job_id = %id, key, error = %e, "could not delete an object of a missing job");
                     }
@@ -222,35 +331,90 @@ impl JobProcessor {
         }
     }
 
-    /// Fetches, decodes and recognises, then records DONE or FAILED.
-    async fn run(&self, mut job: Job) -> Result<(Report, Job), Transient> {
+    /// Fetches the upload, then draws and recognises its pages in order from
+    /// the first not yet done; records DONE or FAILED, or hands the
+    /// document on when the deadline comes before its last page.
+    async fn run(&self, mut job: Job, finish_by: Option<Instant>) -> Result<Run, Transient> {
         let started = Instant::now();
-        let verdict = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
-            Ok(bytes) => self.recognize(bytes).await,
-            Err(BlobError::NotFound) => Err((FailureClass::ImageMissing, "the uploaded image is missing".to_owned())),
-            Err(BlobError::TooLarge(limit)) => {
-                Err((FailureClass::ImageTooLarge, format!("the image is larger than {limit} bytes")))
-            }
-            Err(unavailable @ BlobError::Unavailable(_)) => return Err(unavailable.into()),
-        };
-        let now = self.clock.now();
         let queued_ms =
             job.started_at.map_or(0, |claimed| (claimed - job.created_at).whole_milliseconds().max(0) as u64);
         let mut report =
-            Report { status: JobStatus::Failed, failure: None, queued_ms, ocr_ms: 0, megapixels: None, lines: 0 };
+            Report { status: JobStatus::Failed, failure: None, queued_ms, ocr_ms: 0, megapixels: None, pages: 0, lines: 0 };
+        let bytes = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
+            Ok(bytes) => Arc::new(bytes),
+            Err(BlobError::NotFound) => {
+                let reason = "the uploaded image is missing".to_owned();
+                return self.finish(job, Err((FailureClass::ImageMissing, reason)), report, started).await;
+            }
+            Err(BlobError::TooLarge(limit)) => {
+                let reason = format!("the upload is larger than {limit} bytes");
+                return self.finish(job, Err((FailureClass::ImageTooLarge, reason)), report, started).await;
+            }
+            Err(unavailable @ BlobError::Unavailable(_)) => return Err(unavailable.into()),
+        };
+        let limits = self.limits.document();
+        let inspected = {
+            let bytes = bytes.clone();
+            blocking(move || document::inspect_document(&bytes, &limits).map_err(rejected)).await
+        };
+        let info = match inspected {
+            Ok(info) => info,
+            Err(failure) => return self.finish(job, Err(failure), report, started).await,
+        };
+        job.pages_total = Some(info.pages);
+        let mut pages = self.kept_pages(&job).await?;
+        let kept = pages.len();
+        let mut slowest = std::time::Duration::ZERO;
+        while (pages.len() as u32) < info.pages {
+            let index = pages.len() as u32;
+            if pages.len() > kept && finish_by.is_some_and(|t| Instant::now() + slowest.mul_f32(1.5) + HAND_ON_TIME > t) {
+                return self.hand_on(job, &pages, kept, info.pages).await;
+            }
+            let page_started = Instant::now();
+            let (recognizer, bytes) = (self.recognizer.clone(), bytes.clone());
+            let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits)).await;
+            let page = match drawn {
+                Ok(page) => page,
+                Err((class, reason)) => {
+                    let reason = if info.pages > 1 { format!("page {}: {reason}", index + 1) } else { reason };
+                    return self.finish(job, Err((class, reason)), report, started).await;
+                }
+            };
+            slowest = slowest.max(page_started.elapsed());
+            pages.push(page);
+            if info.pages > 1 {
+                // Progress for GET /jobs/{id}, and a renewed lease.
+                job.pages_done = pages.len() as u32;
+                self.save(&mut job).await?;
+            }
+        }
+        report.pages = info.pages;
+        report.megapixels = Some(pages.iter().map(|p| f64::from(p.result.width) * f64::from(p.result.height)).sum::<f64>() / 1e6);
+        report.lines = pages.iter().map(|p| p.result.lines.len()).sum();
+        self.finish(job, Ok(pages), report, started).await
+    }
+
+    /// Records the outcome: the result (and the searchable PDF) and DONE,
+    /// or FAILED with the reason.
+    async fn finish(
+        &self,
+        mut job: Job,
+        verdict: Result<Vec<DonePage>, (FailureClass, String)>,
+        mut report: Report,
+        started: Instant,
+    ) -> Result<Run, Transient> {
         match verdict {
-            Ok((recognized, (width, height))) => {
-                let text = recognized.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
-                report.megapixels = Some(f64::from(width) * f64::from(height) / 1e6);
-                report.lines = recognized.lines.len();
-                let result = OcrResult {
-                    text,
-                    lines: recognized.lines,
-                    width,
-                    height,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                    engine: recognized.engine,
-                };
+            Ok(pages) => {
+                let engine = pages.last().map(|p| p.engine.clone()).unwrap_or_else(EngineInfo::unknown);
+                let pdf_pages: Vec<_> = pages
+                    .iter()
+                    .map(|p| outputs::PdfPage { result: &p.result, jpeg: &p.jpeg, gray: p.gray, dpi: p.dpi })
+                    .collect();
+                let pdf = outputs::searchable_pdf(&pdf_pages);
+                self.blobs.put(&searchable_pdf_key(&job.id), pdf, "application/pdf").await?;
+                let results = pages.into_iter().map(|p| p.result).collect();
+                let result = OcrResult::new(results, started.elapsed().as_millis() as u64, engine);
+                job.pages_done = result.pages.len() as u32;
                 job.result = Some(self.store_result(&job.id, result).await?);
                 job.status = JobStatus::Done;
             }
@@ -261,40 +425,69 @@ impl JobProcessor {
                 job.status = JobStatus::Failed;
             }
         }
+        let now = self.clock.now();
         job.finished_at = Some(now);
-        job.updated_at = now;
         job.expires_at = Some(now + self.limits.retention);
-        job.version += 1;
-        match self.jobs.update_job(&job).await {
-            Ok(()) => {}
-            // Deleted by its owner meanwhile, or taken over after our lease
-            // ran out: either way the job is not ours to finish any more.
-            Err(StoreError::Conflict) => {
-                return Err(Transient::because(format!("job {} changed while being processed", job.id)));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.save(&mut job).await?;
         report.status = job.status;
         report.ocr_ms = started.elapsed().as_millis() as u64;
-        Ok((report, job))
+        Ok(Run::Finished(report, job))
     }
 
-    /// Decoding and recognition are CPU-bound: off the async executor, and a
-    /// panic inside them is a failed job, not a crashed worker.
-    async fn recognize(&self, bytes: Vec<u8>) -> Result<(Recognized, (u32, u32)), (FailureClass, String)> {
-        let recognizer = self.recognizer.clone();
-        let max_pixels = self.limits.max_pixels;
-        let work = tokio::task::spawn_blocking(move || {
-            let image = imaging::decode(&bytes, max_pixels)
-                .map_err(|e: ImageProblem| (FailureClass::ImageRejected, e.to_string()))?;
-            drop(bytes);
-            let dimensions = (image.width(), image.height());
-            recognizer
-                .recognize(&image)
-                .map(|r| (r, dimensions))
-                .map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))
-        });
-        work.await.unwrap_or_else(|e| Err((FailureClass::RecognitionFailed, format!("text recognition crashed: {e}"))))
+    /// Writes the job as this worker holds it (renewing its lease).
+    async fn save(&self, job: &mut Job) -> Result<(), Transient> {
+        job.updated_at = self.clock.now();
+        job.version += 1;
+        match self.jobs.update_job(job).await {
+            Ok(()) => Ok(()),
+            // Deleted by its owner meanwhile, or taken over after our lease
+            // ran out: either way the job is not ours to finish any more.
+            Err(StoreError::Conflict) => Err(Transient::because(format!("job {} changed while being processed", job.id))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the pages done in this invocation for the next one, puts the
+    /// job back in the queue's hands (QUEUED, with its progress) and lets the
+    /// caller queue the message that continues it.
+    async fn hand_on(&self, mut job: Job, pages: &[DonePage], kept: usize, pages_total: u32) -> Result<Run, Transient> {
+        for page in &pages[kept..] {
+            let (json_key, jpeg_key) = page_keys(&job.id, page.result.page);
+            let kept_page = KeptPage { result: page.result.clone(), engine: page.engine.clone(), gray: page.gray, dpi: page.dpi };
+            let json = serde_json::to_vec(&kept_page).map_err(|e| Transient(Box::new(e)))?;
+            self.blobs.put(&json_key, json, "application/json").await?;
+            self.blobs.put(&jpeg_key, page.jpeg.clone(), "image/jpeg").await?;
+        }
+        job.status = JobStatus::Queued;
+        job.pages_done = pages.len() as u32;
+        self.save(&mut job).await?;
+        tracing::info!(job_id = %job.id, pages_done = job.pages_done, pages_total, "document handed on before the deadline");
+        Ok(Run::HandedOn { pages_done: job.pages_done, pages_total })
+    }
+
+    /// The pages an earlier invocation kept, in order; none if any is
+    /// missing (then the document starts again from its first page).
+    async fn kept_pages(&self, job: &Job) -> Result<Vec<DonePage>, Transient> {
+        let mut pages = Vec::new();
+        for page in 1..=job.pages_done {
+            let (json_key, jpeg_key) = page_keys(&job.id, page);
+            let kept = match self.blobs.get(&json_key, MAX_KEPT_PAGE_BYTES).await {
+                Ok(json) => serde_json::from_slice::<KeptPage>(&json).ok(),
+                Err(BlobError::Unavailable(e)) => return Err(Transient(e)),
+                Err(_) => None,
+            };
+            let jpeg = match self.blobs.get(&jpeg_key, MAX_KEPT_PAGE_BYTES).await {
+                Ok(jpeg) => Some(jpeg),
+                Err(BlobError::Unavailable(e)) => return Err(Transient(e)),
+                Err(_) => None,
+            };
+            let (Some(kept), Some(jpeg)) = (kept, jpeg) else {
+                tracing::warn!(job_id = %job.id, page, "a kept page is missing; the document starts again");
+                return Ok(Vec::new());
+            };
+            pages.push(DonePage { result: kept.result, engine: kept.engine, jpeg, gray: kept.gray, dpi: kept.dpi });
+        }
+        Ok(pages)
     }
 
     async fn store_result(&self, id: &JobId, result: OcrResult) -> Result<StoredResult, Transient> {

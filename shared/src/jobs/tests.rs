@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobStore};
+use crate::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobQueue, MemoryJobStore};
 use crate::clock::ManualClock;
 use crate::email::EmailMessage;
 use crate::imaging::ImageProblem;
@@ -57,6 +57,7 @@ struct Harness {
     jobs: Arc<MemoryJobStore>,
     blobs: Arc<MemoryBlobStore>,
     emails: Arc<MemoryEmailQueue>,
+    queue: Arc<MemoryJobQueue>,
     recognizer: Arc<FakeRecognizer>,
     clock: Arc<ManualClock>,
     owner: Owner,
@@ -66,13 +67,14 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
     let jobs = Arc::new(MemoryJobStore::default());
     let blobs = Arc::new(MemoryBlobStore::default());
     let emails = Arc::new(MemoryEmailQueue::default());
+    let queue = Arc::new(MemoryJobQueue::default());
     let clock = Arc::new(ManualClock::default());
     let recognizer = Arc::new(recognizer);
     let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), UploadLimits::default());
     let processor =
-        JobProcessor::new(jobs.clone(), blobs.clone(), emails.clone(), recognizer.clone(), clock.clone(), limits);
+        JobProcessor::new(jobs.clone(), blobs.clone(), emails.clone(), queue.clone(), recognizer.clone(), clock.clone(), limits);
     let owner = Owner { id: UserId::new(), email: Email::parse("ada@example.org").unwrap() };
-    Harness { service, processor, jobs, blobs, emails, recognizer, clock, owner }
+    Harness { service, processor, jobs, blobs, emails, queue, recognizer, clock, owner }
 }
 
 fn harness() -> Harness {
@@ -123,7 +125,7 @@ async fn a_failed_image_store_leaves_no_job_behind() {
 async fn processing_finishes_the_job_and_queues_one_ready_mail() {
     let h = harness();
     let job = h.service.submit(&h.owner, png(40, 30)).await.unwrap();
-    let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
     let Outcome::Finished(report) = outcome else { panic!("not finished: {outcome:?}") };
     assert_eq!((report.status, report.failure, report.lines), (JobStatus::Done, None, 3));
     assert_eq!(report.megapixels, Some(40.0 * 30.0 / 1e6));
@@ -134,11 +136,11 @@ async fn processing_finishes_the_job_and_queues_one_ready_mail() {
     assert_eq!(details.job.expires_at, Some(details.job.finished_at.unwrap() + ProcessorLimits::default().retention));
     let result = details.result.unwrap();
     assert_eq!(result.text, "hello 0\nhello 1\nhello 2");
-    assert_eq!((result.width, result.height), (40, 30));
-    assert_eq!(result.lines.len(), 3);
+    assert_eq!((result.pages[0].width, result.pages[0].height), (40, 30));
+    assert_eq!(result.pages[0].lines.len(), 3);
 
     // Redelivery: no work, no second mail.
-    let again = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    let again = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
     assert!(matches!(again, Outcome::Skipped(_)));
     assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 1);
     let mails = h.emails.jobs();
@@ -159,7 +161,7 @@ async fn a_corrupt_image_fails_the_job_permanently_with_a_reason() {
     let mut data = png(64, 64);
     data.truncate(data.len() - 20);
     let job = h.service.submit(&h.owner, data).await.unwrap();
-    let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
     let Outcome::Finished(report) = outcome else { panic!("not finished: {outcome:?}") };
     assert_eq!((report.status, report.failure), (JobStatus::Failed, Some(FailureClass::ImageRejected)));
     let details = h.service.get(&h.owner, &job.id).await.unwrap();
@@ -171,7 +173,7 @@ async fn a_corrupt_image_fails_the_job_permanently_with_a_reason() {
 async fn an_engine_panic_fails_the_job_instead_of_the_worker() {
     let h = harness_with(FakeRecognizer { panic: true, ..FakeRecognizer::new("x") }, ProcessorLimits::default());
     let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
-    let outcome = h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
     assert!(matches!(outcome, Outcome::Finished(Report { failure: Some(FailureClass::RecognitionFailed), .. })));
     let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
     assert!(failure.contains("crashed"), "{failure}");
@@ -184,7 +186,7 @@ async fn a_notification_for_a_vanished_job_removes_its_upload_and_any_result() {
     h.jobs.delete_job(&job).await.unwrap();
     // As a worker leaves it when the job is deleted while it reads the image.
     h.blobs.put(&result_key(&job.id), b"{}".to_vec(), "application/json").await.unwrap();
-    assert!(matches!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Skipped(_)));
+    assert!(matches!(h.processor.process(&h.owner.id, &job.id, None).await.unwrap(), Outcome::Skipped(_)));
     assert!(h.blobs.keys().is_empty());
     assert!(h.emails.jobs().is_empty());
 }
@@ -197,9 +199,9 @@ async fn a_job_held_by_a_live_worker_is_retried_later_and_a_dead_workers_is_take
     job.updated_at = h.clock.now();
     job.version += 1;
     h.jobs.update_job(&job).await.unwrap();
-    assert!(h.processor.process(&h.owner.id, &job.id).await.is_err(), "a live lease must be respected");
+    assert!(h.processor.process(&h.owner.id, &job.id, None).await.is_err(), "a live lease must be respected");
     h.clock.advance(ProcessorLimits::default().lease);
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap().status(), Some(JobStatus::Done));
+    assert_eq!(h.processor.process(&h.owner.id, &job.id, None).await.unwrap().status(), Some(JobStatus::Done));
 }
 
 #[tokio::test]
@@ -207,10 +209,10 @@ async fn a_failed_mail_is_sent_on_redelivery_without_reprocessing() {
     let h = harness();
     let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
     h.emails.set_failing(true);
-    assert!(h.processor.process(&h.owner.id, &job.id).await.is_err());
+    assert!(h.processor.process(&h.owner.id, &job.id, None).await.is_err());
     assert_eq!(h.service.get(&h.owner, &job.id).await.unwrap().job.status, JobStatus::Done);
     h.emails.set_failing(false);
-    assert!(matches!(h.processor.process(&h.owner.id, &job.id).await.unwrap(), Outcome::Skipped(_)));
+    assert!(matches!(h.processor.process(&h.owner.id, &job.id, None).await.unwrap(), Outcome::Skipped(_)));
     assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 1);
     assert_eq!(h.emails.jobs().len(), 1);
     assert!(h.service.get(&h.owner, &job.id).await.unwrap().job.notified);
@@ -221,7 +223,7 @@ async fn large_results_go_to_the_blob_store_with_a_preview_in_the_job() {
     let limits = ProcessorLimits { max_inline_result_bytes: 200, preview_chars: 20, ..Default::default() };
     let h = harness_with(FakeRecognizer::new("a fairly long line of text"), limits);
     let job = h.service.submit(&h.owner, png(10, 200)).await.unwrap();
-    h.processor.process(&h.owner.id, &job.id).await.unwrap();
+    h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
     let stored = h.jobs.find_job(&h.owner.id, &job.id).await.unwrap().unwrap();
     match stored.result {
         Some(StoredResult::Blob { key, preview }) => {
@@ -231,7 +233,7 @@ async fn large_results_go_to_the_blob_store_with_a_preview_in_the_job() {
         other => panic!("expected a blob result, got {other:?}"),
     }
     let details = h.service.get(&h.owner, &job.id).await.unwrap();
-    assert_eq!(details.result.unwrap().lines.len(), 20);
+    assert_eq!(details.result.unwrap().pages[0].lines.len(), 20);
 }
 
 #[tokio::test]
@@ -262,8 +264,12 @@ async fn delete_removes_the_job_its_image_and_its_result() {
     let limits = ProcessorLimits { max_inline_result_bytes: 10, ..Default::default() };
     let h = harness_with(FakeRecognizer::new("x"), limits);
     let job = h.service.submit(&h.owner, png(10, 20)).await.unwrap();
-    h.processor.process(&h.owner.id, &job.id).await.unwrap();
-    assert_eq!(h.blobs.keys(), [result_key(&job.id)], "the image goes when the job is finished");
+    h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    assert_eq!(
+        h.blobs.keys(),
+        [result_key(&job.id), searchable_pdf_key(&job.id)],
+        "the image goes when the job is finished"
+    );
     h.service.delete(&h.owner, &job.id).await.unwrap();
     assert!(h.blobs.keys().is_empty());
     assert!(matches!(h.service.get(&h.owner, &job.id).await, Err(JobError::NotFound)));
@@ -276,19 +282,20 @@ async fn presigned_uploads_wait_for_their_image_then_run_the_same_pipeline() {
     assert_eq!(job.status, JobStatus::AwaitingUpload);
     assert_eq!(upload.content_type, "image/png");
     assert!(upload.url.contains(&job.upload_key));
-    assert!(h.service.presign(&h.owner, "application/pdf", 10).await.is_err());
+    assert!(h.service.presign(&h.owner, "text/plain", 10).await.is_err());
+    assert!(h.service.presign(&h.owner, "application/pdf", 10).await.is_ok());
     assert!(h.service.presign(&h.owner, "image/png", 0).await.is_err());
     assert!(h.service.presign(&h.owner, "image/png", 21 * 1024 * 1024).await.is_err());
     // The image lands (as S3 would store it), then its notification arrives.
     h.blobs.put(&job.upload_key, png(10, 10), "image/png").await.unwrap();
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap().status(), Some(JobStatus::Done));
+    assert_eq!(h.processor.process(&h.owner.id, &job.id, None).await.unwrap().status(), Some(JobStatus::Done));
 }
 
 #[tokio::test]
 async fn a_finished_job_keeps_no_image_and_is_gone_after_the_retention_period() {
     let h = harness();
     let job = h.service.submit(&h.owner, png(10, 10)).await.unwrap();
-    assert_eq!(h.processor.process(&h.owner.id, &job.id).await.unwrap().status(), Some(JobStatus::Done));
+    assert_eq!(h.processor.process(&h.owner.id, &job.id, None).await.unwrap().status(), Some(JobStatus::Done));
     assert!(!h.blobs.keys().contains(&job.upload_key), "the image of a finished job was kept");
     let finished = h.service.get(&h.owner, &job.id).await.unwrap().job;
     let retention = ProcessorLimits::default().retention;
@@ -350,4 +357,83 @@ async fn idempotency_keys_replay_the_first_answer_for_a_day() {
     h.clock.advance(time::Duration::minutes(2));
     assert_eq!(h.service.begin(&h.owner.id, &orphan, b"request").await.unwrap(), Begin::Fresh);
     assert!(matches!(IdempotencyKey::parse("has space"), Err(JobError::InvalidIdempotencyKey)));
+}
+
+fn gray_pages(heights: &[u32]) -> Vec<image::GrayImage> {
+    heights.iter().map(|&h| image::GrayImage::from_pixel(60, h, image::Luma([255]))).collect()
+}
+
+#[tokio::test]
+async fn a_document_gives_a_result_per_page_a_searchable_pdf_and_its_progress() {
+    use crate::imaging::document::testing::{multipage_tiff, scanned_pdf};
+    let h = harness();
+    // Heights that give 2, 3 and 4 lines whether drawn exactly or a pixel short.
+    let pages = gray_pages(&[25, 35, 45]);
+    for document in [multipage_tiff(&pages), scanned_pdf(&pages, 200.0)] {
+        let job = h.service.submit(&h.owner, document).await.unwrap();
+        assert_eq!((job.pages_total, job.pages_done), (Some(3), 0), "pages counted at upload");
+        let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+        let Outcome::Finished(report) = outcome else { panic!("not finished: {outcome:?}") };
+        assert_eq!((report.status, report.pages, report.lines), (JobStatus::Done, 3, 2 + 3 + 4));
+        let details = h.service.get(&h.owner, &job.id).await.unwrap();
+        assert_eq!((details.job.pages_total, details.job.pages_done), (Some(3), 3));
+        let result = details.result.unwrap();
+        let lines: Vec<usize> = result.pages.iter().map(|p| p.lines.len()).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        assert_eq!(result.pages.iter().map(|p| p.page).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(result.text.matches(PAGE_SEPARATOR).count(), 2, "{:?}", result.text);
+        let pdf = h.blobs.get(&searchable_pdf_key(&job.id), u64::MAX).await.unwrap();
+        assert_eq!(hayro::hayro_syntax::Pdf::new(pdf).unwrap().pages().len(), 3);
+        let mine = h.blobs.keys().into_iter().filter(|k| k.contains(&job.id.to_string())).collect::<Vec<_>>();
+        assert_eq!(mine, [searchable_pdf_key(&job.id)], "the searchable PDF, nothing kept between invocations");
+    }
+}
+
+#[tokio::test]
+async fn a_document_that_outlasts_the_deadline_is_handed_on_and_finished_by_the_next_invocation() {
+    use crate::imaging::document::testing::multipage_tiff;
+    let h = harness();
+    let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50]))).await.unwrap();
+    // A deadline already close: one page per invocation.
+    let soon = || Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+    let mut invocations = 0;
+    loop {
+        invocations += 1;
+        match h.processor.process(&h.owner.id, &job.id, soon()).await.unwrap() {
+            Outcome::HandedOn { pages_done, pages_total } => {
+                assert_eq!((pages_done, pages_total), (invocations, 4));
+                assert_eq!(h.queue.take(), [(h.owner.id, job.id)], "the job handed on through the queue");
+                let waiting = h.service.get(&h.owner, &job.id).await.unwrap().job;
+                assert_eq!((waiting.status, waiting.pages_done), (JobStatus::Queued, invocations));
+            }
+            Outcome::Finished(report) => {
+                assert_eq!((report.status, report.pages), (JobStatus::Done, 4));
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(invocations < 10);
+    }
+    assert_eq!(invocations, 4);
+    assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 4, "no page read twice");
+    let result = h.service.get(&h.owner, &job.id).await.unwrap().result.unwrap();
+    assert_eq!(result.pages.iter().map(|p| p.lines.len()).collect::<Vec<_>>(), [2, 3, 4, 5]);
+    let left: Vec<_> = h.blobs.keys().into_iter().filter(|k| k.contains("/pages/")).collect();
+    assert!(left.is_empty(), "pages kept between invocations are removed: {left:?}");
+    assert_eq!(h.emails.jobs().len(), 1, "one mail, when it is done");
+}
+
+#[tokio::test]
+async fn a_page_over_the_workers_pixel_limit_fails_the_document_with_the_reason() {
+    use crate::imaging::document::testing::multipage_tiff;
+    let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { max_pixels: 60 * 30, ..Default::default() });
+    // Accepted at upload (the limit there is the default); the worker's is lower.
+    let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40]))).await.unwrap();
+    let Outcome::Finished(report) = h.processor.process(&h.owner.id, &job.id, None).await.unwrap() else {
+        panic!("not finished")
+    };
+    assert_eq!((report.status, report.failure), (JobStatus::Failed, Some(FailureClass::ImageRejected)));
+    let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
+    assert!(failure.contains("60×40") && failure.contains("pixels"), "{failure}");
+    assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 0, "refused before any page was read");
 }

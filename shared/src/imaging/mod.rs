@@ -2,6 +2,8 @@
 //! never by a Content-Type header or a file name, and dimensions are checked
 //! from the header before a single pixel is decoded (pixel bombs).
 
+pub mod document;
+
 use std::io::Cursor;
 
 use image::{ImageFormat, ImageReader, Limits};
@@ -10,16 +12,16 @@ use image::{ImageFormat, ImageReader, Limits};
 pub const SUPPORTED: [ImageFormat; 6] =
     [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::Tiff];
 
-/// Mime types of the supported formats, for presigned uploads.
-pub const SUPPORTED_MIME_TYPES: [&str; 6] =
-    ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
+/// Types a presigned upload may declare: the image formats and PDF.
+pub const SUPPORTED_MIME_TYPES: [&str; 7] =
+    ["application/pdf", "image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
 
 /// Default pixel limit: 40 megapixels (a 40 MP RGBA image decodes to 160 MB).
 pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageProblem {
-    #[error("the data is not a supported image (PNG, JPEG, WebP, GIF, BMP or TIFF)")]
+    #[error("the data is not a supported document (PDF, PNG, JPEG, WebP, GIF, BMP or TIFF)")]
     Unsupported,
     #[error("the image header cannot be read: {0}")]
     Unreadable(String),
@@ -27,6 +29,12 @@ pub enum ImageProblem {
     TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
     #[error("the image cannot be decoded: {0}")]
     Corrupt(String),
+    #[error("the PDF is password-protected; send it without the password")]
+    Encrypted,
+    #[error("the document has more than {limit} pages")]
+    TooManyPages { limit: u32 },
+    #[error("page {page} is {width_pt}×{height_pt} points, over the limit of 14400 (200 inches) a side")]
+    PageTooLarge { page: u32, width_pt: u32, height_pt: u32 },
 }
 
 /// What the header says.

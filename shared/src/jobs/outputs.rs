@@ -1,0 +1,245 @@
+//! A result in the formats `GET /jobs/{id}/result` offers besides JSON:
+//! plain text, hOCR, and a searchable PDF (the page images under an
+//! invisible text layer, made by the worker while it still has the pages).
+
+use pdf_writer::types::TextRenderingMode;
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
+
+use super::model::{OcrResult, PAGE_SEPARATOR, PageResult};
+
+/// Plain text: lines in reading order, pages separated by a form feed.
+pub fn text(result: &OcrResult) -> String {
+    let mut text = result.pages.iter().map(PageResult::text).collect::<Vec<_>>().join(PAGE_SEPARATOR);
+    text.push('\n');
+    text
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn bbox(b: &super::model::BoundingBox) -> String {
+    let (x0, y0) = (b.x.max(0), b.y.max(0));
+    format!("bbox {x0} {y0} {} {}", x0 + b.width as i32, y0 + b.height as i32)
+}
+
+/// hOCR 1.2: `ocr_page`, `ocr_line` and `ocrx_word` elements with `bbox`
+/// (pixels of the page as recognised) and `x_wconf` (0 to 100).
+pub fn hocr(result: &OcrResult) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n\
+<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n<head>\n<title>OCR result</title>\n\
+<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n",
+    );
+    out.push_str(&format!(
+        "<meta name=\"ocr-system\" content=\"{} {}\"/>\n<meta name=\"ocr-capabilities\" content=\"ocr_page ocr_line ocrx_word\"/>\n</head>\n<body>\n",
+        escape_html(&result.engine.name),
+        escape_html(&result.engine.version)
+    ));
+    for page in &result.pages {
+        let p = page.page;
+        out.push_str(&format!(
+            "<div class=\"ocr_page\" id=\"page_{p}\" title=\"bbox 0 0 {} {}; ppageno {}\">\n",
+            page.width,
+            page.height,
+            p - 1
+        ));
+        for (l, line) in page.lines.iter().enumerate() {
+            out.push_str(&format!("  <span class=\"ocr_line\" id=\"line_{p}_{}\" title=\"{}\">", l + 1, bbox(&line.bbox)));
+            let words: Vec<_> = if line.words.is_empty() {
+                // Results from before words were kept: the line as one word.
+                vec![(line.text.as_str(), &line.bbox, line.confidence)]
+            } else {
+                line.words.iter().map(|w| (w.text.as_str(), &w.bbox, w.confidence)).collect()
+            };
+            for (w, (text, b, confidence)) in words.into_iter().enumerate() {
+                if w > 0 {
+                    out.push(' ');
+                }
+                let wconf = (confidence.clamp(0.0, 1.0) * 100.0).round() as u32;
+                out.push_str(&format!(
+                    "<span class=\"ocrx_word\" id=\"word_{p}_{}_{}\" title=\"{}; x_wconf {wconf}\">{}</span>",
+                    l + 1,
+                    w + 1,
+                    bbox(b),
+                    escape_html(text)
+                ));
+            }
+            out.push_str("</span>\n");
+        }
+        out.push_str("</div>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// A page for the searchable PDF: its recognised text, its image as JPEG,
+/// and the resolution that gives the page its size.
+pub struct PdfPage<'a> {
+    pub result: &'a PageResult,
+    pub jpeg: &'a [u8],
+    /// `true` for a one-channel (grey) JPEG.
+    pub gray: bool,
+    pub dpi: f32,
+}
+
+/// Courier's advance is 600/1000 of the font size for every character, so
+/// a word is stretched to its box exactly with horizontal scaling.
+const COURIER_ADVANCE: f32 = 0.6;
+
+/// Characters outside WinAnsi's printable ASCII become `?` in the
+/// invisible layer (search still finds the rest of the word).
+fn win_ansi(text: &str) -> Vec<u8> {
+    text.chars().map(|c| if (' '..='~').contains(&c) { c as u8 } else { b'?' }).collect()
+}
+
+/// The searchable PDF: each page its image, full size, and over it the
+/// words in reading order as invisible text (rendering mode 3), each
+/// placed and stretched onto its box, so that text selection, search and
+/// extraction find them where they are seen.
+pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
+    let mut pdf = Pdf::new();
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let font = Ref::new(3);
+    let mut next_ref = 4;
+    let mut alloc = || {
+        next_ref += 1;
+        Ref::new(next_ref - 1)
+    };
+    let ids: Vec<(Ref, Ref, Ref)> = pages.iter().map(|_| (alloc(), alloc(), alloc())).collect();
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree).kids(ids.iter().map(|(page, _, _)| *page)).count(pages.len() as i32);
+    pdf.type1_font(font).base_font(Name(b"Courier"));
+    for (page, (page_ref, image_ref, content_ref)) in pages.iter().zip(ids) {
+        let scale = 72.0 / page.dpi;
+        let (width, height) = (page.result.width as f32 * scale, page.result.height as f32 * scale);
+        let mut p = pdf.page(page_ref);
+        p.media_box(Rect::new(0.0, 0.0, width, height)).parent(tree).contents(content_ref);
+        let mut resources = p.resources();
+        resources.x_objects().pair(Name(b"Im0"), image_ref);
+        resources.fonts().pair(Name(b"F0"), font);
+        resources.finish();
+        p.finish();
+
+        let mut image = pdf.image_xobject(image_ref, page.jpeg);
+        image.filter(Filter::DctDecode);
+        image.width(page.result.width as i32).height(page.result.height as i32);
+        if page.gray {
+            image.color_space().device_gray();
+        } else {
+            image.color_space().device_rgb();
+        }
+        image.bits_per_component(8);
+        image.finish();
+
+        let mut content = Content::new();
+        content.save_state().transform([width, 0.0, 0.0, height, 0.0, 0.0]).x_object(Name(b"Im0")).restore_state();
+        content.begin_text().set_text_rendering_mode(TextRenderingMode::Invisible);
+        for line in &page.result.lines {
+            let words: Vec<(&str, &super::model::BoundingBox)> = if line.words.is_empty() {
+                vec![(line.text.as_str(), &line.bbox)]
+            } else {
+                line.words.iter().map(|w| (w.text.as_str(), &w.bbox)).collect()
+            };
+            let count = words.len();
+            for (i, (text, b)) in words.into_iter().enumerate() {
+                // A space after each word but the line's last, stretched
+                // with it: extractors then see the words apart.
+                let shown = if i + 1 < count { format!("{text} ") } else { text.to_owned() };
+                let characters = shown.chars().count().max(1) as f32;
+                let size = (b.height as f32 * scale * 0.8).max(1.0);
+                let natural = characters * COURIER_ADVANCE * size;
+                let stretch = (b.width as f32 * scale / natural * 100.0).clamp(1.0, 10_000.0);
+                let x = b.x.max(0) as f32 * scale;
+                // The baseline, a fifth of the box above its bottom.
+                let y = height - (b.y.max(0) as f32 + b.height as f32 * 0.8) * scale;
+                content
+                    .set_font(Name(b"F0"), size)
+                    .set_horizontal_scaling(stretch)
+                    .set_text_matrix([1.0, 0.0, 0.0, 1.0, x, y])
+                    .show(Str(&win_ansi(&shown)));
+            }
+        }
+        content.end_text();
+        pdf.stream(content_ref, &content.finish());
+    }
+    pdf.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::model::{BoundingBox, EngineInfo, TextLine, Word};
+
+    fn word(text: &str, x: i32) -> Word {
+        Word { text: text.into(), bbox: BoundingBox { x, y: 10, width: 40, height: 12 }, confidence: 0.87 }
+    }
+
+    fn result() -> OcrResult {
+        let line = TextLine {
+            text: "a<b & c".into(),
+            bbox: BoundingBox { x: 0, y: 10, width: 140, height: 12 },
+            confidence: 0.9,
+            words: vec![word("a<b", 0), word("&", 50), word("c", 100)],
+        };
+        let pages = vec![
+            PageResult { page: 1, width: 200, height: 100, lines: vec![line] },
+            PageResult { page: 2, width: 200, height: 100, lines: vec![] },
+        ];
+        let engine = EngineInfo {
+            name: "ocrs".into(),
+            version: "1".into(),
+            detection_model_sha256: "d".into(),
+            recognition_model_sha256: "r".into(),
+            sequence_model_sha256: None,
+        };
+        OcrResult::new(pages, 5, engine)
+    }
+
+    #[test]
+    fn text_separates_pages_with_a_form_feed() {
+        assert_eq!(text(&result()), "a<b & c\u{c}\n");
+    }
+
+    #[test]
+    fn hocr_has_pages_lines_and_escaped_words_with_boxes_and_confidence() {
+        let hocr = hocr(&result());
+        assert!(hocr.contains(r#"<div class="ocr_page" id="page_1" title="bbox 0 0 200 100; ppageno 0">"#), "{hocr}");
+        assert!(hocr.contains(r#"<span class="ocr_line" id="line_1_1" title="bbox 0 10 140 22">"#), "{hocr}");
+        assert!(hocr.contains(r#"title="bbox 0 10 40 22; x_wconf 87">a&lt;b</span>"#), "{hocr}");
+        assert!(hocr.contains(">&amp;</span>"));
+        assert_eq!(hocr.matches("class=\"ocr_page\"").count(), 2);
+    }
+
+    #[test]
+    fn the_searchable_pdf_has_a_page_per_page_and_the_words_in_order() {
+        let result = result();
+        let jpeg = {
+            let mut out = std::io::Cursor::new(Vec::new());
+            image::GrayImage::from_pixel(200, 100, image::Luma([255])).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+            out.into_inner()
+        };
+        let pages: Vec<_> =
+            result.pages.iter().map(|p| PdfPage { result: p, jpeg: &jpeg, gray: true, dpi: 144.0 }).collect();
+        let pdf = searchable_pdf(&pages);
+        let parsed = hayro::hayro_syntax::Pdf::new(pdf.clone()).expect("a PDF hayro reads");
+        assert_eq!(parsed.pages().len(), 2);
+        assert_eq!(parsed.pages()[0].render_dimensions(), (100.0, 50.0), "200×100 px at 144 dpi");
+        let raw = String::from_utf8_lossy(&pdf);
+        let (a, amp, c) = (raw.find("(a<b ) Tj").unwrap(), raw.find("(& ) Tj").unwrap(), raw.find("(c) Tj").unwrap());
+        assert!(a < amp && amp < c, "words in reading order");
+        assert!(raw.contains("3 Tr"), "invisible text");
+    }
+}
