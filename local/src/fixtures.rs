@@ -459,6 +459,29 @@ pub fn two_column_page(font: &FontVec, width: u32, height: u32, px: f32, lines_p
     Fixture::from_page(format!("two-column-page-{width}x{height}"), page, &truth)
 }
 
+/// Page `number` of a letter: a heading and single-column prose, different
+/// on each page. `letter_page(font, 2550, 3300, 42.0, 3, 20)` is US Letter
+/// scanned at 300 dpi with 10 pt text.
+pub fn letter_page(font: &FontVec, width: u32, height: u32, px: f32, number: u32, lines: usize) -> Fixture {
+    let mut rng = Rng::new(100 + u64::from(number));
+    let margin = width as f32 * 0.1;
+    let leading = px * 1.5;
+    let mut page = Page::new(width, height);
+    let heading = format!("Page {number} of the council minutes");
+    page.text(font, px * 1.3, margin, margin, &heading);
+    let mut truth = vec![heading];
+    for (i, line) in prose_lines(font, px, width as f32 - 2.0 * margin, lines, &mut rng).iter().enumerate() {
+        let y = margin + px * 2.5 + leading * i as f32;
+        if y + px > height as f32 {
+            break;
+        }
+        page.text(font, px, margin, y, line);
+        truth.push(line.clone());
+    }
+    let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
+    Fixture::from_page(format!("letter-page-{number}"), page, &truth)
+}
+
 /// Text with artwork around it (a cover, a poster): shapes that detection
 /// may take for words must not come out as text.
 pub fn text_with_graphics(font: &FontVec) -> Fixture {

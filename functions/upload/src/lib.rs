@@ -87,7 +87,14 @@ fn job_json(job: &Job, view: View) -> Value {
         "links": { "self": job_path(&job.id), "result": format!("{}/result", job_path(&job.id)) },
     });
     match view {
-        View::Single(result) => body["result"] = json!(result),
+        // Through text, not `json!`: that widens each f32 confidence to
+        // f64, and 0.995 would read 0.9950000047683716.
+        View::Single(result) => {
+            body["result"] = result
+                .and_then(|r| serde_json::to_string(r).ok())
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or(Value::Null)
+        }
         View::Listing => {
             let preview = match &job.result {
                 Some(StoredResult::Inline(r)) => Some(r.excerpt(200)),

@@ -252,6 +252,25 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `POST /uploads` then the PUT to the URL it gives; returns the job id.
+    pub async fn upload_presigned(&self, token: &str, content_type: &str, body: Vec<u8>) -> String {
+        let answer: Value = self
+            .http
+            .post(self.url("/uploads"))
+            .bearer_auth(token)
+            .json(&json!({"content_type": content_type, "bytes": body.len()}))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .unwrap();
+        let url = answer["upload"]["url"].as_str().unwrap_or_else(|| panic!("no upload URL: {answer}"));
+        let put = self.http.put(url).header("content-type", content_type).body(body).send().await.unwrap();
+        assert!(put.status().is_success(), "PUT to the presigned URL: {}", put.text().await.unwrap());
+        answer["job_id"].as_str().unwrap().to_owned()
+    }
+
     /// Polls `GET /jobs/{id}` until the job is DONE or FAILED.
     pub async fn finished_job(&self, token: &str, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -104,10 +104,38 @@ fn win_ansi(text: &str) -> Vec<u8> {
     text.chars().map(|c| if (' '..='~').contains(&c) { c as u8 } else { b'?' }).collect()
 }
 
+/// One line of the invisible layer, as one run of text so that extractors
+/// read it as one line: each word stretched onto its box, and a space
+/// stretched over each gap, so every word is exactly where it is seen and
+/// nothing between them looks like a column gap.
+fn show_line(content: &mut Content, line: &super::model::TextLine, scale: f32, page_height: f32) {
+    let words: Vec<(&str, &super::model::BoundingBox)> = if line.words.is_empty() {
+        vec![(line.text.as_str(), &line.bbox)]
+    } else {
+        line.words.iter().map(|w| (w.text.as_str(), &w.bbox)).collect()
+    };
+    let size = (line.bbox.height as f32 * scale * 0.85).max(1.0);
+    // Horizontal scaling (percent) that makes `characters` span `width` points.
+    let stretch = |width: f32, characters: usize| {
+        (width / (characters.max(1) as f32 * COURIER_ADVANCE * size) * 100.0).clamp(1.0, 10_000.0)
+    };
+    let x0 = words.first().map_or(line.bbox.x, |(_, b)| b.x).max(0) as f32 * scale;
+    // The baseline, a fifth of the box above its bottom.
+    let y = page_height - (line.bbox.y.max(0) as f32 + line.bbox.height as f32 * 0.8) * scale;
+    content.set_font(Name(b"F0"), size).set_text_matrix([1.0, 0.0, 0.0, 1.0, x0, y]);
+    for (i, (text, b)) in words.iter().enumerate() {
+        let characters = text.chars().count();
+        content.set_horizontal_scaling(stretch(b.width.max(1) as f32 * scale, characters)).show(Str(&win_ansi(text)));
+        if let Some((_, next)) = words.get(i + 1) {
+            let gap = (next.x - (b.x + b.width as i32)).max(1) as f32 * scale;
+            content.set_horizontal_scaling(stretch(gap, 1)).show(Str(b" "));
+        }
+    }
+}
+
 /// The searchable PDF: each page its image, full size, and over it the
-/// words in reading order as invisible text (rendering mode 3), each
-/// placed and stretched onto its box, so that text selection, search and
-/// extraction find them where they are seen.
+/// lines in reading order as invisible text (rendering mode 3), each word
+/// where it is seen, so that selection, search and extraction find it.
 pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
     let mut pdf = Pdf::new();
     let catalog = Ref::new(1);
@@ -148,29 +176,7 @@ pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
         content.save_state().transform([width, 0.0, 0.0, height, 0.0, 0.0]).x_object(Name(b"Im0")).restore_state();
         content.begin_text().set_text_rendering_mode(TextRenderingMode::Invisible);
         for line in &page.result.lines {
-            let words: Vec<(&str, &super::model::BoundingBox)> = if line.words.is_empty() {
-                vec![(line.text.as_str(), &line.bbox)]
-            } else {
-                line.words.iter().map(|w| (w.text.as_str(), &w.bbox)).collect()
-            };
-            let count = words.len();
-            for (i, (text, b)) in words.into_iter().enumerate() {
-                // A space after each word but the line's last, stretched
-                // with it: extractors then see the words apart.
-                let shown = if i + 1 < count { format!("{text} ") } else { text.to_owned() };
-                let characters = shown.chars().count().max(1) as f32;
-                let size = (b.height as f32 * scale * 0.8).max(1.0);
-                let natural = characters * COURIER_ADVANCE * size;
-                let stretch = (b.width as f32 * scale / natural * 100.0).clamp(1.0, 10_000.0);
-                let x = b.x.max(0) as f32 * scale;
-                // The baseline, a fifth of the box above its bottom.
-                let y = height - (b.y.max(0) as f32 + b.height as f32 * 0.8) * scale;
-                content
-                    .set_font(Name(b"F0"), size)
-                    .set_horizontal_scaling(stretch)
-                    .set_text_matrix([1.0, 0.0, 0.0, 1.0, x, y])
-                    .show(Str(&win_ansi(&shown)));
-            }
+            show_line(&mut content, line, scale, height);
         }
         content.end_text();
         pdf.stream(content_ref, &content.finish());
@@ -238,8 +244,8 @@ mod tests {
         assert_eq!(parsed.pages().len(), 2);
         assert_eq!(parsed.pages()[0].render_dimensions(), (100.0, 50.0), "200×100 px at 144 dpi");
         let raw = String::from_utf8_lossy(&pdf);
-        let (a, amp, c) = (raw.find("(a<b ) Tj").unwrap(), raw.find("(& ) Tj").unwrap(), raw.find("(c) Tj").unwrap());
-        assert!(a < amp && amp < c, "words in reading order");
+        let (a, amp, c) = (raw.find("(a<b) Tj").unwrap(), raw.find("(&) Tj").unwrap(), raw.find("(c) Tj").unwrap());
+        assert!(a < amp && amp < c, "words in reading order, one run per line: {raw}");
         assert!(raw.contains("3 Tr"), "invisible text");
     }
 }

@@ -1,0 +1,247 @@
+//! Documents end to end: a 10-page PDF and a 3-page TIFF through the
+//! presigned route, read page by page (with progress, handed on between
+//! invocations when the deadline comes), each page's text against its
+//! truth; every output format checked (hOCR parsed, the searchable PDF's
+//! text extracted with pdftotext); hostile documents refused or failed with
+//! their reason.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, assert_problem, unique_email};
+use local::Options;
+use local::fixtures::{self, Fixture};
+use reqwest::StatusCode;
+use serde_json::Value;
+use shared::imaging::document::testing::{multipage_tiff, scanned_pdf};
+
+const MAX_PAGE_CER: f64 = 0.05;
+
+async fn spawn_with_ocr() -> TestApp {
+    TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await
+}
+
+/// Polls the job until it is finished; returns it and every `pages_done`
+/// seen on the way.
+async fn watch(app: &TestApp, token: &str, id: &str) -> (Value, Vec<u64>) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen = Vec::new();
+    loop {
+        let job: Value = app.get_with_token(&format!("/jobs/{id}"), token).await.json().await.unwrap();
+        if let Some(done) = job["pages_done"].as_u64()
+            && seen.last() != Some(&done)
+        {
+            seen.push(done);
+        }
+        if job["status"] == "DONE" || job["status"] == "FAILED" {
+            return (job, seen);
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn letter_pages(count: u32, width: u32, height: u32, px: f32) -> Vec<Fixture> {
+    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    (1..=count).map(|n| fixtures::letter_page(&font, width, height, px, n, 12)).collect()
+}
+
+fn gray(pages: &[Fixture]) -> Vec<image::GrayImage> {
+    pages.iter().map(|p| image::DynamicImage::ImageRgb8(p.image.clone()).into_luma8()).collect()
+}
+
+#[track_caller]
+fn assert_pages_read(pages: &[Fixture], texts: &[&str]) {
+    assert_eq!(texts.len(), pages.len(), "one text per page");
+    for (page, text) in pages.iter().zip(texts) {
+        let cer = fixtures::cer(&page.truth, text);
+        assert!(cer <= MAX_PAGE_CER, "{}: CER {cer:.3}\nexpected:\n{}\ngot:\n{text}", page.name, page.truth);
+    }
+}
+
+#[tokio::test]
+async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_format() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+
+    // US Letter scanned at 300 dpi, 10 pt text.
+    let pdf_pages = letter_pages(10, 2550, 3300, 42.0);
+    let pdf = scanned_pdf(&gray(&pdf_pages), 300.0);
+    let pdf_job = app.upload_presigned(&token, "application/pdf", pdf).await;
+    // A fax: 200 dpi, 12 pt text.
+    let tiff_pages = letter_pages(3, 1700, 2200, 33.0);
+    let tiff_job = app.upload_presigned(&token, "image/tiff", multipage_tiff(&gray(&tiff_pages))).await;
+
+    for (id, pages) in [(&pdf_job, &pdf_pages), (&tiff_job, &tiff_pages)] {
+        let (job, progress) = watch(&app, &token, id).await;
+        assert_eq!(job["status"], "DONE", "{job}");
+        let total = pages.len() as u64;
+        assert_eq!((job["pages_total"].as_u64(), job["pages_done"].as_u64()), (Some(total), Some(total)));
+        if total > 3 {
+            assert!(progress.iter().any(|&d| d > 0 && d < total), "progress seen on the way: {progress:?}");
+        }
+        let result = &job["result"];
+        let texts: Vec<String> = result["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n"))
+            .collect();
+        assert_pages_read(pages, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+        for page in result["pages"].as_array().unwrap() {
+            let words = page["lines"].as_array().unwrap().iter().flat_map(|l| l["words"].as_array().unwrap().clone());
+            for word in words {
+                let (b, w, h) = (&word["bbox"], page["width"].as_i64().unwrap(), page["height"].as_i64().unwrap());
+                assert!(b["x"].as_i64().unwrap() >= 0 && b["x"].as_i64().unwrap() + b["width"].as_i64().unwrap() <= w + 2);
+                assert!(b["y"].as_i64().unwrap() >= 0 && b["y"].as_i64().unwrap() + b["height"].as_i64().unwrap() <= h + 2);
+                assert!((0.0..=1.0).contains(&word["confidence"].as_f64().unwrap()));
+            }
+        }
+
+        // Plain text: the pages, separated by form feeds.
+        let text = result_as(&app, &token, id, "text").await;
+        assert_eq!(text.headers()["content-type"], "text/plain; charset=utf-8");
+        let text = text.text().await.unwrap();
+        assert_pages_read(pages, &text.trim_end().split('\u{c}').collect::<Vec<_>>());
+
+        // JSON: the model, as in the job.
+        let json: Value = result_as(&app, &token, id, "json").await.json().await.unwrap();
+        assert_eq!(&json, result);
+
+        // hOCR: parsed, its pages, lines and words with boxes and confidences.
+        let hocr = result_as(&app, &token, id, "hocr").await.text().await.unwrap();
+        let texts = hocr_page_texts(&hocr);
+        assert_pages_read(pages, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+
+        // The searchable PDF: its text layer, extracted, in order.
+        let response = result_as(&app, &token, id, "pdf").await;
+        assert_eq!(response.status(), StatusCode::OK, "the download URL it redirects to");
+        let searchable = response.bytes().await.unwrap();
+        let extracted = pdftotext(&searchable);
+        assert_pages_read(pages, &extracted.trim_end_matches('\u{c}').split('\u{c}').collect::<Vec<_>>());
+    }
+}
+
+async fn result_as(app: &TestApp, token: &str, id: &str, format: &str) -> reqwest::Response {
+    let response = app.get_with_token(&format!("/jobs/{id}/result?format={format}"), token).await;
+    assert!(response.status().is_success(), "format {format}: {}", response.status());
+    response
+}
+
+/// Each `ocr_page`'s words, line by line, after checking the hOCR classes
+/// and properties a reader relies on.
+fn hocr_page_texts(hocr: &str) -> Vec<String> {
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+    let document = roxmltree::Document::parse_with_options(hocr, options).expect("hOCR is well-formed XHTML");
+    let class = |n: &roxmltree::Node, c: &str| n.attribute("class") == Some(c);
+    let bbox = |n: &roxmltree::Node| -> [i64; 4] {
+        let title = n.attribute("title").unwrap_or_default();
+        let spec = title.split(';').find_map(|p| p.trim().strip_prefix("bbox ")).expect("a bbox");
+        let v: Vec<i64> = spec.split_whitespace().map(|n| n.parse().unwrap()).collect();
+        assert!(v.len() == 4 && v[0] <= v[2] && v[1] <= v[3], "{title}");
+        [v[0], v[1], v[2], v[3]]
+    };
+    let mut texts = Vec::new();
+    for page in document.descendants().filter(|n| class(n, "ocr_page")) {
+        let page_box = bbox(&page);
+        let mut lines = Vec::new();
+        for line in page.descendants().filter(|n| class(n, "ocr_line")) {
+            let mut words = Vec::new();
+            for word in line.descendants().filter(|n| class(n, "ocrx_word")) {
+                let b = bbox(&word);
+                assert!(b[2] <= page_box[2] + 2 && b[3] <= page_box[3] + 2, "a word inside its page");
+                let title = word.attribute("title").unwrap();
+                let wconf: u32 = title.split("x_wconf ").nth(1).expect("x_wconf").trim().parse().unwrap();
+                assert!(wconf <= 100);
+                words.push(word.text().unwrap_or_default().to_owned());
+            }
+            lines.push(words.join(" "));
+        }
+        texts.push(lines.join("\n"));
+    }
+    texts
+}
+
+fn pdftotext(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("searchable.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    // -raw: the text in the order the layer stores it (reading order), not
+    // re-flowed by pdftotext's column guessing.
+    let output = std::process::Command::new("pdftotext")
+        .arg("-raw")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (apt-get install poppler-utils; .ci/run installs it)");
+    assert!(output.status.success(), "pdftotext: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A PDF with an /Encrypt dictionary whose user password is not empty.
+fn encrypted_pdf() -> Vec<u8> {
+    let mut pdf = scanned_pdf(&[image::GrayImage::from_pixel(20, 20, image::Luma([255]))], 72.0);
+    let find = |from: usize, what: &[u8]| pdf[from..].windows(what.len()).position(|w| w == what).map(|p| p + from);
+    let trailer = (0..pdf.len()).rev().find(|&i| pdf[i..].starts_with(b"trailer")).expect("a trailer");
+    let dict = find(trailer, b"<<").unwrap() + 2;
+    let encrypt = format!(
+        " /Encrypt << /Filter /Standard /V 1 /R 2 /O <{o}> /U <{u}> /P -4 >> /ID [<{id}> <{id}>] ",
+        o = "01".repeat(32),
+        u = "02".repeat(32),
+        id = "03".repeat(16)
+    );
+    pdf.splice(dict..dict, encrypt.into_bytes());
+    pdf
+}
+
+#[tokio::test]
+async fn hostile_documents_get_a_clear_answer_and_never_a_crashed_worker() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let blank = |n: usize| vec![image::GrayImage::from_pixel(20, 20, image::Luma([255])); n];
+
+    // Refused at upload, with the reason.
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        ("51 pages", scanned_pdf(&blank(51), 72.0), StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages"),
+        ("51 TIFF pages", multipage_tiff(&blank(51)), StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages"),
+        ("a password", encrypted_pdf(), StatusCode::UNPROCESSABLE_ENTITY, "encrypted-document"),
+        ("garbage after the header", b"%PDF-1.7\n1 0 obj << /Type".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image"),
+        // 300 × 300 inches.
+        ("a huge page", scanned_pdf(&blank(1), 20.0 * 72.0 / 21_600.0), StatusCode::UNPROCESSABLE_ENTITY, "image-too-large"),
+    ];
+    for (what, body, status, kind) in cases {
+        let response = app.upload_raw(&token, "application/pdf", body).await;
+        let problem = assert_problem(response, status, kind).await;
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{what}");
+    }
+
+    // Through the presigned route the bytes are seen only by the worker:
+    // the job ends FAILED with the same reason, once, and nothing is retried.
+    let id = app.upload_presigned(&token, "application/pdf", scanned_pdf(&blank(51), 72.0)).await;
+    let (job, _) = watch(&app, &token, &id).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("more than 50 pages"), "{job}");
+    let id = app.upload_presigned(&token, "application/pdf", encrypted_pdf()).await;
+    let (job, _) = watch(&app, &token, &id).await;
+    assert!(job["error"].as_str().unwrap().contains("password"), "{job}");
+
+    // A result is only for a DONE job.
+    let not_done = app.get_with_token(&format!("/jobs/{id}/result?format=text"), &token).await;
+    assert_problem(not_done, StatusCode::CONFLICT, "job-not-done").await;
+    let bad_format = app.get_with_token(&format!("/jobs/{id}/result?format=docx"), &token).await;
+    assert_problem(bad_format, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let nobody = app.get_with_token(&format!("/jobs/{}/result", uuid::Uuid::now_v7()), &token).await;
+    assert_problem(nobody, StatusCode::NOT_FOUND, "not-found").await;
+
+    // The worker is still there: a good document after the bad ones.
+    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let page = fixtures::paragraph("after", &font, 30.0, &["Still reading"]);
+    let pdf = scanned_pdf(&gray(std::slice::from_ref(&page)), 150.0);
+    let response = app.upload_raw(&token, "application/pdf", pdf).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let (job, _) = watch(&app, &token, &id).await;
+    assert_eq!(job["status"], "DONE", "{job}");
+    assert!(fixtures::cer(&page.truth, job["result"]["text"].as_str().unwrap()) <= MAX_PAGE_CER, "{job}");
+}
