@@ -107,6 +107,13 @@ impl Api {
         self.send(request).await?.ok_or(ApiError::Unexpected { status: 204, body: String::new() })
     }
 
+    /// A non-JSON answer (text, hOCR, a PDF behind a redirect), as bytes.
+    pub async fn bytes(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        let response = self.request(Method::GET, path).send().await.map_err(|source| self.unreachable(source))?;
+        let response = check(response).await?;
+        Ok(response.bytes().await.map_err(|source| self.unreachable(source))?.to_vec())
+    }
+
     pub async fn delete(&self, path: &str) -> Result<(), ApiError> {
         self.send::<Value>(self.request(Method::DELETE, path)).await.map(|_| ())
     }

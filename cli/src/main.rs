@@ -86,11 +86,15 @@ enum Command {
     /// Show a job's result (or its status while it runs).
     Get {
         id: String,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// `json` is the whole job; `hocr` and `pdf` (searchable) need a DONE job.
+        #[arg(long, value_enum, default_value_t = ResultFormat::Text)]
+        format: ResultFormat,
         /// Wait until the job is finished.
         #[arg(long)]
         wait: bool,
+        /// Write the result to FILE instead of stdout (a PDF goes to ID.pdf by default).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// List your jobs, newest first.
     List {
@@ -113,6 +117,14 @@ enum Command {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ResultFormat {
+    Text,
+    Json,
+    Hocr,
+    Pdf,
 }
 
 /// Why the command stopped; each maps to one exit code.
@@ -236,12 +248,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let options = submit::Options { concurrency: usize::from(jobs), wait, format, out };
             submit::run(&api, &paths, options).await?;
         }
-        Command::Get { id, format, wait } => {
+        Command::Get { id, format, wait, output } => {
             let api = signed_in(&api, &store).await?;
             let job = if wait { submit::wait_for(&api, &id).await? } else { get_job(&api, &id).await? };
-            submit::print_job(&job, format);
             if job["status"] == "FAILED" {
+                submit::print_job(&job, Format::Text);
                 return Err(Failure::Partial(format!("job {id} failed")));
+            }
+            let document = match format {
+                ResultFormat::Text if output.is_none() => {
+                    submit::print_job(&job, Format::Text);
+                    return Ok(());
+                }
+                ResultFormat::Json => format!("{job}\n").into_bytes(),
+                ResultFormat::Text => api.bytes(&format!("/jobs/{}/result?format=text", path_segment(&id))).await?,
+                ResultFormat::Hocr => api.bytes(&format!("/jobs/{}/result?format=hocr", path_segment(&id))).await?,
+                ResultFormat::Pdf => api.bytes(&format!("/jobs/{}/result?format=pdf", path_segment(&id))).await?,
+            };
+            let output = output.or_else(|| (format == ResultFormat::Pdf).then(|| PathBuf::from(format!("{}.pdf", path_segment(&id)))));
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, document).map_err(|e| Failure::Local(format!("{}: {e}", path.display())))?;
+                    eprintln!("Wrote {}.", path.display());
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&document)?;
+                }
             }
         }
         Command::List { limit, all, format } => {

@@ -142,6 +142,13 @@ async fn a_directory_of_pages_becomes_text_files() {
     let got = cli.run(&["get", &id]).await;
     assert_exit(&got, 0);
     assert!(fixtures::cer(&pages[1].truth, &stdout(&got)) <= 0.05, "{}", stdout(&got));
+    let hocr = cli.run(&["get", &id, "--format", "hocr"]).await;
+    assert_exit(&hocr, 0);
+    assert!(stdout(&hocr).contains("class=\"ocrx_word\""), "{}", stdout(&hocr));
+    let pdf_path = out.path().join("invoice.pdf");
+    let pdf = cli.run(&["get", &id, "--format", "pdf", "--output", pdf_path.to_str().unwrap()]).await;
+    assert_exit(&pdf, 0);
+    assert!(std::fs::read(&pdf_path).unwrap().starts_with(b"%PDF-"), "the searchable PDF, downloaded");
     let listed = cli.run(&["list", "--format", "json", "--limit", "2", "--all"]).await;
     assert_exit(&listed, 0);
     assert_eq!(stdout(&listed).lines().count(), 4, "every job, across pages of 2: {}", stdout(&listed));

@@ -3,6 +3,13 @@
 //! on fixtures rendered here with known text.
 //!
 //!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR --engine stock|fast|all --only NAME]
+//!   cargo run --release -p local --bin ocr-bench -- --pdf [--dpi 150,200,300] [--pt 8,10,12]
+//!
+//! `--pdf` measures documents: 10-page US Letter PDFs scanned at 300 dpi
+//! (text of each size, different on each page) drawn at each resolution and read
+//! page by page as the OCR function does (hayro, then the engine), one
+//! child process per resolution: ms per page (drawing and reading), pages
+//! per minute, peak RSS, and CER per page.
 //!
 //! Each measurement runs in a child process of its own, so peak RSS is per
 //! engine and image (wait4's ru_maxrss), and the engines take turns on each
@@ -170,10 +177,95 @@ impl Totals {
     }
 }
 
+/// Draws and reads every page of `pdf` at `dpi`; prints one line per page:
+/// `render_ms ocr_ms` then the page's text, pages separated by a form feed.
+fn document_child(pdf: &Path, dpi: f32) -> Result<()> {
+    use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
+    let recognizer = ocr::engine::FastEngine::embedded()?;
+    let bytes = std::fs::read(pdf)?;
+    let limits = DocumentLimits { pdf_dpi: dpi, ..Default::default() };
+    let info = inspect_document(&bytes, &limits)?;
+    let mut pages = Vec::new();
+    for index in 0..info.pages {
+        let started = Instant::now();
+        let drawn = render_page(&bytes, &info, index, &limits)?;
+        let render_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let started = Instant::now();
+        let result = recognizer.recognize(&drawn.image).map_err(anyhow::Error::msg)?;
+        let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let text = result.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+        pages.push(format!("{render_ms} {ocr_ms}\n{text}"));
+    }
+    print!("{}", pages.join("\u{c}"));
+    Ok(())
+}
+
+fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
+    let font = load_font("DejaVuSans.ttf")?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("10-page US Letter PDFs scanned at 300 dpi; RTEN_NUM_THREADS=1; {cores} cores\n");
+    println!("| text | drawn at | page px | draw ms/page | read ms/page | ms/page | pages/min | peak RSS MB | CER per page (mean / worst) |");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    std::fs::create_dir_all(out)?;
+    for &pt in points {
+        // Points at 300 dpi.
+        let px = pt * 300.0 / 72.0;
+        let pages: Vec<Fixture> =
+            (1..=10).map(|n| fixtures::letter_page(&font, 2550, 3300, px, n, (20.0 * 42.0 / px) as usize)).collect();
+        let gray: Vec<_> = pages.iter().map(|p| image::DynamicImage::ImageRgb8(p.image.clone()).into_luma8()).collect();
+        let pdf = out.join(format!("letter-10-pages-300dpi-{pt}pt.pdf"));
+        std::fs::write(&pdf, shared::imaging::document::testing::scanned_pdf(&gray, 300.0))?;
+        for &dpi in dpis {
+            let mut command = Command::new(std::env::current_exe()?);
+            command.arg("--pdf-child").arg(&pdf).arg(dpi.to_string()).env("RTEN_NUM_THREADS", "1");
+            let (output, _, rss_kib) = run_measured(&mut command)?;
+            let (mut draw, mut read, mut cers) = (Vec::new(), Vec::new(), Vec::new());
+            for (page, truth) in output.split('\u{c}').zip(&pages) {
+                let (timing, text) = page.split_once('\n').unwrap_or((page, ""));
+                let mut ms = timing.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
+                draw.push(ms.next().unwrap_or(0.0));
+                read.push(ms.next().unwrap_or(0.0));
+                cers.push(cer(&truth.truth, text));
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let per_page = mean(&draw) + mean(&read);
+            println!(
+                "| {pt} pt | {dpi:.0} dpi | {}×{} | {:.0} | {:.0} | {per_page:.0} | {:.1} | {:.0} | {:.3} / {:.3} |",
+                (612.0 * dpi / 72.0).round(),
+                (792.0 * dpi / 72.0).round(),
+                mean(&draw),
+                mean(&read),
+                60_000.0 / per_page,
+                rss_kib as f64 / 1024.0,
+                mean(&cers),
+                cers.iter().copied().fold(0.0, f64::max),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--recognize") {
         return recognize_child(&args[2], Path::new(&args[3]), args[4].parse()?);
+    }
+    if args.get(1).map(String::as_str) == Some("--pdf-child") {
+        return document_child(Path::new(&args[2]), args[3].parse()?);
+    }
+    if args.get(1).map(String::as_str) == Some("--pdf") {
+        let (mut dpis, mut points) = (vec![150.0, 200.0, 300.0], vec![8.0, 10.0, 12.0]);
+        let mut rest = args.iter().skip(2);
+        while let Some(arg) = rest.next() {
+            let list = rest.next().context("usage: ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]")?;
+            let values = list.split(',').map(str::parse).collect::<Result<Vec<f32>, _>>()?;
+            match arg.as_str() {
+                "--dpi" => dpis = values,
+                "--pt" => points = values,
+                other => bail!("unknown argument {other}; usage: ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]"),
+            }
+        }
+        return document_bench(&dpis, &points, Path::new("target/bench-fixtures"));
     }
     let mut runs = 3;
     let mut out = PathBuf::from("target/bench-fixtures");
