@@ -51,6 +51,10 @@ pub struct Options {
     /// At most this many batches in flight per queue worker (default: the
     /// function's `MaximumConcurrency`, capped at the number of cores).
     pub max_pollers: Option<usize>,
+    /// A shorter invocation deadline for the queue workers than the
+    /// template's `Timeout` (to see a document handed on between
+    /// invocations without a document of hundreds of pages).
+    pub worker_timeout: Option<std::time::Duration>,
 }
 
 /// The sender used locally unless `SenderEmail` is given.
@@ -68,6 +72,7 @@ impl Options {
             run_notify_worker: false,
             print_sent_mail: false,
             max_pollers: None,
+            worker_timeout: None,
         }
     }
 }
@@ -96,22 +101,23 @@ pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
 }
 
 /// Feeds `worker` from a queue as Lambda's event source would: batches of
-/// the function's `BatchSize`, a deadline of its `Timeout` from the start of
-/// each batch, and as many batches at once as its `MaximumConcurrency`
-/// allows, but no more than this machine has cores (each OCR job keeps one
-/// busy). Returns the number of pollers started.
+/// the function's `BatchSize`, a deadline of its `Timeout` (or the options'
+/// `worker_timeout`) from the start of each batch, and as many batches at
+/// once as its `MaximumConcurrency` allows, but no more than this machine
+/// has cores (each OCR job keeps one busy). Returns the number of pollers
+/// started.
 fn feed<W: BatchWorker>(
     tasks: &mut JoinSet<()>,
     stack: &Stack,
     clients: &AwsClients,
     worker: W,
     (queue, function): (&str, &str),
-    max_pollers: Option<usize>,
+    options: &Options,
     stopped: &watch::Receiver<bool>,
 ) -> Result<usize> {
-    let timeout = stack.template().function_timeout(function);
+    let timeout = options.worker_timeout.unwrap_or_else(|| stack.template().function_timeout(function));
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let pollers = stack.sqs_maximum_concurrency(function)?.min(max_pollers.unwrap_or(cores)).max(1);
+    let pollers = stack.sqs_maximum_concurrency(function)?.min(options.max_pollers.unwrap_or(cores)).max(1);
     for _ in 0..pollers {
         let worker = worker.clone();
         let handler = move |event: SqsEvent| {
@@ -179,7 +185,7 @@ impl LocalSystem {
                 &clients,
                 worker,
                 ("OcrJobsQueue", "OcrFunction"),
-                options.max_pollers,
+                &options,
                 &stopped,
             )?;
             tracing::info!(pollers, "OCR worker started");
@@ -193,7 +199,7 @@ impl LocalSystem {
                 &clients,
                 worker,
                 ("EmailQueue", "NotifyFunction"),
-                options.max_pollers,
+                &options,
                 &stopped,
             )?;
             tracing::info!(pollers, "notify worker started");

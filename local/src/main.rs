@@ -26,6 +26,7 @@ fn parse_args() -> Result<(Options, Option<SamEnv>)> {
         run_notify_worker: true,
         print_sent_mail: true,
         max_pollers: None,
+        worker_timeout: None,
     };
     let (mut sam_file, mut sam_endpoint) = (None, None);
     let mut args = std::env::args().skip(1);

@@ -193,7 +193,7 @@ async fn a_presigned_upload_runs_the_same_pipeline() {
         .http
         .post(app.url("/uploads"))
         .bearer_auth(&token)
-        .json(&json!({"content_type": "application/pdf", "bytes": 10}))
+        .json(&json!({"content_type": "application/zip", "bytes": 10}))
         .send()
         .await
         .unwrap();
@@ -284,7 +284,9 @@ async fn every_class_of_bad_upload_gets_a_clear_4xx_problem() {
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         ("image/png", vec![], StatusCode::BAD_REQUEST, "invalid-body"),
         ("text/plain", b"hello".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
-        ("image/png", b"%PDF-1.7 this is a pdf".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-image-type"),
+        ("image/png", b"PK\x03\x04 this is a zip".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-image-type"),
+        // A PDF is welcome, a broken one is not.
+        ("image/png", b"%PDF-1.7 this is no pdf".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image"),
         ("image/png", b"\x89PNG\r\n\x1a\n garbage".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image"),
         ("image/png", png_claiming(50_000, 50_000), StatusCode::UNPROCESSABLE_ENTITY, "image-too-large"),
         ("image/png", vec![0x89; 4 * 1024 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
@@ -307,7 +309,7 @@ async fn every_class_of_bad_upload_gets_a_clear_4xx_problem() {
 async fn every_route_in_template_yaml_is_served() {
     let app = TestApp::spawn().await;
     let routes = app.system.stack.template().http_routes("UploadFunction");
-    assert_eq!(routes.len(), 5, "{routes:?}");
+    assert_eq!(routes.len(), 6, "{routes:?}");
     for (method, path) in routes {
         let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
         let response = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();

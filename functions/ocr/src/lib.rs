@@ -14,8 +14,8 @@ use engine::FastEngine;
 use percent_encoding::percent_decode_str;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
-use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
 use shared::domain::UserId;
+use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
 use shared::ports::DeadLetters;
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
 use shared::telemetry::emf::{self, Metric};
@@ -201,6 +201,8 @@ mod tests {
             parse_notification(created),
             Ok(Notification::Objects(vec![("bucket".into(), "uploads/u/j=".into())]))
         );
+        let next = ContinueJob { owner: UserId::new(), job_id: JobId::new() };
+        assert_eq!(parse_notification(&next.to_message()), Ok(Notification::Continue(next)));
         assert!(parse_notification("not json").is_err());
         assert!(parse_notification(r#"{"hello":1}"#).is_err());
     }

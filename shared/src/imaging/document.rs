@@ -426,6 +426,53 @@ mod tests {
         assert!(matches!(inspect_document(&huge, &limits), Err(ImageProblem::PageTooLarge { page: 1, .. })));
     }
 
+    /// `pdf` with `object` put into its first page's dictionary.
+    fn with_page_entry(pdf: &[u8], object: &[u8]) -> Vec<u8> {
+        let at = pdf.windows(9).position(|w| w == b"/MediaBox").expect("a page");
+        let mut out = pdf[..at].to_vec();
+        out.extend_from_slice(b"/Junk ");
+        out.extend_from_slice(object);
+        out.push(b' ');
+        out.extend_from_slice(&pdf[at..]);
+        out
+    }
+
+    #[test]
+    fn deep_nesting_and_mixed_pages_neither_crash_nor_hang() {
+        let limits = DocumentLimits::default();
+        // 100 000 nested arrays, and as many nested dictionaries, in the page
+        // (the object offsets are off after the insertion: readers repair).
+        for (open, close) in [(&b"["[..], &b"]"[..]), (b"<< /A ", b" >>")] {
+            let mut nested = open.repeat(100_000);
+            nested.extend(close.repeat(100_000));
+            let pdf = with_page_entry(&scanned_pdf(&[page(20, 20, 0)], 72.0), &nested);
+            if let Ok(info) = inspect_document(&pdf, &limits) {
+                let _ = render_page(&pdf, &info, 0, &limits);
+            }
+        }
+        // Pages of different sizes and orientations in one PDF; grey and
+        // RGB pages in one TIFF.
+        let pdf = scanned_pdf(&[page(100, 50, 0), page(50, 100, 0), page(70, 70, 0)], 72.0);
+        let info = inspect_document(&pdf, &limits).unwrap();
+        let sizes: Vec<_> = (0..3)
+            .map(|i| {
+                let drawn = render_page(&pdf, &info, i, &limits).unwrap().image;
+                (drawn.width().div_ceil(10), drawn.height().div_ceil(10))
+            })
+            .collect();
+        assert_eq!(sizes.len(), 3);
+        assert!(sizes[0].0 > sizes[0].1 && sizes[1].0 < sizes[1].1, "{sizes:?}");
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut encoder = tiff::encoder::TiffEncoder::new(&mut out).unwrap();
+        encoder.write_image::<tiff::encoder::colortype::Gray8>(4, 3, &[0; 12]).unwrap();
+        encoder.write_image::<tiff::encoder::colortype::RGB8>(2, 2, &[255; 12]).unwrap();
+        let tiff = out.into_inner();
+        let info = inspect_document(&tiff, &limits).unwrap();
+        assert_eq!(info.pages, 2);
+        let rgb = render_page(&tiff, &info, 1, &limits).unwrap().image;
+        assert_eq!((rgb.width(), rgb.height(), rgb.color().has_color()), (2, 2, true));
+    }
+
     #[test]
     fn a_large_page_is_drawn_at_a_lower_resolution_within_the_pixel_limit() {
         let limits = DocumentLimits { max_pixels: 1_000_000, ..Default::default() };
