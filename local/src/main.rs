@@ -58,14 +58,14 @@ fn parse_args() -> Result<(Options, Option<SamEnv>)> {
 
 fn how_to_use(api: &str) -> String {
     format!(
-        r#"Web page     : {api}/  (sign up there; the code appears above as an e-mail)
+        r#"Web page     : {api}/  (sign up there; the code is printed here, in an e-mail)
 OpenAPI      : {api}/openapi.json
 
 The command-line client, from another terminal:
   cargo install --locked --path cli
   export OCR_API_URL={api}
   ocr register --name Ada --email ada@example.org
-  ocr verify --email ada@example.org --code <code from the e-mail>
+  ocr verify --email ada@example.org --code <code from the e-mail printed here>
   ocr submit ~/scans --wait --out ~/scans-text"#
     )
 }
