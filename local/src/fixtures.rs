@@ -446,14 +446,8 @@ pub fn two_column_page(font: &FontVec, width: u32, height: u32, px: f32, lines_p
     let mut truth = vec![title.to_string()];
     for c in 0..2 {
         let x = margin + c as f32 * (column + gutter);
-        for (i, line) in prose_lines(font, px, column, lines_per_column, &mut rng).iter().enumerate() {
-            let y = margin + px * 2.5 + leading * i as f32;
-            if y + px > height as f32 {
-                break;
-            }
-            page.text(font, px, x, y, line);
-            truth.push(line.clone());
-        }
+        let lines = prose_lines(font, px, column, lines_per_column, &mut rng);
+        write_lines(&mut page, font, px, (x, margin + px * 2.5), leading, &lines, &mut truth);
     }
     let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
     Fixture::from_page(format!("two-column-page-{width}x{height}"), page, &truth)
@@ -470,16 +464,31 @@ pub fn letter_page(font: &FontVec, width: u32, height: u32, px: f32, number: u32
     let heading = format!("Page {number} of the council minutes");
     page.text(font, px * 1.3, margin, margin, &heading);
     let mut truth = vec![heading];
-    for (i, line) in prose_lines(font, px, width as f32 - 2.0 * margin, lines, &mut rng).iter().enumerate() {
-        let y = margin + px * 2.5 + leading * i as f32;
-        if y + px > height as f32 {
-            break;
-        }
-        page.text(font, px, margin, y, line);
-        truth.push(line.clone());
-    }
+    let lines = prose_lines(font, px, width as f32 - 2.0 * margin, lines, &mut rng);
+    write_lines(&mut page, font, px, (margin, margin + px * 2.5), leading, &lines, &mut truth);
     let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
     Fixture::from_page(format!("letter-page-{number}"), page, &truth)
+}
+
+/// Writes `lines` down from the baseline `(x, top)`, as many as fit on the
+/// page, adding each written to `truth`.
+fn write_lines(
+    page: &mut Page,
+    font: &FontVec,
+    px: f32,
+    (x, top): (f32, f32),
+    leading: f32,
+    lines: &[String],
+    truth: &mut Vec<String>,
+) {
+    for (i, line) in lines.iter().enumerate() {
+        let y = top + leading * i as f32;
+        if y + px > page.image.height() as f32 {
+            break;
+        }
+        page.text(font, px, x, y, line);
+        truth.push(line.clone());
+    }
 }
 
 /// Text with artwork around it (a cover, a poster): shapes that detection

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod http;
 pub mod imaging;
 pub mod jobs;
+pub mod markup;
 pub mod notify;
 pub mod ports;
 pub mod retry;

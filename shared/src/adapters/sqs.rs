@@ -6,6 +6,17 @@ use aws_sdk_sqs::Client;
 use crate::email::EmailJob;
 use crate::ports::{EmailQueue, QueueError};
 
+async fn send(client: &Client, queue_url: &str, body: String) -> Result<(), QueueError> {
+    client
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))
+}
+
 #[derive(Debug, Clone)]
 pub struct SqsEmailQueue {
     client: Client,
@@ -22,13 +33,7 @@ impl SqsEmailQueue {
 impl EmailQueue for SqsEmailQueue {
     async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError(Box::new(e)))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
+        send(&self.client, &self.queue_url, body).await?;
         tracing::info!(email_id = %job.id, template = job.template(), "e-mail job queued");
         Ok(())
     }
@@ -52,13 +57,7 @@ impl SqsJobQueue {
 impl crate::ports::JobQueue for SqsJobQueue {
     async fn continue_job(&self, owner: &crate::domain::UserId, id: &crate::jobs::JobId) -> Result<(), QueueError> {
         let body = crate::jobs::ContinueJob { owner: *owner, job_id: *id }.to_message();
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
+        send(&self.client, &self.queue_url, body).await?;
         tracing::info!(job_id = %id, "job handed on to the next invocation");
         Ok(())
     }

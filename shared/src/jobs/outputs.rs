@@ -6,27 +6,13 @@ use pdf_writer::types::TextRenderingMode;
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 
 use super::model::{OcrResult, PAGE_SEPARATOR, PageResult};
+use crate::markup::escape_html;
 
 /// Plain text: lines in reading order, pages separated by a form feed.
 pub fn text(result: &OcrResult) -> String {
     let mut text = result.pages.iter().map(PageResult::text).collect::<Vec<_>>().join(PAGE_SEPARATOR);
     text.push('\n');
     text
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn bbox(b: &super::model::BoundingBox) -> String {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::domain::Email;
 use crate::email::{EmailJob, EmailMessage};
+use crate::markup::escape_html;
 use crate::ports::StoreError;
 
 /// An e-mail ready to hand to the mail service.
@@ -18,22 +19,6 @@ pub struct RenderedEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn html_page(title: &str, body: &str) -> String {
