@@ -7,10 +7,10 @@ use std::time::Instant;
 use time::Duration;
 
 use super::model::*;
+use super::outputs;
 use crate::clock::Clock;
 use crate::domain::UserId;
 use crate::email::{EmailJob, EmailMessage};
-use super::outputs;
 use crate::imaging::document::{self, DocumentInfo, DocumentLimits};
 use crate::imaging::{self, ImageProblem};
 use crate::ports::{
@@ -172,22 +172,20 @@ enum Run {
     HandedOn { pages_done: u32, pages_total: u32 },
 }
 
-/// A page recognised, with what the searchable PDF needs of it.
-struct DonePage {
-    result: PageResult,
-    engine: EngineInfo,
-    jpeg: Vec<u8>,
-    gray: bool,
-    dpi: f32,
-}
-
-/// A page kept between invocations (its JPEG is kept beside it).
+/// A page recognised, with what the searchable PDF needs of it but its
+/// image; kept as JSON between invocations.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct KeptPage {
     result: PageResult,
     engine: EngineInfo,
     gray: bool,
     dpi: f32,
+}
+
+/// A recognised page and its image (JPEG), kept beside it between invocations.
+struct DonePage {
+    page: KeptPage,
+    jpeg: Vec<u8>,
 }
 
 fn rejected(problem: ImageProblem) -> (FailureClass, String) {
@@ -213,21 +211,18 @@ fn recognize_page(
     limits: &DocumentLimits,
 ) -> Result<DonePage, (FailureClass, String)> {
     let drawn = document::render_page(bytes, info, index, limits).map_err(rejected)?;
-    let recognized = recognizer
-        .recognize(&drawn.image)
-        .map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?;
+    let recognized =
+        recognizer.recognize(&drawn.image).map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?;
     let (width, height) = (drawn.image.width(), drawn.image.height());
     let gray = !drawn.image.color().has_color();
     let mut jpeg = std::io::Cursor::new(Vec::new());
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, PDF_JPEG_QUALITY);
-    let encoded = if gray {
-        encoder.encode_image(&drawn.image.to_luma8())
-    } else {
-        encoder.encode_image(&drawn.image.to_rgb8())
-    };
+    let encoded =
+        if gray { encoder.encode_image(&drawn.image.to_luma8()) } else { encoder.encode_image(&drawn.image.to_rgb8()) };
     encoded.map_err(|e| (FailureClass::RecognitionFailed, format!("the page image could not be encoded: {e}")))?;
     let result = PageResult { page: index + 1, width, height, lines: recognized.lines };
-    Ok(DonePage { result, engine: recognized.engine, jpeg: jpeg.into_inner(), gray, dpi: drawn.dpi })
+    let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi };
+    Ok(DonePage { page, jpeg: jpeg.into_inner() })
 }
 /// How much of the text the "ready" e-mail quotes.
 const EMAIL_EXCERPT_CHARS: usize = 280;
@@ -338,8 +333,15 @@ impl JobProcessor {
         let started = Instant::now();
         let queued_ms =
             job.started_at.map_or(0, |claimed| (claimed - job.created_at).whole_milliseconds().max(0) as u64);
-        let mut report =
-            Report { status: JobStatus::Failed, failure: None, queued_ms, ocr_ms: 0, megapixels: None, pages: 0, lines: 0 };
+        let mut report = Report {
+            status: JobStatus::Failed,
+            failure: None,
+            queued_ms,
+            ocr_ms: 0,
+            megapixels: None,
+            pages: 0,
+            lines: 0,
+        };
         let bytes = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
             Ok(bytes) => Arc::new(bytes),
             Err(BlobError::NotFound) => {
@@ -367,7 +369,8 @@ impl JobProcessor {
         let mut slowest = std::time::Duration::ZERO;
         while (pages.len() as u32) < info.pages {
             let index = pages.len() as u32;
-            if pages.len() > kept && finish_by.is_some_and(|t| Instant::now() + slowest.mul_f32(1.5) + HAND_ON_TIME > t) {
+            if pages.len() > kept && finish_by.is_some_and(|t| Instant::now() + slowest.mul_f32(1.5) + HAND_ON_TIME > t)
+            {
                 return self.hand_on(job, &pages, kept, info.pages).await;
             }
             let page_started = Instant::now();
@@ -389,8 +392,10 @@ impl JobProcessor {
             }
         }
         report.pages = info.pages;
-        report.megapixels = Some(pages.iter().map(|p| f64::from(p.result.width) * f64::from(p.result.height)).sum::<f64>() / 1e6);
-        report.lines = pages.iter().map(|p| p.result.lines.len()).sum();
+        report.megapixels = Some(
+            pages.iter().map(|p| f64::from(p.page.result.width) * f64::from(p.page.result.height)).sum::<f64>() / 1e6,
+        );
+        report.lines = pages.iter().map(|p| p.page.result.lines.len()).sum();
         self.finish(job, Ok(pages), report, started).await
     }
 
@@ -405,14 +410,19 @@ impl JobProcessor {
     ) -> Result<Run, Transient> {
         match verdict {
             Ok(pages) => {
-                let engine = pages.last().map(|p| p.engine.clone()).unwrap_or_else(EngineInfo::unknown);
+                let engine = pages.last().map(|p| p.page.engine.clone()).unwrap_or_else(EngineInfo::unknown);
                 let pdf_pages: Vec<_> = pages
                     .iter()
-                    .map(|p| outputs::PdfPage { result: &p.result, jpeg: &p.jpeg, gray: p.gray, dpi: p.dpi })
+                    .map(|p| outputs::PdfPage {
+                        result: &p.page.result,
+                        jpeg: &p.jpeg,
+                        gray: p.page.gray,
+                        dpi: p.page.dpi,
+                    })
                     .collect();
                 let pdf = outputs::searchable_pdf(&pdf_pages);
                 self.blobs.put(&searchable_pdf_key(&job.id), pdf, "application/pdf").await?;
-                let results = pages.into_iter().map(|p| p.result).collect();
+                let results = pages.into_iter().map(|p| p.page.result).collect();
                 let result = OcrResult::new(results, started.elapsed().as_millis() as u64, engine);
                 job.pages_done = result.pages.len() as u32;
                 job.result = Some(self.store_result(&job.id, result).await?);
@@ -442,7 +452,9 @@ impl JobProcessor {
             Ok(()) => Ok(()),
             // Deleted by its owner meanwhile, or taken over after our lease
             // ran out: either way the job is not ours to finish any more.
-            Err(StoreError::Conflict) => Err(Transient::because(format!("job {} changed while being processed", job.id))),
+            Err(StoreError::Conflict) => {
+                Err(Transient::because(format!("job {} changed while being processed", job.id)))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -452,9 +464,8 @@ impl JobProcessor {
     /// caller queue the message that continues it.
     async fn hand_on(&self, mut job: Job, pages: &[DonePage], kept: usize, pages_total: u32) -> Result<Run, Transient> {
         for page in &pages[kept..] {
-            let (json_key, jpeg_key) = page_keys(&job.id, page.result.page);
-            let kept_page = KeptPage { result: page.result.clone(), engine: page.engine.clone(), gray: page.gray, dpi: page.dpi };
-            let json = serde_json::to_vec(&kept_page).map_err(|e| Transient(Box::new(e)))?;
+            let (json_key, jpeg_key) = page_keys(&job.id, page.page.result.page);
+            let json = serde_json::to_vec(&page.page).map_err(|e| Transient(Box::new(e)))?;
             self.blobs.put(&json_key, json, "application/json").await?;
             self.blobs.put(&jpeg_key, page.jpeg.clone(), "image/jpeg").await?;
         }
@@ -485,7 +496,7 @@ impl JobProcessor {
                 tracing::warn!(job_id = %job.id, page, "a kept page is missing; the document starts again");
                 return Ok(Vec::new());
             };
-            pages.push(DonePage { result: kept.result, engine: kept.engine, jpeg, gray: kept.gray, dpi: kept.dpi });
+            pages.push(DonePage { page: kept, jpeg });
         }
         Ok(pages)
     }
