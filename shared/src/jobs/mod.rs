@@ -258,35 +258,53 @@ impl JobService {
     }
 
     pub async fn get(&self, owner: &Owner, id: &JobId) -> Result<JobDetails, JobError> {
+        let job = self.live_job(owner, id).await?;
+        let result = self.load_result(&job).await?;
+        Ok(JobDetails { job, result })
+    }
+
+    /// The job, unless it is unknown or past its retention.
+    async fn live_job(&self, owner: &Owner, id: &JobId) -> Result<Job, JobError> {
         let job = self.jobs.find_job(&owner.id, id).await?.ok_or(JobError::NotFound)?;
         if job.is_expired(self.clock.now()) {
             return Err(JobError::Expired);
         }
-        let result = match &job.result {
+        Ok(job)
+    }
+
+    /// The full result, read from the blob store when it is large.
+    async fn load_result(&self, job: &Job) -> Result<Option<OcrResult>, JobError> {
+        Ok(match &job.result {
             None => None,
             Some(StoredResult::Inline(result)) => Some(result.clone()),
             Some(StoredResult::Blob { key, .. }) => {
                 let bytes = self.blobs.get(key, 64 * 1024 * 1024).await?;
                 Some(serde_json::from_slice(&bytes).map_err(|e| JobError::Unavailable(Box::new(e)))?)
             }
-        };
-        Ok(JobDetails { job, result })
+        })
+    }
+
+    /// A job that is DONE; the reason it is not, otherwise.
+    async fn done_job(&self, owner: &Owner, id: &JobId) -> Result<Job, JobError> {
+        let job = self.live_job(owner, id).await?;
+        match job.status {
+            JobStatus::Done => Ok(job),
+            JobStatus::Failed => Err(JobError::Failed { reason: job.failure.unwrap_or_default() }),
+            status => Err(JobError::NotFinished { status: status.as_str() }),
+        }
     }
 
     /// The result of a job that is DONE.
     pub async fn finished_result(&self, owner: &Owner, id: &JobId) -> Result<OcrResult, JobError> {
-        let details = self.get(owner, id).await?;
-        match (details.job.status, details.result) {
-            (JobStatus::Done, Some(result)) => Ok(result),
-            (JobStatus::Failed, _) => Err(JobError::Failed { reason: details.job.failure.unwrap_or_default() }),
-            (status, _) => Err(JobError::NotFinished { status: status.as_str() }),
-        }
+        let job = self.done_job(owner, id).await?;
+        self.load_result(&job).await?.ok_or(JobError::NotFinished { status: job.status.as_str() })
     }
 
     /// A short-lived URL to download the searchable PDF of a job that is
-    /// DONE (too large to pass through the API's Lambda).
+    /// DONE (too large to pass through the API's Lambda). The result itself
+    /// is not read.
     pub async fn searchable_pdf_url(&self, owner: &Owner, id: &JobId) -> Result<String, JobError> {
-        self.finished_result(owner, id).await?;
+        self.done_job(owner, id).await?;
         let url =
             self.blobs.presign_get(&searchable_pdf_key(id), &format!("{id}.pdf"), StdDuration::from_secs(300)).await?;
         Ok(url)
