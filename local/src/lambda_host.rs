@@ -94,7 +94,7 @@ impl LambdaProcess {
     /// Starts `binary` with `env` (plus the variables Lambda sets).
     pub async fn start(binary: &Path, function_name: &str, env: &HashMap<String, String>) -> Result<Self> {
         if !binary.is_file() {
-            bail!("{} does not exist: build the functions first (cargo build --release)", binary.display());
+            bail!("{} does not exist: build the functions first (./dev sam-build)", binary.display());
         }
         let (events, receiver) = mpsc::channel(16);
         let shared = Arc::new(Shared {

@@ -1,6 +1,7 @@
 //! events/ replayed against each function's release binary, run as Lambda
 //! runs it (Runtime API), against the emulator. Proves the sample events and
-//! the binaries without Docker. `./dev test` builds the binaries first.
+//! the binaries without Docker. The binaries are the deployed artifacts
+//! (`cargo lambda build --release`), which `./dev test` builds first.
 //!
 //! With `SAM_ENDPOINT_URL` set (by `./dev test-sam`), the same events go
 //! through `sam local invoke` instead: the deployed artifacts in Lambda's
@@ -15,11 +16,13 @@ use local::lambda_host::LambdaProcess;
 use local::sam::SamFunction;
 use serde_json::Value;
 
+/// `LAMBDA_BINARIES_DIR/NAME` when set (e.g. `target/release` of a plain
+/// cargo build), else cargo lambda's `target/lambda/NAME/bootstrap`.
 fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var("LAMBDA_BINARIES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")));
-    dir.join(name)
+    match std::env::var("LAMBDA_BINARIES_DIR") {
+        Ok(dir) => PathBuf::from(dir).join(name),
+        Err(_) => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/lambda")).join(name).join("bootstrap"),
+    }
 }
 
 fn event(name: &str) -> String {
@@ -209,6 +212,13 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
         assert!(emf["OcrMilliseconds"].is_number() && emf["Megapixels"].is_number(), "{emf}");
     }
     assert!(done["result"]["text"].as_str().unwrap().contains("Invoice"), "{done}");
+    // Which CPU kernels read it, in the result and (once) in the log.
+    let kernel = done["result"]["engine"]["kernel"].as_str().expect("the result names its kernel family");
+    if let Some(lines) = ocr.json_lines() {
+        let ready = lines.iter().find(|l| l["message"] == "OCR engine ready").expect("the engine's start-up line");
+        assert_eq!(ready["kernel"], kernel, "{ready}");
+        assert!(ready["self_check_ms"].is_number() && ready["kernel_path"].is_string(), "{ready}");
+    }
 
     // The sample e-mail jobs, addressed to this test's user.
     let mut notify = start(&app, "notify", "NotifyFunction").await;
@@ -222,4 +232,41 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
     assert_eq!(again["batchItemFailures"], Value::Array(vec![]));
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(app.sent_mail(&email, "", 3).await.len(), 3);
+}
+
+/// The release binary refuses to start when its engine misreads the
+/// reference line (here: models with the CNN's weights negated, through
+/// OCR_MODELS_DIR), so Lambda reports an init error instead of jobs DONE
+/// with wrong text. Runs the binary itself: `sam local invoke` cannot be
+/// handed other models.
+#[tokio::test]
+async fn an_ocr_engine_that_misreads_cannot_start() {
+    if std::env::var("SAM_ENDPOINT_URL").is_ok() {
+        println!("skipped under sam local invoke: the models directory is a host path");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let models = tempfile::tempdir().unwrap();
+    ocr::engine::broken::write_models(models.path()).unwrap();
+    let mut env = app.system.stack.function_env_vars("OcrFunction").unwrap();
+    env.insert(shared::config::OCR_MODELS_DIR.into(), models.path().display().to_string());
+    let mut process = LambdaProcess::start(&binary("ocr-worker"), "OcrFunction", &env).await.unwrap();
+    let error = process.init_duration().await.expect_err("a misreading engine took work");
+    assert!(error.to_string().contains("during init"), "{error}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let failure = loop {
+        let lines = process.stdout_lines();
+        let found = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "the OCR function cannot start");
+        match found {
+            Some(line) => break line,
+            None if std::time::Instant::now() < deadline => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            None => panic!("no start-up failure line in {lines:?}"),
+        }
+    };
+    let reason = failure["error"].as_str().unwrap();
+    assert!(reason.contains("OCR self-check failed on this CPU") && reason.contains("CPU features"), "{reason}");
 }

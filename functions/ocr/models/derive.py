@@ -23,7 +23,8 @@ text-detection-fitted.onnx
 text-recognition-cnn-int8.onnx
     The recognition model's convolutional part, line image [1, 1, 64, W] ->
     features [1, 128, 1, T]. Every Conv is dynamically quantized: the
-    weights are int8 per output channel, the activations are quantized at
+    weights are 7-bit int8 per output channel (in [-63, 63], so that x86
+    CPUs without VNNI cannot saturate: see CNN_WEIGHT_LEVELS), the activations are quantized at
     run time (`DynamicQuantizeLinear` + `ConvInteger`), and the int32 result
     is scaled back to f32. Two RTen 0.26 ConvInteger faults are avoided by
     construction: padding is an explicit f32 `Pad` before quantization (its
@@ -75,15 +76,27 @@ class Names:
         return f"{self.prefix}/{what}_{self.n}"
 
 
-def per_channel_int8(weight, axis=0):
-    """Symmetric int8 quantization along `axis`: (q, scale) with w ~ q * scale."""
+# The CNN's int8 weights use 7 bits ("range reduced", rten's
+# docs/quantization.md). x86-64 CPUs without AVX-512 VNNI multiply u8
+# activations by i8 weights with VPMADDUBSW, whose pairwise 16-bit sums
+# saturate once 255 * |w| * 2 > 32767: with weights up to 127 the AVX2
+# kernel read nothing at all. With |w| <= 63 the largest pair sum is 32130,
+# so every kernel (AVX2, AVX-512 with or without VNNI, Arm, generic)
+# computes the same exact integers. Weights that are only stored as int8 and
+# dequantized to f32 at load keep the full 8 bits.
+CNN_WEIGHT_LEVELS = 63
+STORED_WEIGHT_LEVELS = 127
+
+
+def per_channel_int8(weight, axis=0, levels=STORED_WEIGHT_LEVELS):
+    """Symmetric int8 quantization along `axis` to [-levels, levels]: (q, scale) with w ~ q * scale."""
     moved = np.moveaxis(weight, axis, 0)
     flat = moved.reshape(moved.shape[0], -1)
-    scale = np.abs(flat).max(axis=1) / 127.0
+    scale = np.abs(flat).max(axis=1) / float(levels)
     scale[scale == 0] = 1.0
     shape = [1] * weight.ndim
     shape[axis] = -1
-    q = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+    q = np.clip(np.round(weight / scale.reshape(shape)), -levels, levels).astype(np.int8)
     return q, scale.astype(np.float32)
 
 
@@ -191,7 +204,7 @@ def subgraph(model, inputs, outputs, input_infos, output_infos):
     return helper.make_model(part, opset_imports=list(model.opset_import), ir_version=model.ir_version)
 
 
-def quantize_cnn(model):
+def quantize_cnn(model, levels=CNN_WEIGHT_LEVELS):
     graph = model.graph
     names = Names("int8")
     inits = {i.name: i for i in graph.initializer}
@@ -206,7 +219,7 @@ def quantize_cnn(model):
         weight = numpy_helper.to_array(inits[w_name])
         bias = numpy_helper.to_array(inits[b_name])
         used.update([w_name, b_name])
-        q, w_scale = per_channel_int8(weight, 0)
+        q, w_scale = per_channel_int8(weight, 0, levels)
         pads = attrs.get("pads", [0, 0, 0, 0])
         padded = x
         if any(pads):
@@ -296,6 +309,14 @@ def check(detection, recognition, out):
     got = run(rnn, {CNN_OUTPUT: run(cnn, {"line_image": line})})
     agree = float((got.argmax(-1) == want.argmax(-1)).mean())
     print(f"recognition: max abs diff of log-probs {float(np.abs(got - want).max()):.3f}, argmax agreement {agree:.3f}")
+    # What the 7-bit weights cost, with exact integer arithmetic (onnxruntime,
+    # as on a VNNI or Arm CPU): the same CNN with full 8-bit weights.
+    cnn8 = quantize_cnn(
+        subgraph(recognition, ["line_image"], [CNN_OUTPUT], [cnn.graph.input[0]], [cnn.graph.output[0]]), levels=127
+    )
+    got8 = run(rnn, {CNN_OUTPUT: run(cnn8, {"line_image": line})})
+    agree8 = float((got8.argmax(-1) == want.argmax(-1)).mean())
+    print(f"recognition with 8-bit CNN weights (exact arithmetic): max abs diff {float(np.abs(got8 - want).max()):.3f}, argmax agreement {agree8:.3f}")
 
 
 def main():

@@ -116,7 +116,10 @@ impl Worker {
     /// models load here, once per container.
     pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = OcrConfig::load(env)?;
-        let recognizer = Arc::new(FastEngine::load(config.models_dir.as_deref())?);
+        // Reads a reference line first: an engine that misreads on this CPU
+        // fails initialisation (Lambda reports an init error) instead of
+        // marking jobs DONE with wrong text.
+        let recognizer = Arc::new(FastEngine::load_checked(config.models_dir.as_deref())?);
         let processor = aws::job_processor(&config, clients, recognizer);
         let dead_letters = aws::dead_letters(clients, &config.dead_letter_queue_url);
         Ok(Self::new(processor, config.uploads_bucket, dead_letters))

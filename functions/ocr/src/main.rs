@@ -2,10 +2,14 @@
 
 use shared::aws::AwsClients;
 use shared::config::Env;
-use shared::{sqs_batch, telemetry};
+use shared::{errors, sqs_batch, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init("ocr");
-    sqs_batch::serve(ocr::Worker::from_env(&Env::process(), &AwsClients::from_env().await)?).await
+    // A failed start (the engine's self-check above all) is logged as one
+    // JSON line with its causes; the exit makes it Lambda's init error.
+    let worker = ocr::Worker::from_env(&Env::process(), &AwsClients::from_env().await)
+        .inspect_err(|e| tracing::error!(error = errors::chain(e.as_ref()), "the OCR function cannot start"))?;
+    sqs_batch::serve(worker).await
 }

@@ -79,6 +79,7 @@ impl StockEngine {
             detection_model_sha256: detection_hash,
             recognition_model_sha256: recognition_hash,
             sequence_model_sha256: None,
+            kernel: Some(crate::engine::KernelPath::detect().family.into()),
         };
         Ok(Self { engine, info })
     }

@@ -119,6 +119,11 @@ pub struct EngineInfo {
     /// The recogniser's second (recurrent) model, when it is split in two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_model_sha256: Option<String>,
+    /// The CPU kernel family inference ran on (`avx2`, `avx512-vnni`,
+    /// `neon-dotprod`, `generic`, ...); absent in results stored before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 impl EngineInfo {
@@ -130,6 +135,7 @@ impl EngineInfo {
             detection_model_sha256: String::new(),
             recognition_model_sha256: String::new(),
             sequence_model_sha256: None,
+            kernel: None,
         }
     }
 }

@@ -196,6 +196,7 @@ mod tests {
             detection_model_sha256: "d".into(),
             recognition_model_sha256: "r".into(),
             sequence_model_sha256: None,
+            kernel: None,
         };
         OcrResult::new(pages, 5, engine)
     }

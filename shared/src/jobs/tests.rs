@@ -46,6 +46,7 @@ impl TextRecognizer for FakeRecognizer {
                 detection_model_sha256: "d".into(),
                 recognition_model_sha256: "r".into(),
                 sequence_model_sha256: None,
+                kernel: None,
             },
         })
     }

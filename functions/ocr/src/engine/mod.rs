@@ -5,7 +5,10 @@
 //! table-like rows ocrs splits, and every line gets a confidence from the
 //! recogniser's probabilities, which drops noise.
 
+#[doc(hidden)]
+pub mod broken;
 mod detection;
+mod kernels;
 pub mod layout;
 mod lines;
 mod recognition;
@@ -22,6 +25,7 @@ use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine, Word};
 use shared::ports::{RecognizeError, TextRecognizer};
 
 use detection::Detector;
+pub use kernels::KernelPath;
 use layout::Fragment;
 use recognition::{LineReader, ReadChar};
 
@@ -34,11 +38,18 @@ const DETECTION_MODEL: &[u8] = include_bytes!("../../models/text-detection-fitte
 const RECOGNITION_CNN_MODEL: &[u8] = include_bytes!("../../models/text-recognition-cnn-int8.onnx");
 const RECOGNITION_RNN_MODEL: &[u8] = include_bytes!("../../models/text-recognition-rnn.onnx");
 pub const DETECTION_MODEL_SHA256: &str = "713512084e180438cdd6879aab93710c525febd820dcb7d7e565f620cc782ffb";
-pub const RECOGNITION_CNN_MODEL_SHA256: &str = "7a895b7453a5d992f8105a4a2e190f4ba229670b9ce504200d372ce8f9bddd3d";
+pub const RECOGNITION_CNN_MODEL_SHA256: &str = "203acc06950f8d3c8e9ace7ae7544a5530cdb5b1b6deaec4f19ed8fdbcc74bf3";
 pub const RECOGNITION_RNN_MODEL_SHA256: &str = "0955cad1a1d913900ae274540b21f21ba0b65f90266be82fda02655631656208";
 /// File names of the models, in `models/` and in an `OCR_MODELS_DIR`.
 pub const MODEL_FILES: [&str; 3] =
     ["text-detection-fitted.onnx", "text-recognition-cnn-int8.onnx", "text-recognition-rnn.onnx"];
+
+/// The reference line the engine reads when it loads (DejaVu Sans at
+/// 26 px, grey, 824x70; made with Pillow): a misreading engine (a CPU whose
+/// kernels compute wrong, a broken model, a crate upgrade) must stop the
+/// function at initialisation, not mark jobs DONE with wrong text.
+const SELF_CHECK_IMAGE: &[u8] = include_bytes!("self-check.png");
+pub const SELF_CHECK_TEXT: &str = "Self-check 2026: OCR reads 0123456789, QUICK brown fox?";
 
 const ENGINE_NAME: &str = "ocrs-fitted";
 const ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, int8 CNN, batched GRU (1)";
@@ -86,6 +97,9 @@ pub enum EngineError {
     /// A model's output is not what the engine was built for.
     #[error("unexpected: {0}")]
     Unexpected(String),
+    /// The engine misread its reference line: it must not serve.
+    #[error("OCR self-check failed on this CPU, {kernel}: read {read:?} where the reference line says {expected:?}")]
+    SelfCheck { kernel: String, read: String, expected: &'static str },
 }
 
 impl EngineError {
@@ -108,6 +122,7 @@ pub struct FastEngine {
     /// ocrs' layout analysis, without models (it needs none).
     layout: OcrEngine,
     info: EngineInfo,
+    kernel: KernelPath,
 }
 
 impl FastEngine {
@@ -152,8 +167,48 @@ impl FastEngine {
         }
     }
 
+    /// [`load`](Self::load), then the [`self_check`](Self::self_check):
+    /// what the function runs at initialisation. Logs, once, which kernels
+    /// this CPU runs and what the check cost.
+    pub fn load_checked(models_dir: Option<&Path>) -> Result<Self, EngineError> {
+        let started = std::time::Instant::now();
+        let engine = Self::load(models_dir)?;
+        let loaded = started.elapsed();
+        engine.self_check()?;
+        tracing::info!(
+            kernel = engine.kernel.family,
+            kernel_path = %engine.kernel,
+            load_ms = loaded.as_millis() as u64,
+            self_check_ms = (started.elapsed() - loaded).as_millis() as u64,
+            "OCR engine ready"
+        );
+        Ok(engine)
+    }
+
+    /// Reads the reference line compiled into the binary and compares the
+    /// text, whitespace collapsed. Every kernel path tested reads it
+    /// exactly; a saturating kernel or a broken model reads nothing or
+    /// garbage, and the error names the CPU's kernels and features.
+    pub fn self_check(&self) -> Result<(), EngineError> {
+        let image = image::load_from_memory_with_format(SELF_CHECK_IMAGE, image::ImageFormat::Png)
+            .map_err(|e| EngineError::Unexpected(format!("the self-check image: {e}")))?;
+        let read = self.read(&image)?.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");
+        let read = read.split_whitespace().collect::<Vec<_>>().join(" ");
+        if read == SELF_CHECK_TEXT {
+            Ok(())
+        } else {
+            Err(EngineError::SelfCheck { kernel: self.kernel.to_string(), read, expected: SELF_CHECK_TEXT })
+        }
+    }
+
+    /// The kernels this engine runs on.
+    pub fn kernel_path(&self) -> &KernelPath {
+        &self.kernel
+    }
+
     fn with_models(detection: Model, cnn: Model, rnn: Model, hashes: [String; 3]) -> Result<Self, EngineError> {
         let [detection_hash, cnn_hash, rnn_hash] = hashes;
+        let kernel = KernelPath::detect();
         Ok(Self {
             detector: Detector::new(detection),
             reader: LineReader::new(cnn, rnn)?,
@@ -164,7 +219,9 @@ impl FastEngine {
                 detection_model_sha256: detection_hash,
                 recognition_model_sha256: cnn_hash,
                 sequence_model_sha256: Some(rnn_hash),
+                kernel: Some(kernel.family.into()),
             },
+            kernel,
         })
     }
 
@@ -339,6 +396,27 @@ mod tests {
     fn a_missing_override_directory_is_a_clear_error() {
         let Err(err) = FastEngine::from_dir(Path::new("/nonexistent")) else { panic!("loaded from nowhere") };
         assert!(err.to_string().contains("text-detection-fitted.onnx"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_models_pass_the_self_check() {
+        let engine = FastEngine::load_checked(None).unwrap();
+        println!("kernel path: {}", engine.kernel_path());
+        assert_eq!(engine.info.kernel.as_deref(), Some(engine.kernel_path().family));
+    }
+
+    #[test]
+    fn a_broken_model_fails_initialisation() {
+        let dir = tempfile::tempdir().unwrap();
+        broken::write_models(dir.path()).unwrap();
+
+        FastEngine::from_dir(dir.path()).expect("a broken model still loads");
+        let Err(err) = FastEngine::load_checked(Some(dir.path())) else { panic!("a broken model passed the self-check") };
+        assert!(matches!(err, EngineError::SelfCheck { .. }), "{err}");
+        let message = err.to_string();
+        let path = KernelPath::detect();
+        assert!(message.contains(&path.int8_kernel) && message.contains(path.family), "{message}");
+        println!("{message}");
     }
 
     #[test]
