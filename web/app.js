@@ -14,6 +14,9 @@ const state = {
   email: sessionStorage.getItem(EMAIL_KEY),
   // Kept in memory between sign-up and confirmation only.
   pending: null,
+  // A password reset under way: "email" while asking for the address, then
+  // the address the code was sent to.
+  reset: null,
   jobs: new Map(),
   cursor: null,
 };
@@ -26,7 +29,8 @@ class ApiProblem extends Error {
   }
 }
 
-async function api(method, path, { json, body, contentType, headers = {} } = {}) {
+// `raw`: the successful response's body as a Blob (hOCR, text), not JSON.
+async function api(method, path, { json, body, contentType, headers = {}, raw = false } = {}) {
   const init = { method, headers: { ...headers } };
   if (state.token) init.headers.authorization = `Bearer ${state.token}`;
   if (json !== undefined) {
@@ -43,6 +47,7 @@ async function api(method, path, { json, body, contentType, headers = {} } = {})
     throw new ApiProblem(0, { detail: "The service cannot be reached. Check your connection and try again." });
   }
   if (response.status === 204) return null;
+  if (raw && response.ok) return response.blob();
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json() : {};
   if (!response.ok) {
@@ -97,6 +102,11 @@ function render() {
   $("who-email").textContent = signedIn ? `Signed in as ${state.email}` : "";
   $("verify-form").hidden = !state.pending;
   if (state.pending) $("verify-email").textContent = state.pending.email;
+  // Forgot-password steps replace the log-in form while they run.
+  $("login-form").hidden = Boolean(state.reset);
+  $("forgot-form").hidden = state.reset !== "email";
+  $("reset-form").hidden = !state.reset || state.reset === "email";
+  if (state.reset && state.reset !== "email") $("reset-email").textContent = state.reset;
 }
 
 async function logIn(email, password) {
@@ -106,7 +116,8 @@ async function logIn(email, password) {
   sessionStorage.setItem(TOKEN_KEY, state.token);
   sessionStorage.setItem(EMAIL_KEY, email);
   state.pending = null;
-  for (const form of ["login-form", "register-form", "verify-form"]) $(form).reset();
+  state.reset = null;
+  for (const form of ["login-form", "register-form", "verify-form", "forgot-form", "reset-form"]) $(form).reset();
   notify("");
   render();
   await loadJobs(true);
@@ -153,6 +164,59 @@ $("resend-code").addEventListener("click", async () => {
 
 $("sign-out").addEventListener("click", () => signOut("Signed out."));
 
+// Forgot password: an e-mailed code, then a new password (which also logs in).
+$("forgot-password").addEventListener("click", () => {
+  state.reset = "email";
+  render();
+  $("forgot-email").value = $("login-email").value;
+  $("forgot-email").focus();
+});
+$("forgot-cancel").addEventListener("click", () => {
+  state.reset = null;
+  render();
+  $("login-email").focus();
+});
+handle("forgot-form", async (data) => {
+  const email = data.get("email").trim();
+  const answer = await api("POST", "/auth/password/forgot", { json: { email } });
+  state.reset = email;
+  render();
+  notify(answer.message || "");
+  $("reset-code").focus();
+});
+handle("reset-form", async (data) => {
+  const email = state.reset;
+  const newPassword = data.get("new_password");
+  await api("POST", "/auth/password/reset", { json: { email, code: data.get("code").trim(), new_password: newPassword } });
+  await logIn(email, newPassword);
+  notify("Your password is changed; every other session was signed out.");
+});
+
+// The signed-in account: password, sessions, deletion.
+handle("password-form", async (data) => {
+  const token = await api("POST", "/users/me/password", {
+    json: { current_password: data.get("current_password"), new_password: data.get("new_password") },
+  });
+  state.token = token.access_token;
+  sessionStorage.setItem(TOKEN_KEY, state.token);
+  $("password-form").reset();
+  notify("Your password is changed; every other session was signed out.");
+});
+$("sign-out-everywhere").addEventListener("click", async () => {
+  try {
+    await api("POST", "/users/me/sign-out-everywhere");
+    signOut("Signed out everywhere: every session of this account has ended.");
+  } catch (e) {
+    showProblem(e);
+  }
+});
+handle("delete-account-form", async (data) => {
+  await api("DELETE", "/users/me", { json: { password: data.get("password") } });
+  $("delete-account-form").reset();
+  $("account").open = false;
+  signOut("Your account and everything in it are deleted.");
+});
+
 // Jobs ------------------------------------------------------------------
 
 function jobCard(id) {
@@ -164,7 +228,9 @@ function jobCard(id) {
   text.id = `text-${id}`;
   node.querySelector(".text-label").htmlFor = text.id;
   node.querySelector(".copy").addEventListener("click", () => copyText(job));
-  node.querySelector(".download").addEventListener("click", () => downloadText(job));
+  for (const button of node.querySelectorAll(".download")) {
+    button.addEventListener("click", () => download(job, button.dataset.format));
+  }
   node.querySelector(".delete").addEventListener("click", () => deleteJob(job));
   node.querySelector(".load").addEventListener("click", () => refresh(job));
   state.jobs.set(id, job);
@@ -325,12 +391,35 @@ async function copyText(job) {
   }
 }
 
-function downloadText(job) {
+const DOWNLOADS = { text: ".txt", json: ".json", hocr: ".hocr.html" };
+
+function saveBlob(blob, fileName) {
   const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([job.result.text], { type: "text/plain;charset=utf-8" }));
-  link.download = `${job.name.replace(/\.[^.]+$/, "")}.txt`;
+  link.href = URL.createObjectURL(blob);
+  link.download = fileName;
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+/// The result in a format: text from memory; JSON and hOCR fetched with the
+/// token and saved from a Blob; the searchable PDF by navigating to its
+/// short-lived download link (the page's fetches may reach only this API).
+async function download(job, format) {
+  try {
+    if (format === "pdf") {
+      const link = await api("GET", `/jobs/${job.id}/result?format=pdf&link=true`);
+      window.location.assign(link.url);
+      notify(`Downloading the searchable PDF of ${job.name}.`);
+      return;
+    }
+    const base = job.name.replace(/\.[^.]+$/, "");
+    const blob = format === "text"
+      ? new Blob([job.result.text], { type: "text/plain;charset=utf-8" })
+      : await api("GET", `/jobs/${job.id}/result?format=${format}`, { raw: true });
+    saveBlob(blob, base + DOWNLOADS[format]);
+  } catch (e) {
+    showProblem(e);
+  }
 }
 
 async function deleteJob(job) {

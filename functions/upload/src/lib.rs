@@ -16,8 +16,8 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
-    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrResult, Owner, StoredReply, StoredResult, excerpt,
-    outputs,
+    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrResult, Owner, PDF_LINK_LIFETIME, StoredReply,
+    StoredResult, excerpt, outputs,
 };
 use shared::telemetry::record_job;
 use time::OffsetDateTime;
@@ -224,6 +224,17 @@ async fn get_job(
 #[serde(deny_unknown_fields)]
 struct ResultQuery {
     format: Option<String>,
+    /// With `format=pdf`: answer the download link as JSON instead of a
+    /// redirect, for a browser page (its fetch cannot read a redirect's
+    /// Location; it navigates to the link instead).
+    link: Option<bool>,
+}
+
+/// `?format=pdf&link=true`'s answer.
+#[derive(Debug, serde::Serialize)]
+struct DownloadLink {
+    url: String,
+    expires_in: u64,
 }
 
 /// `GET /jobs/{id}/result?format=json|text|hocr|pdf`: the result of a DONE
@@ -249,7 +260,12 @@ async fn get_result(
         "hocr" => typed("application/xhtml+xml; charset=utf-8", outputs::hocr(&state.jobs.finished_result(&owner, &id).await?)),
         "pdf" => {
             let url = state.jobs.searchable_pdf_url(&owner, &id).await?;
-            (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
+            if query.link == Some(true) {
+                let expires_in = PDF_LINK_LIFETIME.as_secs();
+                axum::Json(DownloadLink { url, expires_in }).into_response()
+            } else {
+                (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
+            }
         }
         other => return Err(bad_query(format!("format must be json, text, hocr or pdf, not {other:?}"))),
     })

@@ -200,10 +200,22 @@ fn document_child(pdf: &Path, dpi: f32) -> Result<()> {
     Ok(())
 }
 
+/// The CPU's model name, as /proc/cpuinfo gives it (figures depend on it).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
+}
+
 fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
     let font = load_font("DejaVuSans.ttf")?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("10-page US Letter PDFs scanned at 300 dpi; RTEN_NUM_THREADS=1; {cores} cores\n");
+    println!(
+        "10-page US Letter PDFs scanned at 300 dpi; RTEN_NUM_THREADS=1; {cores} cores\nCPU: {}; kernels: {}\n",
+        cpu_model(),
+        ocr::engine::KernelPath::detect()
+    );
     println!("| text | drawn at | page px | draw ms/page | read ms/page | ms/page | pages/min | peak RSS MB | CER per page (mean / worst) |");
     println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     std::fs::create_dir_all(out)?;
@@ -296,8 +308,10 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
-        "{} vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\n",
-        engines.iter().filter(|e| **e != "tesseract").copied().collect::<Vec<_>>().join(" vs ")
+        "{} vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\nCPU: {}; kernels: {}\n",
+        engines.iter().filter(|e| **e != "tesseract").copied().collect::<Vec<_>>().join(" vs "),
+        cpu_model(),
+        ocr::engine::KernelPath::detect(),
     );
     let columns: Vec<&str> = engines.clone();
     println!(

@@ -140,6 +140,9 @@ pub struct JobListing {
     pub next_cursor: Option<String>,
 }
 
+/// How long a link to a job's searchable PDF stays valid.
+pub const PDF_LINK_LIFETIME: StdDuration = StdDuration::from_secs(300);
+
 pub struct JobService {
     jobs: Arc<dyn JobStore>,
     keys: Arc<dyn IdempotencyStore>,
@@ -303,10 +306,10 @@ impl JobService {
     /// A short-lived URL to download the searchable PDF of a job that is
     /// DONE (too large to pass through the API's Lambda). The result itself
     /// is not read.
+    /// A download URL of the searchable PDF, valid [`PDF_LINK_LIFETIME`].
     pub async fn searchable_pdf_url(&self, owner: &Owner, id: &JobId) -> Result<String, JobError> {
         self.done_job(owner, id).await?;
-        let url =
-            self.blobs.presign_get(&searchable_pdf_key(id), &format!("{id}.pdf"), StdDuration::from_secs(300)).await?;
+        let url = self.blobs.presign_get(&searchable_pdf_key(id), &format!("{id}.pdf"), PDF_LINK_LIFETIME).await?;
         Ok(url)
     }
 

@@ -192,7 +192,12 @@ impl FastEngine {
     pub fn self_check(&self) -> Result<(), EngineError> {
         let image = image::load_from_memory_with_format(SELF_CHECK_IMAGE, image::ImageFormat::Png)
             .map_err(|e| EngineError::Unexpected(format!("the self-check image: {e}")))?;
-        let read = self.read(&image)?.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");
+        // A kernel that panics (as RTen 0.26's generic code did) is a
+        // misreading engine too, reported the same way.
+        let read = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read(&image))) {
+            Ok(lines) => lines?.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" "),
+            Err(panic) => format!("(the engine panicked: {})", panic_message(panic.as_ref())),
+        };
         let read = read.split_whitespace().collect::<Vec<_>>().join(" ");
         if read == SELF_CHECK_TEXT {
             Ok(())
@@ -272,6 +277,10 @@ impl FastEngine {
             .filter(is_text)
             .collect())
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
 }
 
 /// ocrs' greyscale conversion (ITU BT.601 weights, as torchvision's; alpha
