@@ -2,7 +2,9 @@
 //! chromedriver): sign up, confirm with the e-mailed code from the
 //! keyboard, upload images, watch them finish, read the text and the line
 //! boxes; a refused file and a wrong password shown in words; a phone-sized
-//! screen. Screenshots are kept in target/test-artifacts/.
+//! screen; every download format (text, JSON, hOCR, the searchable PDF);
+//! forgot password, change password, sign out everywhere, delete the
+//! account. Screenshots are kept in target/test-artifacts/.
 
 mod common;
 
@@ -22,6 +24,8 @@ struct Browser {
     client: Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
+    /// Where the browser saves downloads.
+    downloads: tempfile::TempDir,
 }
 
 fn program(variable: &str, default: &str) -> String {
@@ -48,11 +52,17 @@ async fn start_browser() -> Browser {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let profile = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
     let options = json!({
         "binary": chromium,
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--no-first-run", "--window-size=1280,1000",
                  format!("--user-data-dir={}", profile.path().display())],
+        "prefs": {
+            "download.default_directory": downloads.path().display().to_string(),
+            "download.prompt_for_download": false,
+            "plugins.always_open_pdf_externally": true,
+        },
     });
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("goog:chromeOptions".into(), options);
@@ -62,7 +72,7 @@ async fn start_browser() -> Browser {
         .connect(&url)
         .await
         .unwrap_or_else(|e| panic!("chromedriver could not start {chromium}: {e}"));
-    Browser { client, _driver: driver, _profile: profile }
+    Browser { client, _driver: driver, _profile: profile, downloads }
 }
 
 /// Waits until `script` (a JS function body) returns something truthy;
@@ -97,6 +107,42 @@ async fn visible(client: &Client, id: &str) -> bool {
     client.execute(&script, vec![]).await.unwrap() == true
 }
 
+/// Waits for a finished download whose name ends with `suffix`.
+async fn downloaded(dir: &Path, suffix: &str) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .find(|path| path.to_string_lossy().ends_with(suffix));
+        if let Some(path) = done {
+            return path;
+        }
+        assert!(Instant::now() < deadline, "no download ending in {suffix} in {}", dir.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs up through the page (the e-mailed code typed, then Enter); returns
+/// the address once the upload area shows.
+async fn sign_up(client: &Client, app: &TestApp) -> String {
+    let email = unique_email();
+    fill(client, "#register-name", "Ada Lovelace").await;
+    fill(client, "#register-email", &email).await;
+    fill(client, "#register-password", PASSWORD).await;
+    click(client, "#register-form button[type=submit]").await;
+    until(client, "the code form", "return !document.getElementById('verify-form').hidden").await;
+    let code = app.code_for(&email).await;
+    fill(client, "#verify-code", &format!("{code}{ENTER}")).await;
+    until(client, "the upload area", "return !document.getElementById('signed-in').hidden").await;
+    email
+}
+
+const PROBLEM_SHOWN: &str =
+    "return !document.getElementById('problem').hidden && document.getElementById('problem').textContent";
+const NOTICE_SHOWN: &str =
+    "return !document.getElementById('notice').hidden && document.getElementById('notice').textContent";
+
 fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
@@ -119,15 +165,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     assert_eq!(unlabelled, json!([]), "fields without a label");
 
     // Sign up; the code arrives by e-mail and is typed, then Enter.
-    let email = unique_email();
-    fill(client, "#register-name", "Ada Lovelace").await;
-    fill(client, "#register-email", &email).await;
-    fill(client, "#register-password", PASSWORD).await;
-    click(client, "#register-form button[type=submit]").await;
-    until(client, "the code form", "return !document.getElementById('verify-form').hidden").await;
-    let code = app.code_for(&email).await;
-    fill(client, "#verify-code", &format!("{code}{ENTER}")).await;
-    until(client, "the upload area", "return !document.getElementById('signed-in').hidden").await;
+    let email = sign_up(client, &app).await;
     assert!(!visible(client, "signed-out").await);
 
     // The token is in this tab's sessionStorage only, never in the URL.
@@ -176,7 +214,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
         assert_eq!(job["boxes"], page.truth.lines().count(), "a box per line over the image: {job}");
         assert_eq!(job["imageShown"], true);
     }
-    let problem = until(client, "the refused file's problem", "return !document.getElementById('problem').hidden && document.getElementById('problem').textContent").await;
+    let problem = until(client, "the refused file's problem", PROBLEM_SHOWN).await;
     let problem = problem.as_str().unwrap();
     assert!(problem.starts_with("fake.png:") && problem.contains("not"), "the problem in words: {problem}");
     std::fs::write(artifacts().join("web-page.png"), client.screenshot().await.unwrap()).unwrap();
@@ -196,7 +234,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     assert_eq!(gone, Value::Null, "signing out forgets the token");
     fill(client, "#login-email", &email).await;
     fill(client, "#login-password", &format!("wrong password{ENTER}")).await;
-    let refused = until(client, "the log-in problem", "return !document.getElementById('problem').hidden && document.getElementById('problem').textContent").await;
+    let refused = until(client, "the log-in problem", PROBLEM_SHOWN).await;
     assert!(refused.as_str().unwrap().contains("password"), "{refused}");
 
     // The right one brings the jobs back (listed, their text on request).
@@ -213,4 +251,116 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     let text = until(client, "a listed job's text", "return document.querySelector('#jobs li.job .text').value").await;
     assert!(pages.iter().any(|p| fixtures::cer(&p.truth, text.as_str().unwrap()) <= 0.05), "{text}");
     browser.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() {
+    let app = TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await;
+    let browser = start_browser().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/", app.system.api_url)).await.unwrap();
+    let email = sign_up(client, &app).await;
+
+    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let page = fixtures::paragraph("memo", &font, 30.0, &["Meeting moved to Friday", "Room 4B at 10:30"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("memo.png");
+    std::fs::write(&path, page.png()).unwrap();
+    client.find(Locator::Id("files")).await.unwrap().send_keys(&path.display().to_string()).await.unwrap();
+    until(client, "the job DONE", "return document.querySelector('#jobs li.job[data-status=DONE] .text')?.value").await;
+
+    // Every format, as a person clicks for it.
+    let downloads = browser.downloads.path();
+    for (format, suffix) in [("text", "memo.txt"), ("json", "memo.json"), ("hocr", "memo.hocr.html"), ("pdf", ".pdf")] {
+        click(client, &format!("#jobs li.job .download[data-format={format}]")).await;
+        downloaded(downloads, suffix).await;
+    }
+    // Still on the page after the PDF's download link.
+    assert!(visible(client, "signed-in").await, "the PDF link navigated away from the page");
+    let text = std::fs::read_to_string(downloaded(downloads, "memo.txt").await).unwrap();
+    assert!(fixtures::cer(&page.truth, &text) <= 0.05, "{text:?}");
+    let json: Value = serde_json::from_slice(&std::fs::read(downloaded(downloads, "memo.json").await).unwrap()).unwrap();
+    assert!(fixtures::cer(&page.truth, json["text"].as_str().unwrap()) <= 0.05, "{json}");
+    assert!(json["engine"]["kernel"].is_string(), "{json}");
+    let hocr = std::fs::read_to_string(downloaded(downloads, "memo.hocr.html").await).unwrap();
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+    let document = roxmltree::Document::parse_with_options(&hocr, options).expect("the hOCR is well-formed XHTML");
+    let lines = document.descendants().filter(|n| n.attribute("class") == Some("ocr_line")).count();
+    assert_eq!(lines, page.truth.lines().count(), "{hocr}");
+    let pdf = downloaded(downloads, ".pdf").await;
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"), "{}", pdf.display());
+    let extracted = std::process::Command::new("pdftotext").arg("-raw").arg(&pdf).arg("-").output().unwrap();
+    let extracted = String::from_utf8_lossy(&extracted.stdout);
+    assert!(fixtures::cer(&page.truth, extracted.trim()) <= 0.05, "the PDF's text layer: {extracted:?}");
+
+    // Change the password: this tab stays signed in with the new token.
+    open_account_settings(client).await;
+    fill(client, "#current-password", PASSWORD).await;
+    fill(client, "#new-password", "difference engine").await;
+    click(client, "#password-form button[type=submit]").await;
+    until(client, "the password changed notice", NOTICE_SHOWN).await;
+    assert!(visible(client, "signed-in").await);
+    let me = app.get_with_token("/users/me", &session_token(client).await).await;
+    assert_eq!(me.status(), 200, "the new token works");
+
+    // Sign out everywhere: this tab and every token end.
+    let old_token = session_token(client).await;
+    click(client, "#sign-out-everywhere").await;
+    until(client, "the log-in form after signing out everywhere", "return !document.getElementById('signed-out').hidden").await;
+    assert_eq!(app.get_with_token("/users/me", &old_token).await.status(), 401);
+
+    // Forgot password, from the log-in form, with the e-mailed code.
+    app.forget_sends(&email).await;
+    click(client, "#forgot-password").await;
+    fill(client, "#forgot-email", &email).await;
+    click(client, "#forgot-form button[type=submit]").await;
+    until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;
+    let code = app.code_for(&email).await;
+    fill(client, "#reset-code", &code).await;
+    fill(client, "#reset-password", &format!("a brand new secret{ENTER}")).await;
+    until(client, "signed in after the reset", "return !document.getElementById('signed-in').hidden").await;
+    assert_eq!(app.login(&email, "difference engine").await.status(), 401, "the old password still works");
+    assert_eq!(app.login(&email, "a brand new secret").await.status(), 200);
+
+    // A wrong code is explained, and the form stays for another try.
+    click(client, "#sign-out").await;
+    app.forget_sends(&email).await;
+    click(client, "#forgot-password").await;
+    fill(client, "#forgot-email", &email).await;
+    click(client, "#forgot-form button[type=submit]").await;
+    until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;
+    let code = app.code_for(&email).await;
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    fill(client, "#reset-code", &wrong).await;
+    fill(client, "#reset-password", &format!("yet another secret{ENTER}")).await;
+    let problem = until(client, "the wrong code's problem", PROBLEM_SHOWN).await;
+    assert!(problem.as_str().unwrap().to_lowercase().contains("code"), "{problem}");
+    assert!(visible(client, "reset-form").await);
+    fill(client, "#reset-code", &code).await;
+    fill(client, "#reset-password", &format!("yet another secret{ENTER}")).await;
+    until(client, "signed in after the reset", "return !document.getElementById('signed-in').hidden").await;
+
+    // Delete the account: gone, and so are its jobs.
+    open_account_settings(client).await;
+    fill(client, "#delete-password", "yet another secret").await;
+    click(client, "#delete-confirm").await;
+    click(client, "#delete-account-form button[type=submit]").await;
+    until(client, "the log-in form after deleting the account", "return !document.getElementById('signed-out').hidden").await;
+    let notice = until(client, "the deletion notice", NOTICE_SHOWN).await;
+    assert!(notice.as_str().unwrap().contains("deleted"), "{notice}");
+    assert_eq!(app.login(&email, "yet another secret").await.status(), 401);
+    std::fs::write(artifacts().join("web-page-account.png"), client.screenshot().await.unwrap()).unwrap();
+    browser.client.close().await.unwrap();
+}
+
+/// Opens "Your account" (a `<details>`) by its summary, unless it is open.
+async fn open_account_settings(client: &Client) {
+    if client.execute("return document.getElementById('account').open", vec![]).await.unwrap() != true {
+        click(client, "#account summary").await;
+    }
+}
+
+async fn session_token(client: &Client) -> String {
+    let token = client.execute("return sessionStorage.getItem('ocr.token')", vec![]).await.unwrap();
+    token.as_str().expect("a token in sessionStorage").to_owned()
 }

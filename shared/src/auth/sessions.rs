@@ -7,6 +7,7 @@ use super::throttle::Subject;
 use super::{AccessToken, AuthError, AuthService, Claims, TokenService, passwords, records};
 use crate::domain::{ClientAddress, Email, PasswordAttempt};
 use crate::ports::UserStore;
+use crate::retry;
 use crate::user::User;
 
 /// Lets a request through only with a valid token of an account that still
@@ -76,12 +77,18 @@ impl AuthService {
     }
 
     /// Revokes every token of the caller's account, this one included.
+    /// Revokes every token of the account. A concurrent write to the
+    /// account (seen under load in the browser test) is no reason to fail:
+    /// read it again and revoke on top of it.
     pub async fn sign_out_everywhere(&self, claims: &Claims) -> Result<(), AuthError> {
-        let user = self.guard.account(claims).await?;
-        let mut revoked = user.next_version();
-        revoked.credentials_version += 1;
-        self.users.update_user(&revoked).await?;
-        Ok(())
+        retry::on_conflict(|| async {
+            let user = self.guard.account(claims).await?;
+            let mut revoked = user.next_version();
+            revoked.credentials_version += 1;
+            self.users.update_user(&revoked).await?;
+            Ok(())
+        })
+        .await
     }
 
     pub(crate) fn issue(&self, user: &User) -> Result<AccessToken, AuthError> {
