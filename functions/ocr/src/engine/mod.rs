@@ -45,11 +45,15 @@ pub const MODEL_FILES: [&str; 3] =
     ["text-detection-fitted.onnx", "text-recognition-cnn-int8.onnx", "text-recognition-rnn.onnx"];
 
 /// The reference line the engine reads when it loads (DejaVu Sans at
-/// 26 px, grey, 824x70; made with Pillow): a misreading engine (a CPU whose
+/// 26 px, grey, 496x56; made with Pillow; small, as it costs cold start): a misreading engine (a CPU whose
 /// kernels compute wrong, a broken model, a crate upgrade) must stop the
 /// function at initialisation, not mark jobs DONE with wrong text.
 const SELF_CHECK_IMAGE: &[u8] = include_bytes!("self-check.png");
-pub const SELF_CHECK_TEXT: &str = "Self-check 2026: OCR reads 0123456789, QUICK brown fox?";
+pub const SELF_CHECK_TEXT: &str = "Self-check: 0123456789 QUICK fox?";
+/// The most of the reference line's characters the engine may misread (a
+/// `?` read as `:` is the kind of slip a working engine makes on some
+/// kernels); a broken engine reads garbage or nothing (CER 0.9 or more).
+const SELF_CHECK_MAX_CER: f64 = 0.1;
 
 const ENGINE_NAME: &str = "ocrs-fitted";
 const ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, int8 CNN, batched GRU (1)";
@@ -186,9 +190,10 @@ impl FastEngine {
     }
 
     /// Reads the reference line compiled into the binary and compares the
-    /// text, whitespace collapsed. Every kernel path tested reads it
-    /// exactly; a saturating kernel or a broken model reads nothing or
-    /// garbage, and the error names the CPU's kernels and features.
+    /// text, whitespace collapsed: more than [`SELF_CHECK_MAX_CER`] wrong
+    /// fails. Every kernel path tested reads it exactly; a saturating kernel
+    /// or a broken model reads nothing or garbage, and the error names the
+    /// CPU's kernels and features.
     pub fn self_check(&self) -> Result<(), EngineError> {
         let image = image::load_from_memory_with_format(SELF_CHECK_IMAGE, image::ImageFormat::Png)
             .map_err(|e| EngineError::Unexpected(format!("the self-check image: {e}")))?;
@@ -199,11 +204,14 @@ impl FastEngine {
             Err(panic) => format!("(the engine panicked: {})", panic_message(panic.as_ref())),
         };
         let read = read.split_whitespace().collect::<Vec<_>>().join(" ");
-        if read == SELF_CHECK_TEXT {
-            Ok(())
-        } else {
-            Err(EngineError::SelfCheck { kernel: self.kernel.to_string(), read, expected: SELF_CHECK_TEXT })
+        let cer = strsim::levenshtein(&read, SELF_CHECK_TEXT) as f64 / SELF_CHECK_TEXT.chars().count() as f64;
+        if cer > SELF_CHECK_MAX_CER {
+            return Err(EngineError::SelfCheck { kernel: self.kernel.to_string(), read, expected: SELF_CHECK_TEXT });
         }
+        if cer > 0.0 {
+            tracing::warn!(read, expected = SELF_CHECK_TEXT, cer, "the OCR self-check read its line nearly, not exactly");
+        }
+        Ok(())
     }
 
     /// The kernels this engine runs on.
@@ -410,6 +418,10 @@ mod tests {
     #[test]
     fn the_embedded_models_pass_the_self_check() {
         let engine = FastEngine::load_checked(None).unwrap();
+        // Read exactly on every path tested (natively and emulated).
+        let image = image::load_from_memory(SELF_CHECK_IMAGE).unwrap();
+        let read: Vec<String> = engine.read(&image).unwrap().into_iter().map(|l| l.text).collect();
+        assert_eq!(read.join(" "), SELF_CHECK_TEXT);
         println!("kernel path: {}", engine.kernel_path());
         assert_eq!(engine.info.kernel.as_deref(), Some(engine.kernel_path().family));
     }
