@@ -263,7 +263,9 @@ async fn an_ocr_engine_that_misreads_cannot_start() {
             .find(|l| l["message"] == "the OCR function cannot start");
         match found {
             Some(line) => break line,
-            None if std::time::Instant::now() < deadline => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
             None => panic!("no start-up failure line in {lines:?}"),
         }
     };

@@ -103,7 +103,9 @@ async fn click(client: &Client, css: &str) {
 }
 
 async fn visible(client: &Client, id: &str) -> bool {
-    let script = format!("return !document.getElementById('{id}').hidden && document.getElementById('{id}').offsetParent !== null");
+    let script = format!(
+        "return !document.getElementById('{id}').hidden && document.getElementById('{id}').offsetParent !== null"
+    );
     client.execute(&script, vec![]).await.unwrap() == true
 }
 
@@ -151,10 +153,8 @@ fn artifacts() -> PathBuf {
 
 #[tokio::test]
 async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
-    let app = TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await;
-    let browser = start_browser().await;
+    let (app, browser) = the_page().await;
     let client = &browser.client;
-    client.goto(&format!("{}/", app.system.api_url)).await.unwrap();
     assert_eq!(client.title().await.unwrap(), "Serverless OCR");
 
     // Every field has a label a screen reader announces.
@@ -170,7 +170,10 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
 
     // The token is in this tab's sessionStorage only, never in the URL.
     let storage = client
-        .execute("return [location.href, sessionStorage.getItem('ocr.token'), localStorage.length, document.cookie]", vec![])
+        .execute(
+            "return [location.href, sessionStorage.getItem('ocr.token'), localStorage.length, document.cookie]",
+            vec![],
+        )
         .await
         .unwrap();
     let token = storage[1].as_str().expect("a token in sessionStorage");
@@ -255,10 +258,8 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
 
 #[tokio::test]
 async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() {
-    let app = TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await;
-    let browser = start_browser().await;
+    let (app, browser) = the_page().await;
     let client = &browser.client;
-    client.goto(&format!("{}/", app.system.api_url)).await.unwrap();
     let email = sign_up(client, &app).await;
 
     let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
@@ -279,7 +280,8 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     assert!(visible(client, "signed-in").await, "the PDF link navigated away from the page");
     let text = std::fs::read_to_string(downloaded(downloads, "memo.txt").await).unwrap();
     assert!(fixtures::cer(&page.truth, &text) <= 0.05, "{text:?}");
-    let json: Value = serde_json::from_slice(&std::fs::read(downloaded(downloads, "memo.json").await).unwrap()).unwrap();
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(downloaded(downloads, "memo.json").await).unwrap()).unwrap();
     assert!(fixtures::cer(&page.truth, json["text"].as_str().unwrap()) <= 0.05, "{json}");
     assert!(json["engine"]["kernel"].is_string(), "{json}");
     let hocr = std::fs::read_to_string(downloaded(downloads, "memo.hocr.html").await).unwrap();
@@ -306,16 +308,16 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     // Sign out everywhere: this tab and every token end.
     let old_token = session_token(client).await;
     click(client, "#sign-out-everywhere").await;
-    until(client, "the log-in form after signing out everywhere", "return !document.getElementById('signed-out').hidden").await;
+    until(
+        client,
+        "the log-in form after signing out everywhere",
+        "return !document.getElementById('signed-out').hidden",
+    )
+    .await;
     assert_eq!(app.get_with_token("/users/me", &old_token).await.status(), 401);
 
     // Forgot password, from the log-in form, with the e-mailed code.
-    app.forget_sends(&email).await;
-    click(client, "#forgot-password").await;
-    fill(client, "#forgot-email", &email).await;
-    click(client, "#forgot-form button[type=submit]").await;
-    until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;
-    let code = app.code_for(&email).await;
+    let code = ask_for_a_reset_code(client, &app, &email).await;
     fill(client, "#reset-code", &code).await;
     fill(client, "#reset-password", &format!("a brand new secret{ENTER}")).await;
     until(client, "signed in after the reset", "return !document.getElementById('signed-in').hidden").await;
@@ -324,12 +326,7 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
 
     // A wrong code is explained, and the form stays for another try.
     click(client, "#sign-out").await;
-    app.forget_sends(&email).await;
-    click(client, "#forgot-password").await;
-    fill(client, "#forgot-email", &email).await;
-    click(client, "#forgot-form button[type=submit]").await;
-    until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;
-    let code = app.code_for(&email).await;
+    let code = ask_for_a_reset_code(client, &app, &email).await;
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     fill(client, "#reset-code", &wrong).await;
     fill(client, "#reset-password", &format!("yet another secret{ENTER}")).await;
@@ -345,12 +342,32 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     fill(client, "#delete-password", "yet another secret").await;
     click(client, "#delete-confirm").await;
     click(client, "#delete-account-form button[type=submit]").await;
-    until(client, "the log-in form after deleting the account", "return !document.getElementById('signed-out').hidden").await;
+    until(client, "the log-in form after deleting the account", "return !document.getElementById('signed-out').hidden")
+        .await;
     let notice = until(client, "the deletion notice", NOTICE_SHOWN).await;
     assert!(notice.as_str().unwrap().contains("deleted"), "{notice}");
     assert_eq!(app.login(&email, "yet another secret").await.status(), 401);
     std::fs::write(artifacts().join("web-page-account.png"), client.screenshot().await.unwrap()).unwrap();
     browser.client.close().await.unwrap();
+}
+
+/// The local system with its OCR worker, and the page open in a browser.
+async fn the_page() -> (TestApp, Browser) {
+    let app = TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await;
+    let browser = start_browser().await;
+    browser.client.goto(&format!("{}/", app.system.api_url)).await.unwrap();
+    (app, browser)
+}
+
+/// "Forgot your password?" on the log-in form, the address sent: the
+/// e-mailed code once the reset form shows.
+async fn ask_for_a_reset_code(client: &Client, app: &TestApp, email: &str) -> String {
+    app.forget_sends(email).await;
+    click(client, "#forgot-password").await;
+    fill(client, "#forgot-email", email).await;
+    click(client, "#forgot-form button[type=submit]").await;
+    until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;
+    app.code_for(email).await
 }
 
 /// Opens "Your account" (a `<details>`) by its summary, unless it is open.

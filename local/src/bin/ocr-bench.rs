@@ -204,7 +204,11 @@ fn document_child(pdf: &Path, dpi: f32) -> Result<()> {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
 }
 
@@ -216,7 +220,9 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
         cpu_model(),
         ocr::engine::KernelPath::detect()
     );
-    println!("| text | drawn at | page px | draw ms/page | read ms/page | ms/page | pages/min | peak RSS MB | CER per page (mean / worst) |");
+    println!(
+        "| text | drawn at | page px | draw ms/page | read ms/page | ms/page | pages/min | peak RSS MB | CER per page (mean / worst) |"
+    );
     println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     std::fs::create_dir_all(out)?;
     for &pt in points {

@@ -76,7 +76,19 @@ fn cpu_features() -> Vec<&'static str> {
             }
         )*};
     }
-    probe!("sse4.1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512vnni", "avxvnni");
+    probe!(
+        "sse4.1",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512dq",
+        "avx512vl",
+        "avx512vnni",
+        "avxvnni"
+    );
     found
 }
 

@@ -45,9 +45,10 @@ pub const MODEL_FILES: [&str; 3] =
     ["text-detection-fitted.onnx", "text-recognition-cnn-int8.onnx", "text-recognition-rnn.onnx"];
 
 /// The reference line the engine reads when it loads (DejaVu Sans at
-/// 26 px, grey, 496x56; made with Pillow; small, as it costs cold start): a misreading engine (a CPU whose
-/// kernels compute wrong, a broken model, a crate upgrade) must stop the
-/// function at initialisation, not mark jobs DONE with wrong text.
+/// 26 px, grey, 496x56, made with Pillow; short, as it costs cold start):
+/// a misreading engine (a CPU whose kernels compute wrong, a broken model,
+/// a crate upgrade) must stop the function at initialisation, not mark
+/// jobs DONE with wrong text.
 const SELF_CHECK_IMAGE: &[u8] = include_bytes!("self-check.png");
 pub const SELF_CHECK_TEXT: &str = "Self-check: 0123456789 QUICK fox?";
 /// The most of the reference line's characters the engine may misread (a
@@ -56,7 +57,7 @@ pub const SELF_CHECK_TEXT: &str = "Self-check: 0123456789 QUICK fox?";
 const SELF_CHECK_MAX_CER: f64 = 0.1;
 
 const ENGINE_NAME: &str = "ocrs-fitted";
-const ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, int8 CNN, batched GRU (1)";
+const ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, 7-bit int8 CNN, batched GRU (2)";
 
 /// How much line images are squeezed horizontally before recognition:
 /// recognition time is proportional to width, and the model still reads
@@ -209,7 +210,12 @@ impl FastEngine {
             return Err(EngineError::SelfCheck { kernel: self.kernel.to_string(), read, expected: SELF_CHECK_TEXT });
         }
         if cer > 0.0 {
-            tracing::warn!(read, expected = SELF_CHECK_TEXT, cer, "the OCR self-check read its line nearly, not exactly");
+            tracing::warn!(
+                read,
+                expected = SELF_CHECK_TEXT,
+                cer,
+                "the OCR self-check read its line nearly, not exactly"
+            );
         }
         Ok(())
     }
@@ -432,7 +438,9 @@ mod tests {
         broken::write_models(dir.path()).unwrap();
 
         FastEngine::from_dir(dir.path()).expect("a broken model still loads");
-        let Err(err) = FastEngine::load_checked(Some(dir.path())) else { panic!("a broken model passed the self-check") };
+        let Err(err) = FastEngine::load_checked(Some(dir.path())) else {
+            panic!("a broken model passed the self-check")
+        };
         assert!(matches!(err, EngineError::SelfCheck { .. }), "{err}");
         let message = err.to_string();
         let path = KernelPath::detect();
