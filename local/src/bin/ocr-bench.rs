@@ -5,6 +5,16 @@
 //!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR --engine stock|fast|all --only NAME]
 //!   cargo run --release -p local --bin ocr-bench -- --pdf [--dpi 150,200,300] [--pt 8,10,12]
 //!
+//!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1]
+//!
+//! `--dataset` reads every image under DIR that has a `NAME.gt.txt` beside
+//! it (one line of text per printed line, in reading order), e.g. the
+//! real-world set in ../shared/ocr-dev: the fast engine and Tesseract
+//! interleaved, per folder and in total: CER, case-folded CER, an
+//! order-tolerant CER (the hypothesis' lines put in the reference's order
+//! first, so that reading order and recognition are told apart), engine
+//! time and peak RSS.
+//!
 //! `--pdf` measures documents: 10-page US Letter PDFs scanned at 300 dpi
 //! (text of each size, different on each page) drawn at each resolution and read
 //! page by page as the OCR function does (hayro, then the engine), one
@@ -263,6 +273,135 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The images under `dir` (recursively) with a `.gt.txt` beside them,
+/// sorted by path.
+fn dataset_items(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut items = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).with_context(|| format!("reading {}", folder.display()))? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if path.is_dir() {
+                folders.push(path);
+            } else if !name.ends_with(".gt.txt") {
+                let truth = path.with_extension("gt.txt");
+                if truth.is_file() {
+                    items.push((path.clone(), std::fs::read_to_string(&truth)?));
+                }
+            }
+        }
+    }
+    items.sort();
+    Ok(items)
+}
+
+/// The hypothesis' lines in the reference's order: each goes where the
+/// reference line it is closest to stands (ties and unmatched lines keep
+/// their order), so what remains of the CER is recognition, not order.
+fn in_reference_order(truth: &str, text: &str) -> String {
+    let reference: Vec<&str> = truth.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut placed: Vec<(usize, usize, &str)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            let closest = reference
+                .iter()
+                .enumerate()
+                .map(|(r, reference)| (cer(reference, line), r))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(usize::MAX, |(_, r)| r);
+            (closest, i, line)
+        })
+        .collect();
+    placed.sort();
+    placed.iter().map(|(_, _, line)| *line).collect::<Vec<_>>().join("\n")
+}
+
+/// Sums over a folder (or the whole set) for one engine.
+#[derive(Default, Clone)]
+struct DatasetTotals {
+    items: usize,
+    reference_chars: f64,
+    edits: f64,
+    folded_edits: f64,
+    ordered_edits: f64,
+    millis: f64,
+    worst_rss_kib: i64,
+}
+
+impl DatasetTotals {
+    fn add(&mut self, run: &Run, truth: &str) {
+        let (plain, len) = edits(truth, &run.text);
+        self.items += 1;
+        self.reference_chars += len;
+        self.edits += plain;
+        self.folded_edits += edits(&truth.to_lowercase(), &run.text.to_lowercase()).0;
+        self.ordered_edits += edits(truth, &in_reference_order(truth, &run.text)).0;
+        self.millis += run.millis;
+        self.worst_rss_kib = self.worst_rss_kib.max(run.peak_rss_kib);
+    }
+
+    fn row(&self) -> String {
+        let rate = |edits: f64| if self.reference_chars > 0.0 { edits / self.reference_chars } else { 0.0 };
+        format!(
+            "{:.3} | {:.3} | {:.3} | {:.0} | {}",
+            rate(self.edits),
+            rate(self.folded_edits),
+            rate(self.ordered_edits),
+            self.millis,
+            self.worst_rss_kib / 1024
+        )
+    }
+}
+
+fn dataset_bench(dir: &Path, runs: usize) -> Result<()> {
+    let items = dataset_items(dir)?;
+    if items.is_empty() {
+        bail!("no image with a NAME.gt.txt beside it under {}", dir.display());
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!(
+        "{} items under {}; fast vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\nCPU: {}; kernels: {}\n",
+        items.len(),
+        dir.display(),
+        cpu_model(),
+        ocr::engine::KernelPath::detect(),
+    );
+    let engines = ["fast", "tesseract"];
+    let mut by_folder: std::collections::BTreeMap<String, Vec<DatasetTotals>> = Default::default();
+    let mut total = vec![DatasetTotals::default(); engines.len()];
+    for (path, truth) in &items {
+        let folder = path
+            .parent()
+            .and_then(|p| p.strip_prefix(dir).ok())
+            .map(|p| p.display().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| ".".into());
+        let sums = by_folder.entry(folder).or_insert_with(|| vec![DatasetTotals::default(); engines.len()]);
+        for (e, name) in engines.iter().enumerate() {
+            let run = match *name {
+                "tesseract" => tesseract(path)?,
+                engine_name => engine(engine_name, path, runs)?,
+            };
+            eprintln!("{} {name}: CER {:.3}, {:.0} ms", path.display(), cer(truth, &run.text), run.millis);
+            sums[e].add(&run, truth);
+            total[e].add(&run, truth);
+        }
+    }
+    println!("| folder | items | engine | CER | case-folded CER | order-tolerant CER | engine ms | peak RSS MB |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    let rows = by_folder.iter().map(|(folder, sums)| (folder.as_str(), sums)).chain([("total", &total)]);
+    for (folder, sums) in rows {
+        for (e, name) in engines.iter().enumerate() {
+            println!("| {folder} | {} | {name} | {} |", sums[e].items, sums[e].row());
+        }
+    }
+    println!("\ntime ratio fast/tesseract: {:.2}", total[0].millis / total[1].millis);
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--recognize") {
@@ -270,6 +409,15 @@ fn main() -> Result<()> {
     }
     if args.get(1).map(String::as_str) == Some("--pdf-child") {
         return document_child(Path::new(&args[2]), args[3].parse()?);
+    }
+    if args.get(1).map(String::as_str) == Some("--dataset") {
+        let dir = args.get(2).context("usage: ocr-bench --dataset DIR [--runs N]")?;
+        let runs = match (args.get(3).map(String::as_str), args.get(4)) {
+            (Some("--runs"), Some(n)) => n.parse()?,
+            (None, _) => 1,
+            _ => bail!("usage: ocr-bench --dataset DIR [--runs N]"),
+        };
+        return dataset_bench(Path::new(dir), runs);
     }
     if args.get(1).map(String::as_str) == Some("--pdf") {
         let (mut dpis, mut points) = (vec![150.0, 200.0, 300.0], vec![8.0, 10.0, 12.0]);
