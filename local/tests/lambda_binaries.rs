@@ -237,14 +237,10 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
 /// The release binary refuses to start when its engine misreads the
 /// reference line (here: models with the CNN's weights negated, through
 /// OCR_MODELS_DIR), so Lambda reports an init error instead of jobs DONE
-/// with wrong text. Runs the binary itself: `sam local invoke` cannot be
-/// handed other models.
+/// with wrong text. Runs the binary itself under our Runtime API, also in
+/// `./dev test-sam`: `sam local invoke` cannot be handed other models.
 #[tokio::test]
 async fn an_ocr_engine_that_misreads_cannot_start() {
-    if std::env::var("SAM_ENDPOINT_URL").is_ok() {
-        println!("skipped under sam local invoke: the models directory is a host path");
-        return;
-    }
     let app = TestApp::spawn().await;
     let models = tempfile::tempdir().unwrap();
     ocr::engine::broken::write_models(models.path()).unwrap();
