@@ -66,44 +66,30 @@ fn family(int8_kernel: &str, may_saturate: bool) -> &'static str {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-fn cpu_features() -> Vec<&'static str> {
-    let mut found = Vec::new();
-    macro_rules! probe {
-        ($($feature:tt),*) => {$(
-            if std::arch::is_x86_feature_detected!($feature) {
+/// The features of `$feature`s that `$detect!` (std's run-time feature
+/// detection for this architecture) finds.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! detected {
+    ($detect:ident: $($feature:tt),*) => {{
+        let mut found = Vec::new();
+        $(
+            if std::arch::$detect!($feature) {
                 found.push($feature);
             }
-        )*};
-    }
-    probe!(
-        "sse4.1",
-        "avx",
-        "avx2",
-        "fma",
-        "f16c",
-        "avx512f",
-        "avx512bw",
-        "avx512dq",
-        "avx512vl",
-        "avx512vnni",
-        "avxvnni"
-    );
-    found
+        )*
+        found
+    }};
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_features() -> Vec<&'static str> {
+    detected!(is_x86_feature_detected: "sse4.1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq",
+        "avx512vl", "avx512vnni", "avxvnni")
 }
 
 #[cfg(target_arch = "aarch64")]
 fn cpu_features() -> Vec<&'static str> {
-    let mut found = Vec::new();
-    macro_rules! probe {
-        ($($feature:tt),*) => {$(
-            if std::arch::is_aarch64_feature_detected!($feature) {
-                found.push($feature);
-            }
-        )*};
-    }
-    probe!("neon", "dotprod", "i8mm");
-    found
+    detected!(is_aarch64_feature_detected: "neon", "dotprod", "i8mm")
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
