@@ -364,6 +364,8 @@ async fn the_page() -> (TestApp, Browser) {
 async fn ask_for_a_reset_code(client: &Client, app: &TestApp, email: &str) -> String {
     app.forget_sends(email).await;
     click(client, "#forgot-password").await;
+    // Seen once in a fresh clone: the field was not yet interactable.
+    until(client, "the forgot-password form", "return document.getElementById('forgot-email').offsetParent !== null").await;
     fill(client, "#forgot-email", email).await;
     click(client, "#forgot-form button[type=submit]").await;
     until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;
