@@ -93,12 +93,18 @@ impl Api {
         }
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|source| self.unreachable(source))?;
-        serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|_| ApiError::Unexpected { status, body: String::from_utf8_lossy(&body).chars().take(300).collect() })
+        serde_json::from_slice(&body).map(Some).map_err(|_| ApiError::Unexpected {
+            status,
+            body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+        })
     }
 
-    pub async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&Value>) -> Result<T, ApiError> {
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
         let request = self.request(method, path);
         let request = match body {
             Some(body) => request.json(body),
@@ -130,7 +136,10 @@ impl Api {
         }
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
-        Err(ApiError::Unexpected { status, body: format!("the storage refused the upload: {}", body.chars().take(300).collect::<String>()) })
+        Err(ApiError::Unexpected {
+            status,
+            body: format!("the storage refused the upload: {}", body.chars().take(300).collect::<String>()),
+        })
     }
 
     fn unreachable(&self, source: reqwest::Error) -> ApiError {

@@ -211,7 +211,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure::Usage("the two passwords differ".into()));
             }
             let answer: Value = api
-                .json(Method::POST, "/auth/register", Some(&json!({"name": name, "email": email, "password": password})))
+                .json(
+                    Method::POST,
+                    "/auth/register",
+                    Some(&json!({"name": name, "email": email, "password": password})),
+                )
                 .await?;
             eprintln!("{}", answer["message"].as_str().unwrap_or("Registered."));
             eprintln!("Then: ocr verify --email {email} --code <code>");
@@ -265,7 +269,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ResultFormat::Hocr => api.bytes(&format!("/jobs/{}/result?format=hocr", path_segment(&id))).await?,
                 ResultFormat::Pdf => api.bytes(&format!("/jobs/{}/result?format=pdf", path_segment(&id))).await?,
             };
-            let output = output.or_else(|| (format == ResultFormat::Pdf).then(|| PathBuf::from(format!("{}.pdf", path_segment(&id)))));
+            let output = output
+                .or_else(|| (format == ResultFormat::Pdf).then(|| PathBuf::from(format!("{}.pdf", path_segment(&id)))));
             match output {
                 Some(path) => {
                     std::fs::write(&path, document).map_err(|e| Failure::Local(format!("{}: {e}", path.display())))?;
@@ -345,7 +350,16 @@ async fn list(api: &Api, limit: u16, all: bool, format: Format) -> Result<(), Fa
 }
 
 fn form_encode(value: &str) -> String {
-    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[tokio::main]

@@ -40,8 +40,7 @@ struct Image {
 fn find_images(paths: &[PathBuf]) -> Result<Vec<Image>, Failure> {
     let mut images = Vec::new();
     for path in paths {
-        let metadata =
-            std::fs::metadata(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+        let metadata = std::fs::metadata(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
         if metadata.is_dir() {
             walk(path, path, &mut images)?;
         } else {
@@ -127,7 +126,8 @@ where
 
 /// Uploads one image; returns its job id.
 async fn upload(api: &Api, image: &Image) -> Result<String, Failure> {
-    let bytes = tokio::fs::read(&image.path).await.map_err(|e| Failure::Local(format!("{}: {e}", image.path.display())))?;
+    let bytes =
+        tokio::fs::read(&image.path).await.map_err(|e| Failure::Local(format!("{}: {e}", image.path.display())))?;
     let content_type = sniff(&bytes);
     if bytes.len() <= MAX_DIRECT_BYTES {
         let key = uuid::Uuid::new_v4().to_string();
@@ -193,7 +193,9 @@ pub fn print_job(job: &Value, format: Format) {
         Format::Json => println!("{job}"),
         Format::Text => match job["status"].as_str() {
             Some("DONE") => println!("{}", job["result"]["text"].as_str().unwrap_or_default()),
-            Some("FAILED") => eprintln!("job {} FAILED: {}", job["job_id"], job["error"].as_str().unwrap_or("no reason")),
+            Some("FAILED") => {
+                eprintln!("job {} FAILED: {}", job["job_id"], job["error"].as_str().unwrap_or("no reason"))
+            }
             Some(status) => eprintln!("job {} is {status}; `ocr get --wait` waits for it", job["job_id"]),
             None => println!("{job}"),
         },
@@ -213,9 +215,8 @@ pub async fn run(api: &Api, paths: &[PathBuf], options: Options) -> Result<(), F
         .expect("a valid template")
         .progress_chars("=> ");
     let uploaded = progress.add(ProgressBar::new(total).with_style(style.clone()).with_prefix("uploaded"));
-    let finished = options
-        .wait
-        .then(|| progress.add(ProgressBar::new(total).with_style(style).with_prefix("finished")));
+    let finished =
+        options.wait.then(|| progress.add(ProgressBar::new(total).with_style(style).with_prefix("finished")));
 
     let permits = Arc::new(Semaphore::new(options.concurrency));
     let mut tasks = JoinSet::new();
@@ -277,9 +278,9 @@ pub async fn run(api: &Api, paths: &[PathBuf], options: Options) -> Result<(), F
     }
     match worst {
         Some(e) if matches!(e.exit_code(), 3 | 5) => Err(e),
-        _ if refused + failed > 0 => Err(Failure::Partial(format!(
-            "{refused} of {total} files refused, {failed} jobs FAILED (see above)"
-        ))),
+        _ if refused + failed > 0 => {
+            Err(Failure::Partial(format!("{refused} of {total} files refused, {failed} jobs FAILED (see above)")))
+        }
         _ => Ok(()),
     }
 }

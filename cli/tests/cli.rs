@@ -59,13 +59,7 @@ fn stderr(output: &Output) -> String {
 
 #[track_caller]
 fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
+    assert_eq!(output.status.code(), Some(code), "exit code; stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output));
 }
 
 async fn signed_up(app: &TestApp, cli: &Cli) -> String {
@@ -119,7 +113,8 @@ async fn a_directory_of_pages_becomes_text_files() {
     write_pages(scans.path(), &pages);
     let out = tempfile::tempdir().unwrap();
     let scans_arg = scans.path().to_str().unwrap();
-    let submitted = cli.run(&["submit", scans_arg, "--wait", "--jobs", "2", "--out", out.path().to_str().unwrap()]).await;
+    let submitted =
+        cli.run(&["submit", scans_arg, "--wait", "--jobs", "2", "--out", out.path().to_str().unwrap()]).await;
     assert_exit(&submitted, 0);
     for (i, page) in pages.iter().enumerate() {
         let sub = if i == 2 { "more/" } else { "" };
@@ -226,7 +221,8 @@ async fn sessions_expire_into_a_new_login_or_a_clear_refusal() {
     // Signed out everywhere: the kept token is refused, exit 3.
     let login = cli.run(&["login", "--email", &email]).await;
     assert_exit(&login, 0);
-    let signed_out = app.send_with_token(reqwest::Method::POST, "/users/me/sign-out-everywhere", &token(&cli), Value::Null).await;
+    let signed_out =
+        app.send_with_token(reqwest::Method::POST, "/users/me/sign-out-everywhere", &token(&cli), Value::Null).await;
     assert_eq!(signed_out.status(), 204);
     let revoked = cli.run(&["list"]).await;
     assert_exit(&revoked, 3);

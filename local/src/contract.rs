@@ -79,7 +79,14 @@ impl Contract {
     }
 
     /// What is wrong with this answer to `method path`, if anything.
-    pub fn check(&self, method: &Method, path: &str, status: u16, content_type: Option<&str>, body: &[u8]) -> Vec<String> {
+    pub fn check(
+        &self,
+        method: &Method,
+        path: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Vec<String> {
         let media = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
         let Some(template) = self.path_template(path) else {
             return self.check_problem(status, media.as_deref(), body, "an unknown route");
@@ -115,7 +122,10 @@ impl Contract {
             return vec![];
         }
         let location = format!("{pointer}/responses/{key}");
-        self.validate(&location, &media, body).into_iter().map(|e| format!("{status} of {} {template}: {e}", method.as_str())).collect()
+        self.validate(&location, &media, body)
+            .into_iter()
+            .map(|e| format!("{status} of {} {template}: {e}", method.as_str()))
+            .collect()
     }
 
     fn check_problem(&self, status: u16, media: Option<&str>, body: &[u8], what: &str) -> Vec<String> {
@@ -128,11 +138,18 @@ impl Contract {
     /// The described path template that `path` is an instance of.
     fn path_template(&self, path: &str) -> Option<String> {
         let segments: Vec<&str> = path.split('/').collect();
-        self.document["paths"].as_object()?.keys().find(|template| {
-            let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == segments.len()
-                && parts.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()))
-        }).cloned()
+        self.document["paths"]
+            .as_object()?
+            .keys()
+            .find(|template| {
+                let parts: Vec<&str> = template.split('/').collect();
+                parts.len() == segments.len()
+                    && parts
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()))
+            })
+            .cloned()
     }
 
     /// A response object, following its `$ref` to `components/responses`.

@@ -179,29 +179,15 @@ impl LocalSystem {
         if options.run_ocr_worker {
             let worker = ocr::Worker::from_env(&stack.function_env("OcrFunction")?, &clients)
                 .map_err(wiring_error("OcrFunction"))?;
-            let pollers = feed(
-                &mut tasks,
-                &stack,
-                &clients,
-                worker,
-                ("OcrJobsQueue", "OcrFunction"),
-                &options,
-                &stopped,
-            )?;
+            let pollers =
+                feed(&mut tasks, &stack, &clients, worker, ("OcrJobsQueue", "OcrFunction"), &options, &stopped)?;
             tracing::info!(pollers, "OCR worker started");
         }
         if options.run_notify_worker {
             let worker = notify::Worker::from_env(&stack.function_env("NotifyFunction")?, &clients)
                 .context("NotifyFunction configuration")?;
-            let pollers = feed(
-                &mut tasks,
-                &stack,
-                &clients,
-                worker,
-                ("EmailQueue", "NotifyFunction"),
-                &options,
-                &stopped,
-            )?;
+            let pollers =
+                feed(&mut tasks, &stack, &clients, worker, ("EmailQueue", "NotifyFunction"), &options, &stopped)?;
             tracing::info!(pollers, "notify worker started");
         }
         if options.print_sent_mail {

@@ -63,7 +63,8 @@ fn assert_pages_read(pages: &[Fixture], texts: &[&str]) {
 async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_format() {
     // Invocations of 22 s (the OCR function's record margin is 20 s): the
     // PDF does not fit in one and is handed on through the queue.
-    let options = Options { run_ocr_worker: true, worker_timeout: Some(Duration::from_secs(22)), ..Options::for_test() };
+    let options =
+        Options { run_ocr_worker: true, worker_timeout: Some(Duration::from_secs(22)), ..Options::for_test() };
     let app = TestApp::spawn_with(options).await;
     let token = app.signed_up_user(&unique_email()).await;
 
@@ -86,8 +87,11 @@ async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_for
             // handed on through the queue (whose brief QUEUED state the
             // polling may or may not catch).
             let time = |field: &str| {
-                time::OffsetDateTime::parse(job[field].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
-                    .unwrap()
+                time::OffsetDateTime::parse(
+                    job[field].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap()
             };
             let took = time("finished_at") - time("started_at");
             assert!(took > time::Duration::seconds(22), "read in one invocation ({took}): {progress:?}");
@@ -97,15 +101,27 @@ async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_for
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n"))
+            .map(|p| {
+                p["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["text"].as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .collect();
         assert_pages_read(pages, &texts.iter().map(String::as_str).collect::<Vec<_>>());
         for page in result["pages"].as_array().unwrap() {
             let words = page["lines"].as_array().unwrap().iter().flat_map(|l| l["words"].as_array().unwrap().clone());
             for word in words {
                 let (b, w, h) = (&word["bbox"], page["width"].as_i64().unwrap(), page["height"].as_i64().unwrap());
-                assert!(b["x"].as_i64().unwrap() >= 0 && b["x"].as_i64().unwrap() + b["width"].as_i64().unwrap() <= w + 2);
-                assert!(b["y"].as_i64().unwrap() >= 0 && b["y"].as_i64().unwrap() + b["height"].as_i64().unwrap() <= h + 2);
+                assert!(
+                    b["x"].as_i64().unwrap() >= 0 && b["x"].as_i64().unwrap() + b["width"].as_i64().unwrap() <= w + 2
+                );
+                assert!(
+                    b["y"].as_i64().unwrap() >= 0 && b["y"].as_i64().unwrap() + b["height"].as_i64().unwrap() <= h + 2
+                );
                 assert!((0.0..=1.0).contains(&word["confidence"].as_f64().unwrap()));
             }
         }
@@ -217,9 +233,19 @@ async fn hostile_documents_get_a_clear_answer_and_never_a_crashed_worker() {
         ("51 pages", scanned_pdf(&blank(51), 72.0), StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages"),
         ("51 TIFF pages", multipage_tiff(&blank(51)), StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages"),
         ("a password", encrypted_pdf(), StatusCode::UNPROCESSABLE_ENTITY, "encrypted-document"),
-        ("garbage after the header", b"%PDF-1.7\n1 0 obj << /Type".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image"),
+        (
+            "garbage after the header",
+            b"%PDF-1.7\n1 0 obj << /Type".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unreadable-image",
+        ),
         // 300 × 300 inches.
-        ("a huge page", scanned_pdf(&blank(1), 20.0 * 72.0 / 21_600.0), StatusCode::UNPROCESSABLE_ENTITY, "image-too-large"),
+        (
+            "a huge page",
+            scanned_pdf(&blank(1), 20.0 * 72.0 / 21_600.0),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image-too-large",
+        ),
     ];
     for (what, body, status, kind) in cases {
         let response = app.upload_raw(&token, "application/pdf", body).await;

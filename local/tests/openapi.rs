@@ -97,8 +97,14 @@ fn the_checker_finds_every_kind_of_departure_from_the_description() {
     let problem = Some("application/problem+json");
     assert_eq!(check("/things/1", 200, json, thing), Vec::<String>::new());
     assert_eq!(check("/things/1", 204, None, ""), Vec::<String>::new());
-    assert_eq!(check("/things/1", 404, problem, r#"{"type": "/problems/not-found", "status": 404}"#), Vec::<String>::new());
-    assert_eq!(check("/nowhere", 404, problem, r#"{"type": "/problems/not-found", "status": 404}"#), Vec::<String>::new());
+    assert_eq!(
+        check("/things/1", 404, problem, r#"{"type": "/problems/not-found", "status": 404}"#),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        check("/nowhere", 404, problem, r#"{"type": "/problems/not-found", "status": 404}"#),
+        Vec::<String>::new()
+    );
 
     let departures = [
         ("an undescribed status", check("/things/1", 500, problem, r#"{"type": "x", "status": 500}"#)),

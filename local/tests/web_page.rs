@@ -86,7 +86,16 @@ async fn until(client: &Client, what: &str, script: &str) -> Value {
         }
         if Instant::now() >= deadline {
             let problem = client.execute("return document.getElementById('problem').textContent", vec![]).await;
-            panic!("timed out waiting for {what} (problem shown: {problem:?})");
+            // What the person would see, for the run's artifacts.
+            let shown = client.execute("return document.body.innerText", vec![]).await;
+            let file = artifacts().join(format!("web-page-timeout-{}.png", uuid::Uuid::new_v4().simple()));
+            if let Ok(png) = client.screenshot().await {
+                std::fs::write(&file, png).ok();
+            }
+            panic!(
+                "timed out waiting for {what} (problem shown: {problem:?}; screenshot: {}; the page reads: {shown:?})",
+                file.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -351,6 +360,32 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     browser.client.close().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_session_ended_elsewhere_leaves_the_page_signed_out_and_usable() {
+    let (app, browser) = the_page().await;
+    let client = &browser.client;
+    let email = sign_up(client, &app).await;
+
+    // Signed out everywhere from another device: this tab's next request is
+    // refused, and the page says why instead of failing in place.
+    let token = session_token(client).await;
+    let signed_out =
+        app.send_with_token(reqwest::Method::POST, "/users/me/sign-out-everywhere", &token, Value::Null).await;
+    assert_eq!(signed_out.status(), 204);
+    open_account_settings(client).await;
+    click(client, "#sign-out-everywhere").await;
+    until(client, "the log-in form", "return !document.getElementById('signed-out').hidden").await;
+    let said = client.execute("return document.body.innerText", vec![]).await.unwrap();
+    assert!(said.as_str().unwrap().contains("Log in again"), "{said}");
+
+    // Every way back works from there: the reset form included.
+    let code = ask_for_a_reset_code(client, &app, &email).await;
+    fill(client, "#reset-code", &code).await;
+    fill(client, "#reset-password", &format!("a brand new secret{ENTER}")).await;
+    until(client, "signed in after the reset", "return !document.getElementById('signed-in').hidden").await;
+    browser.client.close().await.unwrap();
+}
+
 /// The local system with its OCR worker, and the page open in a browser.
 async fn the_page() -> (TestApp, Browser) {
     let app = TestApp::spawn_with(Options { run_ocr_worker: true, ..Options::for_test() }).await;
@@ -365,7 +400,8 @@ async fn ask_for_a_reset_code(client: &Client, app: &TestApp, email: &str) -> St
     app.forget_sends(email).await;
     click(client, "#forgot-password").await;
     // Seen once in a fresh clone: the field was not yet interactable.
-    until(client, "the forgot-password form", "return document.getElementById('forgot-email').offsetParent !== null").await;
+    until(client, "the forgot-password form", "return document.getElementById('forgot-email').offsetParent !== null")
+        .await;
     fill(client, "#forgot-email", email).await;
     click(client, "#forgot-form button[type=submit]").await;
     until(client, "the reset form", "return !document.getElementById('reset-form').hidden").await;

@@ -68,6 +68,12 @@ impl AwsClients {
         Self { sdk }
     }
 
+    /// The configuration every client is built from (for a test that adds
+    /// an interceptor to one client).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }

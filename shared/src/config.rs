@@ -192,8 +192,11 @@ pub struct UploadConfig {
 
 impl UploadConfig {
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
-        let limits =
-            crate::jobs::UploadLimits { max_pixels: max_pixels(env)?, max_pages: max_pages(env)?, ..Default::default() };
+        let limits = crate::jobs::UploadLimits {
+            max_pixels: max_pixels(env)?,
+            max_pages: max_pages(env)?,
+            ..Default::default()
+        };
         Ok(Self {
             users_table: env.required(USERS_TABLE)?,
             jobs_table: env.required(JOBS_TABLE)?,

@@ -155,7 +155,12 @@ pub trait BlobStore: Send + Sync {
         expires_in: std::time::Duration,
     ) -> Result<String, BlobError>;
     /// A URL to GET `key` from, downloaded under `file_name`.
-    async fn presign_get(&self, key: &str, file_name: &str, expires_in: std::time::Duration) -> Result<String, BlobError>;
+    async fn presign_get(
+        &self,
+        key: &str,
+        file_name: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, BlobError>;
 }
 
 /// Finds and reads text lines, in reading order. Blocking (CPU-bound).

@@ -152,7 +152,10 @@ async fn image_from_request(request: Request, max_bytes: usize) -> Result<Vec<u8
         }
         return file.ok_or_else(|| Problem::invalid_body("the multipart body has no `file` field"));
     }
-    if content_type.starts_with("image/") || content_type == "application/pdf" || content_type == "application/octet-stream" {
+    if content_type.starts_with("image/")
+        || content_type == "application/pdf"
+        || content_type == "application/octet-stream"
+    {
         // One byte over the limit is enough to know it is too large.
         return Ok(read_body(request, max_bytes + 1).await?.to_vec());
     }
@@ -253,11 +256,15 @@ async fn get_result(
     record_job(&id);
     let owner = owner(&claims);
     let format = query.format.as_deref().unwrap_or("json");
-    let typed = |content_type: &'static str, body: String| ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let typed =
+        |content_type: &'static str, body: String| ([(header::CONTENT_TYPE, content_type)], body).into_response();
     Ok(match format {
         "json" => axum::Json(state.jobs.finished_result(&owner, &id).await?).into_response(),
         "text" => typed("text/plain; charset=utf-8", outputs::text(&state.jobs.finished_result(&owner, &id).await?)),
-        "hocr" => typed("application/xhtml+xml; charset=utf-8", outputs::hocr(&state.jobs.finished_result(&owner, &id).await?)),
+        "hocr" => typed(
+            "application/xhtml+xml; charset=utf-8",
+            outputs::hocr(&state.jobs.finished_result(&owner, &id).await?),
+        ),
         "pdf" => {
             let url = state.jobs.searchable_pdf_url(&owner, &id).await?;
             if query.link == Some(true) {

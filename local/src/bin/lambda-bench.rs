@@ -171,8 +171,12 @@ async fn main() -> Result<()> {
         .await?,
     );
 
-    let targets: HashMap<&str, (f64, f64)> =
-        HashMap::from([("auth", (3.0, 15.0)), ("upload", (3.0, 15.0)), ("notify", (3.0, 15.0)), ("ocr-worker", (14.0, 40.0))]);
+    let targets: HashMap<&str, (f64, f64)> = HashMap::from([
+        ("auth", (3.0, 15.0)),
+        ("upload", (3.0, 15.0)),
+        ("notify", (3.0, 15.0)),
+        ("ocr-worker", (14.0, 40.0)),
+    ]);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "{runs} fresh processes per function; x86_64 cargo lambda build --release artifacts (LTO, codegen-units 1, stripped; glibc ≤ 2.34)\n"

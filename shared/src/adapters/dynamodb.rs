@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -16,6 +17,9 @@ use crate::ports::{RecordStore, StoreError, StoredRecord, UserStore};
 use crate::user::User;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Set by every conditional put to a value of its own (see `put_conditional`).
+const WRITE_ID: &str = "write_id";
 
 /// The table's TTL attribute (see template.yaml).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -52,31 +56,71 @@ impl DynamoUserStore {
 /// Puts `item` if the stored version is `expected` (0 = nothing stored).
 /// Every table keys on `pk` (and `sk` where it has one).
 pub(crate) async fn put_versioned(client: &Client, table: &str, item: Item, expected: u64) -> Result<(), StoreError> {
-    let request = client.put_item().table_name(table).set_item(Some(item));
+    let request = client.put_item().table_name(table);
     let request = if expected == 0 {
         request.condition_expression("attribute_not_exists(pk)")
     } else {
         request.condition_expression("version = :expected").expression_attribute_values(":expected", number(expected))
     };
-    request.send().await.map(|_| ()).map_err(store_error)
+    put_conditional(request, item).await
+}
+
+/// Sends a conditional put of `item`, telling a lost answer from a conflict.
+///
+/// When an attempt's answer is lost (a timeout, a 5xx), the SDK sends the
+/// write again; if the lost attempt had landed, the retry's condition fails
+/// against the item that attempt wrote, and the caller would see a conflict
+/// for a write that happened (a user revoked their own token that way). The
+/// failed check returns the item it found: if that is exactly `item`, with
+/// the `write_id` only this write carries (two writers may well put the
+/// same content: two failed logins in one second), the write is done.
+pub(crate) async fn put_conditional(request: PutItemFluentBuilder, mut item: Item) -> Result<(), StoreError> {
+    item.insert(WRITE_ID.into(), AttributeValue::S(uuid::Uuid::new_v4().to_string()));
+    let sent = request
+        .set_item(Some(item.clone()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => done_unless_found_other_than(e, Some(&item)),
+    }
+}
+
+/// A conditional write's failure: no failure if the check found `expected`
+/// (the item a lost attempt of this very write left; `None`: no item).
+fn done_unless_found_other_than<E, R>(err: SdkError<E, R>, expected: Option<&Item>) -> Result<(), StoreError>
+where
+    aws_sdk_dynamodb::Error: From<SdkError<E, R>>,
+{
+    match aws_sdk_dynamodb::Error::from(err) {
+        aws_sdk_dynamodb::Error::ConditionalCheckFailedException(failed) if failed.item() == expected => Ok(()),
+        aws_sdk_dynamodb::Error::ConditionalCheckFailedException(_) => Err(StoreError::Conflict),
+        other => Err(StoreError::Unavailable(Box::new(other))),
+    }
 }
 
 fn user_key(email: &Email) -> String {
     format!("USER#{email}")
 }
 
-/// Deletes the item at `key` if its stored version is `version`.
+/// Deletes the item at `key` if its stored version is `version`. An item
+/// already gone is deleted: a lost attempt of this delete (see
+/// `put_conditional`) or another deleter did it.
 pub(crate) async fn delete_versioned(client: &Client, table: &str, key: Item, version: u64) -> Result<(), StoreError> {
-    client
+    let sent = client
         .delete_item()
         .table_name(table)
         .set_key(Some(key))
         .condition_expression("version = :expected")
         .expression_attribute_values(":expected", number(version))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
-        .await
-        .map(|_| ())
-        .map_err(store_error)
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => done_unless_found_other_than(e, None),
+    }
 }
 
 pub(crate) fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
@@ -153,16 +197,13 @@ fn user_from_item(item: &Item) -> Result<User, StoreError> {
 #[async_trait]
 impl UserStore for DynamoUserStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        self.client
+        let request = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(user_to_item(user)))
             .condition_expression("attribute_not_exists(pk) OR verified = :unverified")
-            .expression_attribute_values(":unverified", AttributeValue::Bool(false))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(store_error)
+            .expression_attribute_values(":unverified", AttributeValue::Bool(false));
+        put_conditional(request, user_to_item(user)).await
     }
 
     async fn find_user(&self, email: &Email) -> Result<Option<User>, StoreError> {

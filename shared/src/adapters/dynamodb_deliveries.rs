@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::dynamodb::{TTL_ATTRIBUTE, get_s, number, store_error};
+use super::dynamodb::{TTL_ATTRIBUTE, get_s, number, put_conditional, store_error};
 use crate::notify::{Claim, DeliveryLog};
 use crate::ports::StoreError;
 
@@ -43,18 +43,14 @@ fn entry(id: Uuid, state: &str, now: OffsetDateTime) -> std::collections::HashMa
 #[async_trait]
 impl DeliveryLog for DynamoDeliveryLog {
     async fn claim(&self, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError> {
-        let claimed = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(entry(id, "SENDING", now)))
             .condition_expression("attribute_not_exists(pk) OR (delivery = :sending AND claimed_at < :stale)")
             .expression_attribute_values(":sending", AttributeValue::S("SENDING".into()))
-            .expression_attribute_values(":stale", number((now - lease).unix_timestamp()))
-            .send()
-            .await
-            .map_err(store_error);
-        match claimed {
+            .expression_attribute_values(":stale", number((now - lease).unix_timestamp()));
+        match put_conditional(request, entry(id, "SENDING", now)).await {
             Ok(_) => Ok(Claim::Claimed),
             Err(StoreError::Conflict) => {
                 let item = self

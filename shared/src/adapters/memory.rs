@@ -279,7 +279,12 @@ impl BlobStore for MemoryBlobStore {
         Ok(format!("memory://{key}?content-type={content_type}&length={length}&expires={}", expires_in.as_secs()))
     }
 
-    async fn presign_get(&self, key: &str, file_name: &str, expires_in: std::time::Duration) -> Result<String, BlobError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        file_name: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, BlobError> {
         Ok(format!("memory://{key}?download={file_name}&expires={}", expires_in.as_secs()))
     }
 }

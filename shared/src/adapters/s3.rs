@@ -88,7 +88,12 @@ impl BlobStore for S3BlobStore {
         Ok(request.uri().to_owned())
     }
 
-    async fn presign_get(&self, key: &str, file_name: &str, expires_in: std::time::Duration) -> Result<String, BlobError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        file_name: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, BlobError> {
         let config = PresigningConfig::expires_in(expires_in).map_err(|e| BlobError::Unavailable(Box::new(e)))?;
         let safe_name: String =
             file_name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();

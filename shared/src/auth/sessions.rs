@@ -76,10 +76,9 @@ impl AuthService {
         }
     }
 
-    /// Revokes every token of the caller's account, this one included.
-    /// Revokes every token of the account. A concurrent write to the
-    /// account (seen under load in the browser test) is no reason to fail:
-    /// read it again and revoke on top of it.
+    /// Revokes every token of the caller's account, this one included. A
+    /// concurrent write to the account (a password change in another tab) is
+    /// no reason to fail: read it again and revoke on top of it.
     pub async fn sign_out_everywhere(&self, claims: &Claims) -> Result<(), AuthError> {
         retry::on_conflict(|| async {
             let user = self.guard.account(claims).await?;

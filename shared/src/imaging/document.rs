@@ -73,7 +73,10 @@ fn is_pdf(bytes: &[u8]) -> bool {
 }
 
 fn is_tiff(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") || bytes.starts_with(b"II+\0") || bytes.starts_with(b"MM\0+")
+    bytes.starts_with(b"II*\0")
+        || bytes.starts_with(b"MM\0*")
+        || bytes.starts_with(b"II+\0")
+        || bytes.starts_with(b"MM\0+")
 }
 
 /// Identifies the upload and checks its pages against `limits`. Draws no
@@ -161,12 +164,20 @@ fn open_pdf(bytes: &[u8]) -> Result<Pdf, ImageProblem> {
 
 /// The page's size in pixels at the configured resolution, lowered for a
 /// page too large to draw whole at it.
-fn pdf_page_pixels((width, height): (f32, f32), index: usize, limits: &DocumentLimits) -> Result<(u32, u32, f32), ImageProblem> {
+fn pdf_page_pixels(
+    (width, height): (f32, f32),
+    index: usize,
+    limits: &DocumentLimits,
+) -> Result<(u32, u32, f32), ImageProblem> {
     if !(width.is_finite() && height.is_finite()) || width < 1.0 || height < 1.0 {
         return Err(ImageProblem::Unreadable(format!("page {} has no size", index + 1)));
     }
     if width > MAX_PAGE_POINTS || height > MAX_PAGE_POINTS {
-        return Err(ImageProblem::PageTooLarge { page: index as u32 + 1, width_pt: width as u32, height_pt: height as u32 });
+        return Err(ImageProblem::PageTooLarge {
+            page: index as u32 + 1,
+            width_pt: width as u32,
+            height_pt: height as u32,
+        });
     }
     let mut dpi = limits.pdf_dpi;
     let pixels_at = |dpi: f32| f64::from(width * dpi / 72.0) * f64::from(height * dpi / 72.0);
@@ -262,7 +273,10 @@ fn tiff_page(bytes: &[u8], index: u32, limits: &DocumentLimits) -> Result<Render
             DynamicImage::ImageRgba16(image::ImageBuffer::from_raw(width, height, data).ok_or_else(wrong_size)?)
         }
         (other, _) => {
-            return Err(ImageProblem::Corrupt(format!("page {} uses a TIFF colour type not supported: {other:?}", index + 1)));
+            return Err(ImageProblem::Corrupt(format!(
+                "page {} uses a TIFF colour type not supported: {other:?}",
+                index + 1
+            )));
         }
     };
     Ok(RenderedPage { image, dpi: tiff_dpi(&mut decoder).unwrap_or(ASSUMED_IMAGE_DPI) })
@@ -339,7 +353,11 @@ pub mod testing {
         pdf.type1_font(font).base_font(Name(b"Helvetica"));
         let mut c = Content::new();
         for (i, line) in lines.iter().enumerate() {
-            c.begin_text().set_font(Name(b"F1"), 14.0).next_line(72.0, 720.0 - 24.0 * i as f32).show(Str(line.as_bytes())).end_text();
+            c.begin_text()
+                .set_font(Name(b"F1"), 14.0)
+                .next_line(72.0, 720.0 - 24.0 * i as f32)
+                .show(Str(line.as_bytes()))
+                .end_text();
         }
         pdf.stream(content, &c.finish());
         pdf.finish()

@@ -204,7 +204,11 @@ impl JobService {
         if image.len() as u64 > self.limits.max_direct_bytes {
             return Err(JobError::TooLarge { limit: self.limits.max_direct_bytes });
         }
-        let limits = DocumentLimits { max_pixels: self.limits.max_pixels, max_pages: self.limits.max_pages, ..Default::default() };
+        let limits = DocumentLimits {
+            max_pixels: self.limits.max_pixels,
+            max_pages: self.limits.max_pages,
+            ..Default::default()
+        };
         let info = imaging::document::inspect_document(&image, &limits)?;
         // The job is written first, as waiting for its image and expiring
         // in minutes: a request abandoned before the image is stored leaves

@@ -42,7 +42,11 @@ pub fn hocr(result: &OcrResult) -> String {
             p - 1
         ));
         for (l, line) in page.lines.iter().enumerate() {
-            out.push_str(&format!("  <span class=\"ocr_line\" id=\"line_{p}_{}\" title=\"{}\">", l + 1, bbox(&line.bbox)));
+            out.push_str(&format!(
+                "  <span class=\"ocr_line\" id=\"line_{p}_{}\" title=\"{}\">",
+                l + 1,
+                bbox(&line.bbox)
+            ));
             let words: Vec<_> = if line.words.is_empty() {
                 // Results from before words were kept: the line as one word.
                 vec![(line.text.as_str(), &line.bbox, line.confidence)]
@@ -221,7 +225,9 @@ mod tests {
         let result = result();
         let jpeg = {
             let mut out = std::io::Cursor::new(Vec::new());
-            image::GrayImage::from_pixel(200, 100, image::Luma([255])).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+            image::GrayImage::from_pixel(200, 100, image::Luma([255]))
+                .write_to(&mut out, image::ImageFormat::Jpeg)
+                .unwrap();
             out.into_inner()
         };
         let pages: Vec<_> =

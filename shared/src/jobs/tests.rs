@@ -72,8 +72,15 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
     let clock = Arc::new(ManualClock::default());
     let recognizer = Arc::new(recognizer);
     let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), UploadLimits::default());
-    let processor =
-        JobProcessor::new(jobs.clone(), blobs.clone(), emails.clone(), queue.clone(), recognizer.clone(), clock.clone(), limits);
+    let processor = JobProcessor::new(
+        jobs.clone(),
+        blobs.clone(),
+        emails.clone(),
+        queue.clone(),
+        recognizer.clone(),
+        clock.clone(),
+        limits,
+    );
     let owner = Owner { id: UserId::new(), email: Email::parse("ada@example.org").unwrap() };
     Harness { service, processor, jobs, blobs, emails, queue, recognizer, clock, owner }
 }
