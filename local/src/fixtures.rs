@@ -491,6 +491,111 @@ fn write_lines(
     }
 }
 
+/// A page of prose in columns, as a newspaper, journal or brochure sets
+/// it: a title across the page, then `columns` columns (read one after the
+/// other), optionally justified, a picture inside the second column, and a
+/// heading across every column starting a second section.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnLayout {
+    pub width: u32,
+    pub columns: usize,
+    pub px: f32,
+    /// The gap between columns, in the font's average character widths.
+    pub gutter_chars: f32,
+    pub justified: bool,
+    pub picture: bool,
+    pub heading_across: bool,
+    pub lines_per_column: usize,
+    pub seed: u64,
+}
+
+pub fn column_page(font: &FontVec, layout: ColumnLayout) -> Fixture {
+    let ColumnLayout { width, columns, px, gutter_chars, justified, picture, heading_across, lines_per_column, seed } =
+        layout;
+    let mut rng = Rng::new(seed);
+    let alphabet = "abcdefghijklmnopqrstuvwxyz";
+    let char_width = Page::measure(font, px, alphabet) / alphabet.len() as f32;
+    let margin = px * 2.0;
+    let gutter = gutter_chars * char_width;
+    let column = (width as f32 - 2.0 * margin - gutter * (columns - 1) as f32) / columns as f32;
+    let leading = px * 1.4;
+    let picture_lines = 5;
+    let sections = if heading_across { 2 } else { 1 };
+    let section_height = (lines_per_column + if picture { picture_lines } else { 0 }) as f32 * leading;
+    let height = margin * 2.0 + px * 3.0 + sections as f32 * (section_height + px * 3.0);
+    let mut page = Page::new(width, height as u32);
+    let title = "Harbour bridge plans reviewed by the council";
+    page.text(font, px * 1.6, margin, margin + px, title);
+    let mut truth = vec![title.to_string()];
+    let mut top = margin + px * 3.5;
+    for section in 0..sections {
+        if section == 1 {
+            // Wider than any column: it crosses every gutter.
+            let heading = "Residents and shop owners give their views on the crossing";
+            page.text(font, px * 1.3, margin, top, heading);
+            truth.push(heading.to_string());
+            top += px * 2.5;
+        }
+        for c in 0..columns {
+            let x = margin + c as f32 * (column + gutter);
+            let lines = prose_lines(font, px, column, lines_per_column, &mut rng);
+            let mut y = top;
+            for (i, line) in lines.iter().enumerate() {
+                if picture && section == 0 && c == 1 && i == lines_per_column / 2 {
+                    draw_picture(&mut page, (x, y - px), (column, picture_lines as f32 * leading - px * 0.5));
+                    y += picture_lines as f32 * leading;
+                }
+                let last = i + 1 == lines.len();
+                if justified && !last {
+                    justify(&mut page, font, px, (x, y), column, line);
+                } else {
+                    page.text(font, px, x, y, line);
+                }
+                truth.push(line.clone());
+                y += leading;
+            }
+        }
+        top += section_height + px * 1.5;
+    }
+    let truth: Vec<&str> = truth.iter().map(String::as_str).collect();
+    let name = format!(
+        "columns-{columns}x{lines_per_column}-{width}px-gutter{gutter_chars}{}{}{}",
+        if justified { "-justified" } else { "" },
+        if picture { "-picture" } else { "" },
+        if heading_across { "-heading" } else { "" }
+    );
+    Fixture::from_page(name, page, &truth)
+}
+
+/// Draws `line`'s words so that it fills `width` exactly.
+fn justify(page: &mut Page, font: &FontVec, px: f32, (x, y): (f32, f32), width: f32, line: &str) {
+    let words: Vec<&str> = line.split(' ').collect();
+    if words.len() < 2 {
+        page.text(font, px, x, y, line);
+        return;
+    }
+    let ink: f32 = words.iter().map(|w| Page::measure(font, px, w)).sum();
+    let space = (width - ink) / (words.len() - 1) as f32;
+    let mut caret = x;
+    for word in words {
+        caret = page.text(font, px, caret, y, word) + space;
+    }
+}
+
+/// A photograph's stand-in: shaded bands and a frame, no text.
+fn draw_picture(page: &mut Page, (x, y): (f32, f32), (width, height): (f32, f32)) {
+    let (x0, y0) = (x.max(0.0) as u32, y.max(0.0) as u32);
+    let x1 = ((x + width) as u32).min(page.image.width());
+    let y1 = ((y + height) as u32).min(page.image.height());
+    for py in y0..y1 {
+        for px in x0..x1 {
+            let frame = px < x0 + 3 || px + 3 >= x1 || py < y0 + 3 || py + 3 >= y1;
+            let shade = 90 + ((px - x0) / 7 + (py - y0) / 11) % 5 * 30;
+            page.image.put_pixel(px, py, Luma([if frame { 40 } else { shade as u8 }]));
+        }
+    }
+}
+
 /// Text with artwork around it (a cover, a poster): shapes that detection
 /// may take for words must not come out as text.
 pub fn text_with_graphics(font: &FontVec) -> Fixture {
@@ -594,6 +699,29 @@ pub fn rotate(image: &RgbImage, degrees: f32) -> RgbImage {
         }
         image::Rgb(out)
     })
+}
+
+/// The hypothesis' lines in the reference's order: each goes where the
+/// reference line it is closest to stands (ties and unmatched lines keep
+/// their order), so what remains of the CER is recognition, not order.
+pub fn in_reference_order(truth: &str, text: &str) -> String {
+    let reference: Vec<&str> = truth.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut placed: Vec<(usize, usize, &str)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            let closest = reference
+                .iter()
+                .enumerate()
+                .map(|(r, reference)| (cer(reference, line), r))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(usize::MAX, |(_, r)| r);
+            (closest, i, line)
+        })
+        .collect();
+    placed.sort();
+    placed.iter().map(|(_, _, line)| *line).collect::<Vec<_>>().join("\n")
 }
 
 /// Whitespace-normalised text: runs of spaces and tabs become one space,

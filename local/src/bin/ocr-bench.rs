@@ -34,7 +34,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use local::fixtures::{self, Fixture, ReceiptLayout, cer, load_font, normalise};
+use local::fixtures::{self, Fixture, ReceiptLayout, cer, in_reference_order, load_font, normalise};
 use shared::ports::TextRecognizer;
 
 const PROSE: [&str; 4] = [
@@ -294,29 +294,6 @@ fn dataset_items(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     }
     items.sort();
     Ok(items)
-}
-
-/// The hypothesis' lines in the reference's order: each goes where the
-/// reference line it is closest to stands (ties and unmatched lines keep
-/// their order), so what remains of the CER is recognition, not order.
-fn in_reference_order(truth: &str, text: &str) -> String {
-    let reference: Vec<&str> = truth.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut placed: Vec<(usize, usize, &str)> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            let closest = reference
-                .iter()
-                .enumerate()
-                .map(|(r, reference)| (cer(reference, line), r))
-                .min_by(|a, b| a.0.total_cmp(&b.0))
-                .map_or(usize::MAX, |(_, r)| r);
-            (closest, i, line)
-        })
-        .collect();
-    placed.sort();
-    placed.iter().map(|(_, _, line)| *line).collect::<Vec<_>>().join("\n")
 }
 
 /// Sums over a folder (or the whole set) for one engine.

@@ -60,8 +60,15 @@ fn right_neighbours(fragments: &[Fragment]) -> Vec<Option<usize>> {
     (0..fragments.len()).map(|i| nearest_right(i).filter(|&j| nearest_left(j) == Some(i))).collect()
 }
 
+/// Columns run down more lines than this; a gap that splits fewer (a wide
+/// word space ocrs took for a separator) splits a line, not columns.
+const MIN_COLUMN_ROWS: usize = 3;
+
 /// Whether the pairs across one gap look like two columns of prose.
 fn are_prose_columns(fragments: &[Fragment], pairs: &[(usize, usize)]) -> bool {
+    if pairs.len() < MIN_COLUMN_ROWS {
+        return false;
+    }
     let side = |pick: fn(&(usize, usize)) -> usize| {
         let words = median(pairs.iter().map(|p| fragments[pick(p)].words as f32).collect());
         let width = median(pairs.iter().map(|p| fragments[pick(p)].rect.width() as f32).collect());
@@ -84,10 +91,19 @@ fn horizontal_overlap(a: &Rect, b: &Rect) -> bool {
 }
 
 /// Whether block `a` must be read before block `b`: it is above it in the
-/// same column, or left of it on the same level.
-fn precedes(a: &Rect, b: &Rect) -> bool {
-    (a.bottom() <= b.top() && horizontal_overlap(a, b)) || (a.right() <= b.left() && vertical_overlap(a, b) > 0.0)
+/// same column, or left of it on the same level, or anywhere above it when
+/// `b` spans columns (a heading across some columns comes after every
+/// column above it, not only those it covers).
+fn precedes(a: &Rect, b: &Rect, b_spans_columns: bool) -> bool {
+    (a.bottom() <= b.top() && (horizontal_overlap(a, b) || b_spans_columns))
+        || (a.right() <= b.left() && vertical_overlap(a, b) > 0.0)
 }
+
+/// Two blocks one above the other whose widths differ by at most this
+/// share are one column (read on past a picture between them).
+const SAME_COLUMN_WIDTH: f32 = 0.15;
+/// A block this many times wider than the median block spans columns.
+const SPANNING_WIDTH: f32 = 1.5;
 
 /// Whether `next` continues the block (`block` so far, `last` its last
 /// line): the next line down, within the block's column. A line wider than
@@ -109,25 +125,36 @@ fn continues_block(block: &Rect, last: &Rect, next: &Rect) -> bool {
 /// its level; among those free to go, the one straight below the block just
 /// read (its column goes on, within a line and a half), else the topmost, then leftmost.
 fn block_order(fragments: &[Fragment]) -> Vec<usize> {
+    // A line across columns (a title, a heading) is a block of its own:
+    // joined to the column below it, it would stand beside the other
+    // columns instead of above them.
+    let line_width = median(fragments.iter().map(|f| f.rect.width() as f32).collect());
+    let spans = |rect: &Rect| rect.width() as f32 > SPANNING_WIDTH * line_width;
     let mut blocks: Vec<(Rect, Vec<usize>)> = Vec::new();
     for (i, fragment) in fragments.iter().enumerate() {
-        match blocks.last_mut() {
-            Some((rect, members))
-                if continues_block(
-                    rect,
-                    &fragments[*members.last().expect("blocks are never empty")].rect,
-                    &fragment.rect,
-                ) =>
-            {
+        // Not only the block just built: lines cut at a gutter come in
+        // rows, a piece of each column in turn. The block whose last line
+        // is nearest above wins.
+        let last = |members: &Vec<usize>| fragments[*members.last().expect("blocks are never empty")].rect;
+        let continued = blocks
+            .iter_mut()
+            .filter(|_| !spans(&fragment.rect))
+            .filter(|(rect, members)| !spans(&last(members)) && continues_block(rect, &last(members), &fragment.rect))
+            .max_by_key(|(_, members)| last(members).bottom());
+        match continued {
+            Some((rect, members)) => {
                 *rect = rect.union(fragment.rect);
                 members.push(i);
             }
-            _ => blocks.push((fragment.rect, vec![i])),
+            None => blocks.push((fragment.rect, vec![i])),
         }
     }
     if blocks.len() > MAX_ORDERED_BLOCKS {
         return (0..fragments.len()).collect();
     }
+    let median_width = median(blocks.iter().map(|(rect, _)| rect.width() as f32).collect());
+    let spans_columns: Vec<bool> =
+        blocks.iter().map(|(rect, _)| rect.width() as f32 > SPANNING_WIDTH * median_width).collect();
     let mut order = Vec::with_capacity(fragments.len());
     let mut remaining: Vec<usize> = (0..blocks.len()).collect();
     let mut previous: Option<(Rect, i32)> = None;
@@ -135,16 +162,32 @@ fn block_order(fragments: &[Fragment]) -> Vec<usize> {
         let free: Vec<(usize, usize)> = remaining
             .iter()
             .enumerate()
-            .filter(|(_, b)| !remaining.iter().any(|o| o != *b && precedes(&blocks[*o].0, &blocks[**b].0)))
+            .filter(|(_, b)| {
+                !remaining.iter().any(|o| o != *b && precedes(&blocks[*o].0, &blocks[**b].0, spans_columns[**b]))
+            })
             .map(|(position, b)| (position, *b))
             .collect();
         let topmost = |candidates: &mut dyn Iterator<Item = (usize, usize)>| {
             candidates.min_by_key(|(_, b)| (blocks[*b].0.top(), blocks[*b].0.left())).map(|(position, _)| position)
         };
+        // The column goes on below the block just read: within a line and a
+        // half, or further down (past a picture) when the block there has
+        // the column's edges and nothing lies between the two.
         let below_previous = previous.and_then(|(p, line_height)| {
+            let below = |r: &Rect| r.top() >= p.bottom() - line_height / 2 && horizontal_overlap(&p, r);
+            let same_column = |r: &Rect| {
+                (r.left() - p.left()).abs() <= line_height
+                    && (r.width() - p.width()).abs() as f32 <= SAME_COLUMN_WIDTH * p.width() as f32
+            };
             topmost(&mut free.iter().copied().filter(|(_, b)| {
                 let r = &blocks[*b].0;
-                r.top() >= p.top() && r.top() - p.bottom() <= line_height * 3 / 2 && horizontal_overlap(&p, r)
+                let near = r.top() - p.bottom() <= line_height * 3 / 2;
+                below(r)
+                    && (near || same_column(r))
+                    && !remaining.iter().any(|o| {
+                        let q = &blocks[*o].0;
+                        o != b && below(q) && q.bottom() <= r.top() + line_height / 2
+                    })
             }))
         });
         let next_position = below_previous
@@ -268,12 +311,50 @@ mod tests {
         let fragments = vec![
             fragment(400, 8, 290, 20, 4),
             fragment(400, 40, 300, 20, 5),
+            fragment(400, 70, 260, 20, 4),
             fragment(20, 10, 300, 22, 5),
             fragment(20, 40, 280, 20, 4),
             fragment(20, 70, 90, 20, 1),
             fragment(20, 100, 700, 20, 9),
         ];
-        assert_eq!(rows(&fragments), vec![vec![2], vec![3], vec![4], vec![0], vec![1], vec![5]]);
+        assert_eq!(rows(&fragments), vec![vec![3], vec![4], vec![5], vec![0], vec![1], vec![2], vec![6]]);
+    }
+
+    #[test]
+    fn two_lines_side_by_side_are_rows_not_columns() {
+        // A river of word spaces ocrs took for a separator, two lines deep.
+        let fragments = vec![
+            fragment(20, 10, 300, 20, 5),
+            fragment(340, 10, 290, 20, 4),
+            fragment(20, 40, 280, 20, 4),
+            fragment(320, 40, 300, 20, 5),
+        ];
+        assert_eq!(rows(&fragments), vec![vec![0, 1], vec![2, 3]]);
+    }
+
+    #[test]
+    fn a_column_goes_on_below_a_picture_before_the_next_column() {
+        let column = |left: i32, tops: std::ops::Range<i32>| tops.map(move |i| fragment(left, i * 30, 300, 20, 5));
+        // Column one: five lines, a picture eight lines high, five lines.
+        let fragments: Vec<Fragment> =
+            column(20, 0..5).chain(column(20, 13..18)).chain(column(340, 0..10)).chain(column(660, 0..18)).collect();
+        let order: Vec<usize> = rows(&fragments).into_iter().flatten().collect();
+        assert_eq!(order, (0..fragments.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_heading_across_some_columns_comes_after_all_of_them() {
+        let column = |left: i32, tops: std::ops::Range<i32>| tops.map(move |i| fragment(left, i * 30, 300, 20, 5));
+        let fragments: Vec<Fragment> = column(20, 0..5)
+            .chain(column(340, 0..5))
+            .chain(column(660, 0..5))
+            .chain(std::iter::once(fragment(20, 160, 560, 24, 8)))
+            .chain(column(20, 7..12))
+            .chain(column(340, 7..12))
+            .chain(column(660, 7..12))
+            .collect();
+        let order: Vec<usize> = rows(&fragments).into_iter().flatten().collect();
+        assert_eq!(order, (0..fragments.len()).collect::<Vec<_>>());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #[doc(hidden)]
 pub mod broken;
 mod detection;
+mod gutters;
 mod kernels;
 pub mod layout;
 mod lines;
@@ -244,13 +245,14 @@ impl FastEngine {
         })
     }
 
-    /// ocrs' line finding and reading order for `words`.
+    /// ocrs' line finding and reading order for `words`, cut at the
+    /// column gutters it misses.
     fn find_lines(&self, words: &[RotatedRect]) -> Result<Vec<Vec<RotatedRect>>, EngineError> {
         // `find_text_lines` ignores its input image; any will do.
         let pixel = [255u8];
         let source = ImageSource::from_bytes(&pixel, (1, 1)).map_err(EngineError::output("layout"))?;
         let input = self.layout.prepare_input(source).map_err(|e| EngineError::Unexpected(e.to_string()))?;
-        Ok(self.layout.find_text_lines(&input, words))
+        Ok(gutters::split(self.layout.find_text_lines(&input, words)))
     }
 
     /// Text lines of `image`, in reading order, with confidences.
