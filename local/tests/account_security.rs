@@ -147,6 +147,32 @@ async fn a_password_reset_revokes_every_token_in_every_function() {
 }
 
 #[tokio::test]
+async fn a_reset_code_works_once_even_when_sent_twice_at_once() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.signed_up_user(&email).await;
+    app.forget_sends(&email).await;
+    assert_eq!(app.post_json("/auth/password/forgot", json!({"email": email})).await.status(), StatusCode::ACCEPTED);
+    let code = app.code_for(&email).await;
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let reset = |code: &str, password: &str| json!({"email": email, "code": code, "new_password": password});
+    let (first, second, guess) = tokio::join!(
+        app.post_json("/auth/password/reset", reset(&code, "the first new secret")),
+        app.post_json("/auth/password/reset", reset(&code, "the second new secret")),
+        app.post_json("/auth/password/reset", reset(&wrong, "a guessed new secret")),
+    );
+    let statuses = [first.status(), second.status(), guess.status()];
+    let accepted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(accepted, 1, "{statuses:?}");
+    assert_problem(
+        app.post_json("/auth/password/reset", reset(&code, "a third new secret")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid-code",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn forgot_answers_known_and_unknown_addresses_alike() {
     let app = TestApp::spawn().await;
     let known = unique_email();

@@ -116,6 +116,7 @@ impl RecordStore for MemoryUserStore {
 pub struct MemoryEmailQueue {
     jobs: Mutex<Vec<EmailJob>>,
     failing: AtomicBool,
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryEmailQueue {
@@ -126,11 +127,21 @@ impl MemoryEmailQueue {
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }
+
+    /// Every enqueue takes this long, as a real queue's round trip does:
+    /// long enough for requests running beside it to get in between.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
 impl EmailQueue for MemoryEmailQueue {
     async fn enqueue(&self, job: &EmailJob) -> Result<(), QueueError> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(QueueError("the in-memory queue was told to fail".into()));
         }

@@ -51,14 +51,19 @@ impl AuthService {
             }
         };
         if sent.is_err() {
-            self.put_back_reset_code(email, &pending, previous).await;
+            self.put_back_reset_code(email, Some(&pending), previous).await;
             self.release_send(email, slot).await;
         }
         sent
     }
 
     /// Sets a new password with a reset code. Wrong guesses are counted
-    /// before the answer; the fifth burns the code.
+    /// before the answer; the fifth burns the code. The right code is used
+    /// up first, by the conditional write of the code's record that only
+    /// one request can win: a parallel reset with the same code, or a
+    /// wrong guess that arrives meanwhile, reads the record again and finds
+    /// no code. It is put back only if the password could not be changed
+    /// or its owner told.
     pub async fn reset_password(
         &self,
         source: &ClientAddress,
@@ -71,7 +76,7 @@ impl AuthService {
             passwords::hash(new_password.expose().to_owned()).await.map_err(|e| AuthError::Unavailable(e.into()))?;
         let guess = self.codes.code_hash(Purpose::Reset, email, code);
         let key = records::reset(email);
-        let (before, after, request) = retry::on_conflict(|| async {
+        let used = retry::on_conflict(|| async {
             let now = self.now();
             let mut request = self.records.load::<ResetRequest>(&key).await?;
             let Some(pending) = request.value.code.as_mut().filter(|p| p.usable(now)) else {
@@ -83,20 +88,26 @@ impl AuthService {
                 self.records.save(&key, &mut request, expires_at).await?;
                 return Err(AuthError::InvalidCode);
             }
-            let Some(user) = self.users.find_user(email).await? else {
-                return Err(AuthError::InvalidCode);
-            };
-            let changed = with_password(&user, new_hash.clone());
-            self.users.update_user(&changed).await?;
-            Ok((user, changed, request))
+            let used = request.value.code.take().expect("a usable code was just matched");
+            self.records.save(&key, &mut request, used.expires_at).await?;
+            Ok(used)
         })
         .await?;
-        self.tell_owner_password_changed(&before, &after).await?;
-        // Used up only now: had the e-mail failed, the owner could try again.
-        let mut request = request;
-        request.value.code = None;
-        if let Err(e) = self.records.save(&key, &mut request, self.now()).await {
-            tracing::warn!(error = %e, "could not mark a reset code as used");
+        let changed = retry::on_conflict(|| async {
+            let user = self.users.find_user(email).await?.ok_or(AuthError::InvalidCode)?;
+            let changed = with_password(&user, new_hash.clone());
+            self.users.update_user(&changed).await?;
+            Ok((user, changed))
+        })
+        .await;
+        let told = match &changed {
+            Ok((before, after)) => self.tell_owner_password_changed(before, after).await,
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = changed.and(told) {
+            // The owner may try again with the same code.
+            self.put_back_reset_code(email, None, Some(used)).await;
+            return Err(e);
         }
         self.give_back(&[Subject::Account(email), Subject::Source(source)]).await;
         Ok(())
@@ -149,12 +160,14 @@ impl AuthService {
         Ok(())
     }
 
-    /// Puts the previous reset code back after a new one could not be mailed.
-    async fn put_back_reset_code(&self, email: &Email, ours: &PendingCode, previous: Option<PendingCode>) {
+    /// Puts `previous` back as the address's reset code if the code there
+    /// is still `ours` (a new code that could not be mailed, or none: the
+    /// code a failed reset used up).
+    async fn put_back_reset_code(&self, email: &Email, ours: Option<&PendingCode>, previous: Option<PendingCode>) {
         let key = records::reset(email);
         let restored = retry::on_conflict(|| async {
             let mut request = self.records.load::<ResetRequest>(&key).await?;
-            if request.value.code.as_ref() != Some(ours) {
+            if request.value.code.as_ref() != ours {
                 return Ok(());
             }
             request.value.code = previous.clone();
@@ -163,7 +176,7 @@ impl AuthService {
         })
         .await;
         if let Err(e) = restored {
-            tracing::error!(error = %e, "could not withdraw a reset code whose e-mail was not queued");
+            tracing::error!(error = %e, "could not put a reset code back");
         }
     }
 }

@@ -411,6 +411,42 @@ async fn a_password_reset_sets_the_new_password_and_revokes_every_token() {
 }
 
 #[tokio::test]
+async fn a_reset_code_works_once_even_in_parallel() {
+    for round in 0..4 {
+        let h = Arc::new(harness());
+        let address = format!("ada{round}@example.org");
+        h.signed_up(&address, PASSWORD).await;
+        h.clock.advance(Duration::minutes(1));
+        h.service.forgot_password(&here(), &email(&address)).await.unwrap();
+        let code = h.last_code_for(&address);
+        h.emails.set_delay(std::time::Duration::from_millis(30));
+        // Two resets with the right code, and wrong guesses around them.
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (h, address, code) = (h.clone(), address.clone(), code.clone());
+            tasks.push(tokio::spawn(async move {
+                let guess = if i % 3 == 0 { code } else { wrong_code(&code) };
+                let new_password = Password::parse(&format!("new secret number {i}")).unwrap();
+                h.service.reset_password(&here(), &email(&address), &guess, &new_password).await
+            }));
+        }
+        let mut accepted = 0;
+        for task in tasks {
+            let answer = task.await.unwrap();
+            match answer {
+                Ok(()) => accepted += 1,
+                Err(AuthError::InvalidCode) => {}
+                Err(e) => panic!("round {round}: {e:?}"),
+            }
+        }
+        assert_eq!(accepted, 1, "round {round}: the code was accepted {accepted} times");
+        let another = Password::parse("yet another one").unwrap();
+        let again = h.service.reset_password(&here(), &email(&address), &code, &another).await;
+        assert!(matches!(again, Err(AuthError::InvalidCode)), "round {round}: used, then accepted again");
+    }
+}
+
+#[tokio::test]
 async fn a_reset_whose_notice_cannot_be_queued_changes_nothing() {
     let h = harness();
     h.signed_up(ADA, PASSWORD).await;
