@@ -176,13 +176,6 @@ impl LocalSystem {
                 tracing::error!(error = %e, "the API server stopped");
             }
         });
-        if options.run_ocr_worker {
-            let worker = ocr::Worker::from_env(&stack.function_env("OcrFunction")?, &clients)
-                .map_err(wiring_error("OcrFunction"))?;
-            let pollers =
-                feed(&mut tasks, &stack, &clients, worker, ("OcrJobsQueue", "OcrFunction"), &options, &stopped)?;
-            tracing::info!(pollers, "OCR worker started");
-        }
         if options.run_notify_worker {
             let worker = notify::Worker::from_env(&stack.function_env("NotifyFunction")?, &clients)
                 .context("NotifyFunction configuration")?;
@@ -194,7 +187,24 @@ impl LocalSystem {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;
             tasks.spawn(mail::print_sent_mail(endpoint, stopped.clone()));
         }
-        Ok(Self { stack, clients, api_url, contract, shutdown, tasks })
+        let mut system = Self { stack, clients, api_url, contract, shutdown, tasks };
+        if options.run_ocr_worker {
+            system.start_ocr_worker(&options)?;
+        }
+        Ok(system)
+    }
+
+    /// Feeds the OCR queue to the OCR worker (`start` does when
+    /// `run_ocr_worker` is set; a test that wants the queue filled first
+    /// calls it later).
+    pub fn start_ocr_worker(&mut self, options: &Options) -> Result<()> {
+        let worker = ocr::Worker::from_env(&self.stack.function_env("OcrFunction")?, &self.clients)
+            .map_err(wiring_error("OcrFunction"))?;
+        let stopped = self.shutdown.subscribe();
+        let queue = ("OcrJobsQueue", "OcrFunction");
+        let pollers = feed(&mut self.tasks, &self.stack, &self.clients, worker, queue, options, &stopped)?;
+        tracing::info!(pollers, "OCR worker started");
+        Ok(())
     }
 
     /// The token-signing key and settings, read as the functions read them.

@@ -150,6 +150,55 @@ async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_for
     }
 }
 
+/// Batches led by long documents, with invocations too short to start
+/// anything after them: the images behind go back to the queue as new
+/// messages, again and again, and are each read exactly once; none is
+/// dead-lettered (reported for redelivery instead, each would count a
+/// receive, and after three batches behind a document be parked unread).
+#[tokio::test]
+async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
+    // The worker's log (records sent back, jobs read) shows with a failure.
+    let _ = tracing_subscriber::fmt().with_env_filter("shared=info,ocr=info").with_test_writer().try_init();
+    let options =
+        Options { worker_timeout: Some(Duration::from_secs(22)), max_pollers: Some(1), ..Options::for_test() };
+    let mut app = TestApp::spawn_with(options.clone()).await;
+    let token = app.signed_up_user(&unique_email()).await;
+    app.drain_emails(Duration::from_millis(100)).await;
+    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let mut images = Vec::new();
+    let mut documents = Vec::new();
+    // The queue filled first: document, four images, document, four images.
+    for round in 0..2 {
+        let pages = letter_pages(4, 1700, 2200, 33.0);
+        documents.push(app.upload_presigned(&token, "application/pdf", scanned_pdf(&gray(&pages), 200.0)).await);
+        for i in 0..4 {
+            let line = format!("Image {round}{i} waits behind a document");
+            let fixture = fixtures::paragraph("waiting", &font, 28.0, &[&line]);
+            let accepted = app.upload_raw(&token, "image/png", fixture.png()).await;
+            assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+            let id = accepted.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+            images.push((id, line));
+        }
+    }
+    app.system.start_ocr_worker(&options).unwrap();
+
+    for (id, line) in &images {
+        let (job, _) = watch(&app, &token, id).await;
+        assert_eq!(job["status"], "DONE", "{job}");
+        let text = job["result"]["text"].as_str().unwrap();
+        assert!(fixtures::cer(line, text) <= MAX_PAGE_CER, "{text:?} for {line:?}");
+    }
+    for id in &documents {
+        assert_eq!(watch(&app, &token, id).await.0["status"], "DONE");
+    }
+    let mails = app.drain_emails(Duration::from_secs(2)).await;
+    for (id, _) in &images {
+        let results = mails.iter().filter(|m| m.job_id() == Some(id.as_str())).count();
+        assert_eq!(results, 1, "job {id} was finished {results} times");
+    }
+    assert!(app.parked("OcrJobsDeadLetterQueue", 1).await.is_empty(), "nothing dead-lettered");
+}
+
 async fn result_as(app: &TestApp, token: &str, id: &str, format: &str) -> reqwest::Response {
     let response = app.get_with_token(&format!("/jobs/{id}/result?format={format}"), token).await;
     assert!(response.status().is_success(), "format {format}: {}", response.status());

@@ -12,14 +12,15 @@ use crate::adapters::dynamodb_deliveries::DynamoDeliveryLog;
 use crate::adapters::dynamodb_jobs::DynamoJobStore;
 use crate::adapters::s3::S3BlobStore;
 use crate::adapters::ses::SesMailer;
-use crate::adapters::sqs::SqsDeadLetters;
+use crate::adapters::sqs::{SqsDeadLetters, SqsSourceQueue};
 use crate::adapters::sqs::{SqsEmailQueue, SqsJobQueue};
 use crate::auth::{AccessGuard, AuthPorts, AuthService};
 use crate::clock::SystemClock;
 use crate::config::{AuthConfig, ConfigError, JwtConfig, JwtSecret, NotifyConfig, OcrConfig, UploadConfig};
 use crate::jobs::{JobProcessor, JobService, UploadLimits};
 use crate::notify::Notifier;
-use crate::ports::{DeadLetters, TextRecognizer};
+use crate::ports::TextRecognizer;
+use crate::sqs_batch::RecordQueues;
 
 /// Builds each service's client on demand from one shared configuration, so
 /// a function's binary links (after LTO) only the SDKs it actually uses.
@@ -177,21 +178,26 @@ pub fn job_processor(
     ))
 }
 
-/// Where a worker parks messages that can never succeed.
-pub fn dead_letters(clients: &AwsClients, queue_url: &str) -> Arc<dyn DeadLetters> {
-    Arc::new(SqsDeadLetters::new(clients.sqs(), queue_url))
+/// A worker's queues: the one its records come from (records it had no
+/// time for go back there) and the one it parks those that can never
+/// succeed in.
+pub fn record_queues(clients: &AwsClients, source_url: &str, dead_letter_url: &str) -> RecordQueues {
+    RecordQueues {
+        source: Arc::new(SqsSourceQueue::new(clients.sqs(), source_url)),
+        dead_letters: Arc::new(SqsDeadLetters::new(clients.sqs(), dead_letter_url)),
+    }
 }
 
 /// How long a claimed e-mail is left to its worker before another may send
 /// it: well over the notify function's timeout.
 pub const EMAIL_CLAIM_LEASE: time::Duration = time::Duration::minutes(2);
 
-pub fn notifier(config: &NotifyConfig, clients: &AwsClients) -> (Arc<Notifier>, Arc<dyn DeadLetters>) {
+pub fn notifier(config: &NotifyConfig, clients: &AwsClients) -> (Arc<Notifier>, RecordQueues) {
     let notifier = Notifier::new(
         Arc::new(SesMailer::new(clients.ses(), config.sender.clone())),
         Arc::new(DynamoDeliveryLog::new(clients.dynamodb(), &config.sent_emails_table)),
         Arc::new(SystemClock),
         EMAIL_CLAIM_LEASE,
     );
-    (Arc::new(notifier), dead_letters(clients, &config.dead_letter_queue_url))
+    (Arc::new(notifier), record_queues(clients, &config.queue_url, &config.dead_letter_queue_url))
 }

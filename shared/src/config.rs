@@ -259,6 +259,8 @@ impl OcrConfig {
 pub struct NotifyConfig {
     pub sender: crate::domain::Email,
     pub sent_emails_table: String,
+    /// The queue its records come from (records not started go back).
+    pub queue_url: String,
     pub dead_letter_queue_url: String,
 }
 
@@ -269,6 +271,7 @@ impl NotifyConfig {
         Ok(Self {
             sender,
             sent_emails_table: env.required(SENT_EMAILS_TABLE)?,
+            queue_url: env.required(EMAIL_QUEUE_URL)?,
             dead_letter_queue_url: env.required(EMAIL_DEAD_LETTER_QUEUE_URL)?,
         })
     }

@@ -89,6 +89,15 @@ pub trait DeadLetters: Send + Sync {
     async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError>;
 }
 
+/// The queue a worker's records come from. A record the worker had no time
+/// to start goes back to it as a new message: SQS counts every receive of
+/// the original, and waiting behind a long document must not count as
+/// failing (after `maxReceiveCount` receives a message is dead-lettered).
+#[async_trait]
+pub trait SourceQueue: Send + Sync {
+    async fn send_again(&self, body: &str) -> Result<(), QueueError>;
+}
+
 /// OCR jobs, keyed by owner and id. Writes are conditional on `version`
 /// exactly as for [`UserStore`].
 #[async_trait]

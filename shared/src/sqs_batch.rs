@@ -10,7 +10,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::ports::DeadLetters;
+use std::sync::Arc;
+
+use crate::ports::{DeadLetters, SourceQueue};
 use crate::telemetry::emf::{self, Metric};
 
 /// Why a record was not handled: decided once, by type, for every worker.
@@ -24,6 +26,15 @@ pub enum RecordError {
     /// ours): the record is parked in the dead-letter queue at once.
     #[error("permanent: {0}")]
     Permanent(String),
+}
+
+/// The queues of a worker besides the records it is given.
+#[derive(Clone)]
+pub struct RecordQueues {
+    /// Where its records come from: those it has no time to start go back.
+    pub source: Arc<dyn SourceQueue>,
+    /// Where records that can never succeed are parked, with the reason.
+    pub dead_letters: Arc<dyn DeadLetters>,
 }
 
 /// When the invocation must have answered, and how long the slowest record
@@ -106,12 +117,15 @@ fn failure(message: &SqsMessage) -> BatchItemFailure {
 
 /// Runs `handle` on the records in order while the deadline leaves room;
 /// a transient error marks that record (and only it) for redelivery, a
-/// permanent one parks it; records not started for want of time are
-/// reported for redelivery untouched.
+/// permanent one parks it. Records not started for want of time go back to
+/// their queue as new messages and are acknowledged: reported for
+/// redelivery, each would count a receive, and a record that waits behind
+/// long documents batch after batch would be dead-lettered untouched. Only
+/// if sending one back fails is it reported for redelivery.
 pub async fn each_record<'a, F, Fut>(
     event: &'a SqsEvent,
     deadline: Option<Deadline>,
-    dead_letters: &dyn DeadLetters,
+    queues: &RecordQueues,
     mut handle: F,
 ) -> SqsBatchResponse
 where
@@ -122,8 +136,15 @@ where
     for (index, message) in event.records.iter().enumerate() {
         if deadline.is_some_and(|d| !d.leaves_room()) {
             let left = &event.records[index..];
-            tracing::warn!(records = left.len(), "too little time left for another record; left for redelivery");
-            response.batch_item_failures.extend(left.iter().map(failure));
+            tracing::info!(records = left.len(), "too little time left for another record; sent back to the queue");
+            for message in left {
+                let body = message.body.as_deref().unwrap_or_default();
+                if let Err(e) = queues.source.send_again(body).instrument(record_span(message)).await {
+                    tracing::warn!(error = %e, "could not send a record back; left for redelivery");
+                    response.batch_item_failures.push(failure(message));
+                }
+            }
+            emf::emit(&[], &[Metric::count("RecordsSentAgain", left.len() as u64)], &[]);
             break;
         }
         let redeliver = async {
@@ -136,7 +157,7 @@ where
                 }
                 Err(RecordError::Permanent(why)) => {
                     let body = message.body.as_deref().unwrap_or_default();
-                    match dead_letters.park(body, &why).await {
+                    match queues.dead_letters.park(body, &why).await {
                         Ok(()) => {
                             tracing::error!(reason = %why, "record can never succeed; parked in the dead-letter queue");
                             emf::emit(&[], &[Metric::count("RecordsParked", 1)], &[]);
@@ -163,7 +184,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::MemoryDeadLetters;
+    use crate::adapters::memory::{MemoryDeadLetters, MemorySourceQueue};
     use std::cell::RefCell;
 
     fn batch(n: usize) -> SqsEvent {
@@ -177,20 +198,25 @@ mod tests {
         event
     }
 
+    fn queues() -> (RecordQueues, Arc<MemorySourceQueue>, Arc<MemoryDeadLetters>) {
+        let (source, parked) = (Arc::new(MemorySourceQueue::default()), Arc::new(MemoryDeadLetters::default()));
+        (RecordQueues { source: source.clone(), dead_letters: parked.clone() }, source, parked)
+    }
+
     fn ids(response: &SqsBatchResponse) -> Vec<String> {
         response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
     }
 
     #[tokio::test]
-    async fn records_that_cannot_finish_in_time_are_left_for_redelivery_untouched() {
+    async fn records_that_cannot_start_in_time_go_back_to_the_queue_untouched_and_count_no_receive() {
         let event = batch(5);
-        let parked = MemoryDeadLetters::default();
+        let (queues, source, parked) = queues();
         let handled = RefCell::new(Vec::new());
         // Each record takes 1 s; 3.5 s are left and the slowest takes 1 s:
         // three start (the third with 1.5 s left), the fourth would find
         // 0.5 s. Real time, with half a second of slack for a busy machine.
         let deadline = Deadline { at: Instant::now() + Duration::from_millis(3500), margin: Duration::from_secs(1) };
-        let response = each_record(&event, Some(deadline), &parked, |m| {
+        let response = each_record(&event, Some(deadline), &queues, |m| {
             handled.borrow_mut().push(m.message_id.clone().unwrap());
             async {
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -199,15 +225,27 @@ mod tests {
         })
         .await;
         assert_eq!(*handled.borrow(), ["m0", "m1", "m2"]);
-        assert_eq!(ids(&response), ["m3", "m4"], "every record not handled is reported, none twice");
+        assert_eq!(source.sent(), ["body 3", "body 4"], "sent back as new messages, once each");
+        assert!(ids(&response).is_empty(), "acknowledged: no receive counts against them");
+        assert!(parked.parked().is_empty());
         assert!(Instant::now() <= deadline.at);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_sent_back_is_left_for_redelivery() {
+        let event = batch(3);
+        let (queues, source, _) = queues();
+        source.set_failing(true);
+        let deadline = Deadline { at: Instant::now(), margin: Duration::from_secs(1) };
+        let response = each_record(&event, Some(deadline), &queues, |_| async { Ok(()) }).await;
+        assert_eq!(ids(&response), ["m0", "m1", "m2"]);
     }
 
     #[tokio::test]
     async fn transient_records_are_retried_and_permanent_ones_parked_with_their_reason() {
         let event = batch(3);
-        let parked = MemoryDeadLetters::default();
-        let response = each_record(&event, None, &parked, |m| {
+        let (queues, _, parked) = queues();
+        let response = each_record(&event, None, &queues, |m| {
             let id = m.message_id.clone().unwrap();
             async move {
                 match id.as_str() {

@@ -17,25 +17,24 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, NotifyConfig};
 use shared::notify::{Delivery, Notifier};
-use shared::ports::DeadLetters;
-use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
+use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError, RecordQueues};
 use shared::telemetry::emf::{self, Metric};
 
 #[derive(Clone)]
 pub struct Worker {
     notifier: Arc<Notifier>,
-    dead_letters: Arc<dyn DeadLetters>,
+    queues: RecordQueues,
 }
 
 impl Worker {
-    pub fn new(notifier: Arc<Notifier>, dead_letters: Arc<dyn DeadLetters>) -> Self {
-        Self { notifier, dead_letters }
+    pub fn new(notifier: Arc<Notifier>, queues: RecordQueues) -> Self {
+        Self { notifier, queues }
     }
 
     /// The function's wiring, for the Lambda and the local runner alike.
     pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, shared::config::ConfigError> {
-        let (notifier, dead_letters) = aws::notifier(&NotifyConfig::load(env)?, clients);
-        Ok(Self::new(notifier, dead_letters))
+        let (notifier, queues) = aws::notifier(&NotifyConfig::load(env)?, clients);
+        Ok(Self::new(notifier, queues))
     }
 
     async fn handle_message(&self, message: &SqsMessage) -> Result<(), RecordError> {
@@ -63,6 +62,6 @@ impl BatchWorker for Worker {
 
     /// Handles the records that fit before `deadline`.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m)).await
+        sqs_batch::each_record(&event, deadline, &self.queues, |m| self.handle_message(m)).await
     }
 }

@@ -16,7 +16,7 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
 use shared::domain::UserId;
 use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
-use shared::ports::DeadLetters;
+use shared::sqs_batch::RecordQueues;
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
 use shared::telemetry::emf::{self, Metric};
 
@@ -104,12 +104,12 @@ fn report_job(report: &Report) {
 pub struct Worker {
     processor: Arc<JobProcessor>,
     bucket: String,
-    dead_letters: Arc<dyn DeadLetters>,
+    queues: RecordQueues,
 }
 
 impl Worker {
-    pub fn new(processor: Arc<JobProcessor>, bucket: impl Into<String>, dead_letters: Arc<dyn DeadLetters>) -> Self {
-        Self { processor, bucket: bucket.into(), dead_letters }
+    pub fn new(processor: Arc<JobProcessor>, bucket: impl Into<String>, queues: RecordQueues) -> Self {
+        Self { processor, bucket: bucket.into(), queues }
     }
 
     /// The function's wiring, for the Lambda and the local runner alike; the
@@ -121,8 +121,8 @@ impl Worker {
         // marking jobs DONE with wrong text.
         let recognizer = Arc::new(FastEngine::load_checked(config.models_dir.as_deref())?);
         let processor = aws::job_processor(&config, clients, recognizer);
-        let dead_letters = aws::dead_letters(clients, &config.dead_letter_queue_url);
-        Ok(Self::new(processor, config.uploads_bucket, dead_letters))
+        let queues = aws::record_queues(clients, &config.ocr_queue_url, &config.dead_letter_queue_url);
+        Ok(Self::new(processor, config.uploads_bucket, queues))
     }
 
     async fn handle_message(&self, message: &SqsMessage, deadline: Option<Deadline>) -> Result<(), RecordError> {
@@ -177,7 +177,7 @@ impl BatchWorker for Worker {
     /// job (FAILED) and acknowledged; a message that is no upload
     /// notification of our bucket is parked with the reason.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, self.dead_letters.as_ref(), |m| self.handle_message(m, deadline)).await
+        sqs_batch::each_record(&event, deadline, &self.queues, |m| self.handle_message(m, deadline)).await
     }
 }
 

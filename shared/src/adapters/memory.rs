@@ -422,6 +422,34 @@ impl crate::ports::DeadLetters for MemoryDeadLetters {
     }
 }
 
+/// The messages sent back to a worker's queue; failing on request.
+#[derive(Debug, Default)]
+pub struct MemorySourceQueue {
+    sent: Mutex<Vec<String>>,
+    failing: AtomicBool,
+}
+
+impl MemorySourceQueue {
+    pub fn sent(&self) -> Vec<String> {
+        lock(&self.sent).clone()
+    }
+
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl crate::ports::SourceQueue for MemorySourceQueue {
+    async fn send_again(&self, body: &str) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError("the in-memory source queue was told to fail".into()));
+        }
+        lock(&self.sent).push(body.to_owned());
+        Ok(())
+    }
+}
+
 /// An auth service wholly in memory (users, records, jobs, images), for
 /// tests of the HTTP layer; e-mail jobs land in `emails`.
 pub fn auth_service(emails: Arc<MemoryEmailQueue>, clock: Arc<dyn Clock>) -> AuthService {

@@ -66,6 +66,31 @@ impl crate::ports::JobQueue for SqsJobQueue {
 /// The e-mail queue's dead-letter queue, written to directly for messages
 /// that can never be sent (no point in three redeliveries first).
 #[derive(Debug, Clone)]
+pub struct SqsSourceQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsSourceQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::ports::SourceQueue for SqsSourceQueue {
+    async fn send_again(&self, body: &str) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
+        Ok(())
+    }
+}
+
 pub struct SqsDeadLetters {
     client: Client,
     queue_url: String,
