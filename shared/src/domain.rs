@@ -74,10 +74,22 @@ impl From<Email> for String {
     }
 }
 
-/// A person's display name: trimmed, 1 to 100 characters, no control characters.
+/// A person's display name: trimmed, 1 to 100 characters, no control,
+/// direction-override or invisible characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PersonName(String);
+
+/// Unicode format characters that change how text around them shows
+/// without showing themselves: direction overrides, embeddings, isolates
+/// and marks (U+202E turns "moc.elpmaxe" into "example.com"), zero-width
+/// spaces, word joiners, the byte-order mark. Zero-width (non-)joiners
+/// stay: Persian and Indic names are written with them.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
 
 impl PersonName {
     pub const MAX_CHARS: usize = 100;
@@ -90,8 +102,8 @@ impl PersonName {
         if name.chars().count() > Self::MAX_CHARS {
             return Err(refuse(format!("name must be at most {} characters", Self::MAX_CHARS)));
         }
-        if name.chars().any(char::is_control) {
-            return Err(refuse("name must not contain control characters"));
+        if name.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+            return Err(refuse("name must not contain control, direction-override or invisible characters"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -343,6 +355,11 @@ mod tests {
         assert_eq!(PersonName::parse("  Ada Lovelace ").unwrap().as_str(), "Ada Lovelace");
         assert!(PersonName::parse(" ").is_err());
         assert!(PersonName::parse("a\u{0}b").is_err());
+        for hidden in ['\u{202E}', '\u{2066}', '\u{200B}', '\u{200F}', '\u{FEFF}', '\u{2060}', '\u{061C}'] {
+            assert!(PersonName::parse(&format!("Ada{hidden}Lovelace")).is_err(), "{:?}", hidden);
+        }
+        // Joiners are part of how Persian and Indic names are written.
+        assert!(PersonName::parse("\u{0645}\u{06CC}\u{200C}\u{0631}\u{0648}\u{062F}").is_ok());
         assert!(PersonName::parse(&"é".repeat(101)).is_err());
         assert!(PersonName::parse(&"é".repeat(100)).is_ok());
     }

@@ -20,8 +20,10 @@ pub struct EmailJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "template", content = "params", rename_all = "snake_case")]
 pub enum EmailMessage {
+    /// To an address that has not shown it is its owner's yet: nothing in
+    /// it is the registrant's (a name there would carry a stranger's words
+    /// from our sender to anyone's mailbox).
     VerifyCode {
-        name: String,
         code: String,
         expires_in_minutes: u32,
     },
@@ -95,7 +97,7 @@ mod tests {
     fn wire_shape() {
         let job = EmailJob::new(
             Email::parse("a@b.co").unwrap(),
-            EmailMessage::VerifyCode { name: "Ann".into(), code: "012345".into(), expires_in_minutes: 10 },
+            EmailMessage::VerifyCode { code: "012345".into(), expires_in_minutes: 10 },
         );
         let json = serde_json::to_value(&job).unwrap();
         assert_eq!(json["to"], "a@b.co");

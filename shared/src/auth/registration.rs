@@ -98,7 +98,7 @@ impl AuthService {
                         password_tag: password_tag.clone(),
                         code: pending.clone(),
                     });
-                    verify_code_message(&registration.name, &code)
+                    verify_code_message(&code)
                 }
             };
             // Written for a verified address too: the same calls either way.
@@ -128,14 +128,10 @@ impl AuthService {
             let mut waiting = self.records.load::<WaitingRegistrations>(&key).await?;
             let before = waiting.value.clone();
             waiting.value.prune(now);
-            let name = waiting.value.position(&password_tag).map(|i| {
-                let entry = &mut waiting.value.entries[i];
-                entry.code = pending.clone();
-                entry.name.clone()
-            });
+            let found = waiting.value.position(&password_tag).map(|i| waiting.value.entries[i].code = pending.clone());
             let expires_at = waiting.value.expires_at(now);
             self.records.save(&key, &mut waiting, expires_at).await?;
-            let message = name.map(|name| verify_code_message(&name, &code));
+            let message = found.map(|()| verify_code_message(&code));
             Ok((message, Versioned { value: before, version: waiting.version }))
         })
         .await;
@@ -293,12 +289,8 @@ impl AuthService {
     }
 }
 
-fn verify_code_message(name: &PersonName, code: &OneTimeCode) -> EmailMessage {
-    EmailMessage::VerifyCode {
-        name: name.as_str().to_owned(),
-        code: code.expose().to_owned(),
-        expires_in_minutes: minutes(CODE_LIFETIME),
-    }
+fn verify_code_message(code: &OneTimeCode) -> EmailMessage {
+    EmailMessage::VerifyCode { code: code.expose().to_owned(), expires_in_minutes: minutes(CODE_LIFETIME) }
 }
 
 pub(crate) fn minutes(lifetime: Duration) -> u32 {

@@ -88,18 +88,17 @@ pub fn render(job: &EmailJob) -> RenderedEmail {
             "Your account was deleted".into(),
             &[format!("Hello {name},"), "your account was deleted, with every image, job and result it held.".into()],
         ),
-        EmailMessage::VerifyCode { name, code, expires_in_minutes } => {
+        EmailMessage::VerifyCode { code, expires_in_minutes } => {
             let subject = format!("Your verification code: {code}");
             let text = format!(
-                "Hello {name},\n\nyour verification code is {code}. It is valid for {expires_in_minutes} minutes.\n\n\
+                "Hello,\n\nyour verification code is {code}. It is valid for {expires_in_minutes} minutes.\n\n\
                  If you did not sign up, ignore this e-mail.\n"
             );
             let html = html_page(
                 &subject,
                 &format!(
-                    "<p>Hello {},</p><p>your verification code is <strong style=\"font-size:1.4em\">{}</strong>. \
+                    "<p>Hello,</p><p>your verification code is <strong style=\"font-size:1.4em\">{}</strong>. \
                      It is valid for {expires_in_minutes} minutes.</p><p>If you did not sign up, ignore this e-mail.</p>",
-                    escape_html(name),
                     escape_html(code)
                 ),
             );
