@@ -30,7 +30,7 @@ async fn registering_the_victims_address_first_does_not_take_the_account_over() 
 
     // The victim types the newest code with her own password: refused, nothing activated.
     assert_problem(app.verify(&victim, &mallorys_code, PASSWORD).await, StatusCode::BAD_REQUEST, "invalid-code").await;
-    assert_problem(app.login(&victim, MALLORY_PASSWORD).await, StatusCode::FORBIDDEN, "email-not-verified").await;
+    assert_problem(app.login(&victim, MALLORY_PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
     // Mallory, who never sees a code, guesses with her password: nothing.
     assert_problem(app.verify(&victim, &victims_code, MALLORY_PASSWORD).await, StatusCode::BAD_REQUEST, "invalid-code")
         .await;

@@ -121,8 +121,10 @@ async fn login_failures() {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
 
-    // Right password, unverified address.
-    let body = assert_problem(app.login(&email, PASSWORD).await, StatusCode::FORBIDDEN, "email-not-verified").await;
+    // Right password, unverified address: the answer of a wrong password
+    // (else registering an address, then logging in with that password,
+    // would tell whether it has an account), which says what to do.
+    let body = assert_problem(app.login(&email, PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
     assert!(body["detail"].as_str().unwrap().contains("/auth/verify"));
 
     // Wrong password and unknown address are indistinguishable.

@@ -46,10 +46,11 @@ pub enum AuthError {
     RateLimited { retry_after: Duration },
     #[error("too many attempts for this account or from this network")]
     Locked { retry_after: Duration },
-    #[error("email or password is wrong")]
+    #[error(
+        "email or password is wrong, or the address is not verified yet (POST /auth/verify with the e-mailed code; \
+         POST /auth/code sends a new one)"
+    )]
     InvalidCredentials,
-    #[error("the email address is not verified yet")]
-    NotVerified,
     #[error("the access token is not valid: {0}")]
     InvalidToken(String),
     #[error("the access token no longer matches an account")]

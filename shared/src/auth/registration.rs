@@ -53,10 +53,6 @@ impl WaitingRegistrations {
         )
     }
 
-    pub(crate) fn has_password(&self, password_tag: &[u8], now: OffsetDateTime) -> bool {
-        self.position(password_tag).is_some_and(|i| self.entries[i].code.expires_at > now)
-    }
-
     fn expires_at(&self, now: OffsetDateTime) -> OffsetDateTime {
         self.entries.iter().map(|e| e.code.expires_at).max().unwrap_or(now)
     }

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use super::registration::WaitingRegistrations;
 use super::throttle::Subject;
-use super::{AccessToken, AuthError, AuthService, Claims, TokenService, passwords, records};
+use super::{AccessToken, AuthError, AuthService, Claims, TokenService, passwords};
 use crate::domain::{ClientAddress, Email, PasswordAttempt};
 use crate::ports::UserStore;
 use crate::retry;
@@ -54,25 +53,18 @@ impl AuthService {
     ) -> Result<AccessToken, AuthError> {
         let subjects = [Subject::Account(email), Subject::Source(source)];
         self.take_attempt(&subjects).await?;
-        // Both reads for every address, so a stranger cannot time the difference.
+        // A registration not verified yet gets the answer of a wrong
+        // password: "not verified" for a password someone registered, next
+        // to "wrong password" for an account's, told which addresses have
+        // an account (register the address, then log in with that password).
         let user = self.users.find_user(email).await?;
-        let waiting = self.records.load::<WaitingRegistrations>(&records::pending(email)).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         match user {
             Some(user) if passwords::verify(password.expose().to_owned(), hash).await => {
                 self.give_back(&subjects).await;
                 self.issue(&user)
             }
-            Some(_) => Err(AuthError::InvalidCredentials),
-            None => {
-                passwords::verify(password.expose().to_owned(), None).await;
-                let tag = self.codes.password_tag(email, password.expose());
-                if waiting.value.has_password(&tag, self.now()) {
-                    Err(AuthError::NotVerified)
-                } else {
-                    Err(AuthError::InvalidCredentials)
-                }
-            }
+            _ => Err(AuthError::InvalidCredentials),
         }
     }
 

@@ -134,7 +134,7 @@ async fn register_verify_login_profile() {
     assert_eq!(*expires_in_minutes, 10);
     let rendered = crate::notify::render(&jobs[0]);
     assert!(!rendered.text.contains("Ada") && !rendered.html.contains("Ada"), "a stranger's words in our mail");
-    assert!(matches!(h.login(ADA, PASSWORD).await, Err(AuthError::NotVerified)));
+    assert!(matches!(h.login(ADA, PASSWORD).await, Err(AuthError::InvalidCredentials)), "as a wrong password");
     assert!(h.users.find_user(&email(ADA)).await.unwrap().is_none(), "no account before verification");
 
     let claims = h.verified_and_signed_in(ADA, PASSWORD).await;

@@ -33,12 +33,6 @@ impl From<AuthError> for Problem {
             AuthError::InvalidCredentials => {
                 Problem::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", detail)
             }
-            AuthError::NotVerified => Problem::new(
-                StatusCode::FORBIDDEN,
-                "email-not-verified",
-                "Email not verified",
-                "verify your email address first: POST /auth/verify with the code we sent (POST /auth/code sends a new one)",
-            ),
             AuthError::InvalidToken(_) | AuthError::UnknownAccount | AuthError::Revoked => {
                 Problem::unauthorized(detail)
             }
