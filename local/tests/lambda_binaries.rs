@@ -92,10 +92,10 @@ async fn the_auth_binary_answers_every_auth_event() {
     let mut auth = start(&app, "auth", "AuthFunction").await;
     let cases = [
         ("auth-register.json", 201),
-        ("auth-verify.json", 400), // the sample code is not the one sent
-        ("auth-login.json", 403),  // not verified yet
-        ("auth-request-code.json", 429),
-        ("auth-me.json", 401), // the sample token is a placeholder
+        ("auth-verify.json", 400),       // the sample code is not the one sent
+        ("auth-login.json", 401),        // not verified yet: as a wrong password
+        ("auth-request-code.json", 202), // a code went out a moment ago: none now, the same answer
+        ("auth-me.json", 401),           // the sample token is a placeholder
         ("auth-forgot-password.json", 202),
         ("auth-reset-password.json", 400), // the sample code is not the one sent
         ("auth-change-password.json", 401),

@@ -10,6 +10,7 @@ pub mod passwords;
 mod records;
 mod recovery;
 mod registration;
+mod sends;
 mod sessions;
 mod throttle;
 pub mod tokens;
@@ -42,8 +43,6 @@ pub enum AuthError {
     /// stranger nothing about the address.
     #[error("the code is wrong, has expired or was used up, or does not go with this email and password")]
     InvalidCode,
-    #[error("too many codes requested for this address")]
-    RateLimited { retry_after: Duration },
     #[error("too many attempts for this account or from this network")]
     Locked { retry_after: Duration },
     #[error(

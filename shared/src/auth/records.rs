@@ -49,8 +49,13 @@ impl Records {
     }
 }
 
-pub(crate) fn sends(email: &Email) -> String {
-    format!("SENDS#{email}")
+/// Codes mailed to `email` for one purpose, from one source or (`None`)
+/// from all.
+pub(crate) fn sends(purpose: &str, email: &Email, source: Option<&ClientAddress>) -> String {
+    match source {
+        Some(source) => format!("SENDS#{purpose}#{email}#{source}"),
+        None => format!("SENDS#{purpose}#{email}"),
+    }
 }
 
 pub(crate) fn pending(email: &Email) -> String {

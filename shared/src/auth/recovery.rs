@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{PendingCode, Purpose};
 use super::registration::minutes;
+use super::sends::SendPurpose;
 use super::throttle::Subject;
 use super::{AccessToken, AuthError, AuthService, CODE_LIFETIME, Claims, passwords, records};
 use crate::domain::{ClientAddress, Email, OneTimeCode, Password, PasswordAttempt};
@@ -24,7 +25,9 @@ impl AuthService {
     /// account, a note saying so. The answer is the same.
     pub async fn forgot_password(&self, source: &ClientAddress, email: &Email) -> Result<(), AuthError> {
         self.take_attempt(&[Subject::Source(source)]).await?;
-        let slot = self.reserve_send(email).await?;
+        let Some(slot) = self.reserve_send(SendPurpose::Reset, email, source).await? else {
+            return Ok(());
+        };
         let (code, pending) = self.codes.issue(Purpose::Reset, email, self.now());
         let key = records::reset(email);
         let stored = retry::on_conflict(|| async {
@@ -46,13 +49,13 @@ impl AuthService {
             }
             Ok((None, previous)) => (self.enqueue(email, EmailMessage::NoAccount {}).await, previous),
             Err(e) => {
-                self.release_send(email, slot).await;
+                self.release_send(SendPurpose::Reset, email, source, slot).await;
                 return Err(e);
             }
         };
         if sent.is_err() {
             self.put_back_reset_code(email, Some(&pending), previous).await;
-            self.release_send(email, slot).await;
+            self.release_send(SendPurpose::Reset, email, source, slot).await;
         }
         sent
     }

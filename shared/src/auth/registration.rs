@@ -11,12 +11,13 @@ use time::{Duration, OffsetDateTime};
 
 use super::codes::{PendingCode, Purpose, same};
 use super::records::Versioned;
+use super::sends::{SendPurpose, SendSlot};
 use super::throttle::Subject;
 use super::{AuthError, AuthService, CODE_LIFETIME, Registration, passwords, records};
 use crate::domain::{ClientAddress, Email, OneTimeCode, PasswordAttempt, PersonName, UserId};
 use crate::email::EmailMessage;
 use crate::retry;
-use crate::user::{CodeSendLog, User};
+use crate::user::User;
 
 /// Registrations waiting for their code at one address. The send limit (five
 /// codes an hour) keeps the list short; the oldest goes beyond this.
@@ -69,7 +70,9 @@ impl AuthService {
             .await
             .map_err(|e| AuthError::Unavailable(e.into()))?;
         let password_tag = self.codes.password_tag(email, registration.password.expose());
-        let slot = self.reserve_send(email).await?;
+        let Some(slot) = self.reserve_send(SendPurpose::SignUp, email, source).await? else {
+            return Ok(());
+        };
         let (code, pending) = self.codes.issue(Purpose::Verify, email, self.now());
         let key = records::pending(email);
         let stored = retry::on_conflict(|| async {
@@ -103,7 +106,7 @@ impl AuthService {
             Ok((Some(message), Versioned { value: before, version: waiting.version }))
         })
         .await;
-        self.mail_or_take_back(email, slot, stored, &pending.hash).await
+        self.mail_or_take_back(email, source, slot, stored, &pending.hash).await
     }
 
     /// Mails a fresh code for the registration made with this password.
@@ -116,7 +119,9 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         self.take_attempt(&[Subject::Source(source)]).await?;
         let password_tag = self.codes.password_tag(email, password.expose());
-        let slot = self.reserve_send(email).await?;
+        let Some(slot) = self.reserve_send(SendPurpose::SignUp, email, source).await? else {
+            return Ok(());
+        };
         let (code, pending) = self.codes.issue(Purpose::Verify, email, self.now());
         let key = records::pending(email);
         let stored = retry::on_conflict(|| async {
@@ -131,7 +136,7 @@ impl AuthService {
             Ok((message, Versioned { value: before, version: waiting.version }))
         })
         .await;
-        self.mail_or_take_back(email, slot, stored, &pending.hash).await
+        self.mail_or_take_back(email, source, slot, stored, &pending.hash).await
     }
 
     /// Queues the e-mail a change of the waiting registrations calls for
@@ -140,7 +145,8 @@ impl AuthService {
     async fn mail_or_take_back(
         &self,
         email: &Email,
-        slot: OffsetDateTime,
+        source: &ClientAddress,
+        slot: SendSlot,
         stored: Result<(Option<EmailMessage>, Versioned<WaitingRegistrations>), AuthError>,
         code_hash: &[u8],
     ) -> Result<(), AuthError> {
@@ -148,14 +154,14 @@ impl AuthService {
             Ok((Some(message), undo)) => (message, undo),
             Ok((None, _)) => return Ok(()),
             Err(e) => {
-                self.release_send(email, slot).await;
+                self.release_send(SendPurpose::SignUp, email, source, slot).await;
                 return Err(e);
             }
         };
         let sent = self.enqueue(email, message).await;
         if sent.is_err() {
             self.withdraw_code(email, undo, code_hash).await;
-            self.release_send(email, slot).await;
+            self.release_send(SendPurpose::SignUp, email, source, slot).await;
         }
         sent
     }
@@ -246,41 +252,6 @@ impl AuthService {
         .await;
         if let Err(e) = withdrawn {
             tracing::error!(error = %e, "could not withdraw a code whose e-mail was not queued");
-        }
-    }
-
-    /// Records a code send to `email` and returns it as the slot to release
-    /// should the code not go out; `RateLimited` when the policy says wait.
-    pub(crate) async fn reserve_send(&self, email: &Email) -> Result<OffsetDateTime, AuthError> {
-        let key = records::sends(email);
-        retry::on_conflict(|| async {
-            let now = self.now();
-            let mut log = self.records.load::<CodeSendLog>(&key).await?;
-            if let Some(retry_after) = log.value.wait_needed(now, &self.send_policy) {
-                return Err(AuthError::RateLimited { retry_after });
-            }
-            log.value.prune(now, &self.send_policy);
-            log.value.sent_at.push(now);
-            let expires_at = log.value.expires_at(now, &self.send_policy);
-            self.records.save(&key, &mut log, expires_at).await?;
-            Ok(now)
-        })
-        .await
-    }
-
-    /// Gives back a slot whose code never went out. Best effort.
-    pub(crate) async fn release_send(&self, email: &Email, slot: OffsetDateTime) {
-        let key = records::sends(email);
-        let released = retry::on_conflict(|| async {
-            let now = self.now();
-            let mut log = self.records.load::<CodeSendLog>(&key).await?;
-            log.value.sent_at.retain(|t| *t != slot);
-            let expires_at = log.value.expires_at(now, &self.send_policy);
-            self.records.save(&key, &mut log, expires_at).await.map_err(AuthError::from)
-        })
-        .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %e, "could not release a code-send slot");
         }
     }
 }

@@ -24,9 +24,6 @@ impl From<AuthError> for Problem {
         let detail = error.to_string();
         match error {
             AuthError::InvalidCode => Problem::new(StatusCode::BAD_REQUEST, "invalid-code", "Invalid code", detail),
-            AuthError::RateLimited { retry_after } => {
-                too_many("rate-limited", "Too many codes requested", detail, retry_after)
-            }
             AuthError::Locked { retry_after } => {
                 too_many("too-many-attempts", "Too many attempts", detail, retry_after)
             }
