@@ -11,7 +11,7 @@ use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::email::EmailMessage;
-use shared::imaging::testing::{png as blank_png, png_claiming};
+use shared::imaging::testing::{png as blank_png, png_claiming, with_exif_orientation};
 use shared::sqs_batch::{BatchWorker, Deadline};
 
 const TRUTH: [&str; 2] = ["Serverless OCR in Rust", "Hello from Lambda"];
@@ -96,6 +96,40 @@ async fn an_uploaded_image_is_read_and_a_ready_mail_is_queued() {
     let EmailMessage::OcrDone { job_id, excerpt, .. } = &ready[0].message else { unreachable!() };
     assert_eq!(job_id, &id);
     assert!(excerpt.contains("Serverless"), "{excerpt}");
+}
+
+/// Phone photos store their pixels sideways or upside down and say so in
+/// EXIF; the text is read as a viewer shows it, and the result says what
+/// was turned, with the upright page's size and boxes.
+#[tokio::test]
+async fn photos_with_an_exif_orientation_are_read_upright() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let font = load_font("DejaVuSans.ttf").unwrap();
+    let page = fixtures::paragraph("hello", &font, 30.0, &TRUTH);
+    let upright = image::DynamicImage::ImageRgb8(page.image.clone());
+    let cases = [
+        (image::ImageFormat::Jpeg, "image/jpeg", 6),
+        (image::ImageFormat::Png, "image/png", 6),
+        (image::ImageFormat::Jpeg, "image/jpeg", 3),
+        (image::ImageFormat::Png, "image/png", 8),
+    ];
+    for (format, content_type, orientation) in cases {
+        let bytes = with_exif_orientation(&upright, orientation, format);
+        let accepted = app.upload_raw(&token, content_type, bytes).await;
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+        let id = accepted.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+        let job = app.finished_job(&token, &id).await;
+        assert_eq!(job["status"], "DONE", "{job}");
+        let text = job["result"]["text"].as_str().unwrap();
+        assert!(cer(&page.truth, text) <= 0.05, "{content_type} {orientation}: {text:?}");
+        let first = &job["result"]["pages"][0];
+        assert_eq!(first["orientation_applied"], orientation, "{first}");
+        assert_eq!(
+            (first["width"].as_u64(), first["height"].as_u64()),
+            (Some(upright.width().into()), Some(upright.height().into()))
+        );
+    }
 }
 
 #[tokio::test]

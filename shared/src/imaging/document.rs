@@ -65,6 +65,8 @@ impl DocumentInfo {
 pub struct RenderedPage {
     pub image: DynamicImage,
     pub dpi: f32,
+    /// The EXIF orientation (2–8) applied to an image (see `decode`).
+    pub orientation_applied: Option<u8>,
 }
 
 /// A PDF starts with `%PDF-`, possibly after some junk (readers allow 1 KB).
@@ -118,7 +120,9 @@ pub fn render_page(
 ) -> Result<RenderedPage, ImageProblem> {
     match info.kind {
         DocumentKind::Image(_) => {
-            Ok(RenderedPage { image: super::decode(bytes, limits.max_pixels)?, dpi: ASSUMED_IMAGE_DPI })
+            let upright = super::decode(bytes, limits.max_pixels)?;
+            let orientation_applied = upright.orientation_applied;
+            Ok(RenderedPage { image: upright.image, dpi: ASSUMED_IMAGE_DPI, orientation_applied })
         }
         DocumentKind::Tiff => tiff_page(bytes, index, limits),
         DocumentKind::Pdf => pdf_page(bytes, index, limits),
@@ -215,7 +219,7 @@ fn pdf_page(bytes: &[u8], index: u32, limits: &DocumentLimits) -> Result<Rendere
         .collect();
     let image = GrayImage::from_raw(width, height, gray)
         .ok_or_else(|| ImageProblem::Corrupt(format!("page {} could not be drawn", index + 1)))?;
-    Ok(RenderedPage { image: DynamicImage::ImageLuma8(image), dpi })
+    Ok(RenderedPage { image: DynamicImage::ImageLuma8(image), dpi, orientation_applied: None })
 }
 
 // TIFF ------------------------------------------------------------------
@@ -279,7 +283,7 @@ fn tiff_page(bytes: &[u8], index: u32, limits: &DocumentLimits) -> Result<Render
             )));
         }
     };
-    Ok(RenderedPage { image, dpi: tiff_dpi(&mut decoder).unwrap_or(ASSUMED_IMAGE_DPI) })
+    Ok(RenderedPage { image, dpi: tiff_dpi(&mut decoder).unwrap_or(ASSUMED_IMAGE_DPI), orientation_applied: None })
 }
 
 /// The page's horizontal resolution, when it says so in dots per inch.

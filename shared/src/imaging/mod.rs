@@ -6,7 +6,8 @@ pub mod document;
 
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{ImageDecoder, ImageFormat, ImageReader, Limits};
 
 /// Formats accepted for OCR.
 pub const SUPPORTED: [ImageFormat; 6] =
@@ -71,10 +72,22 @@ pub fn inspect(bytes: &[u8], max_pixels: u64) -> Result<ImageInfo, ImageProblem>
     Ok(ImageInfo { format, width, height })
 }
 
+/// An image as it is meant to be seen.
+#[derive(Debug, Clone)]
+pub struct Upright {
+    pub image: image::DynamicImage,
+    /// The EXIF orientation (2–8) turned or flipped into `image`; `None`
+    /// when the pixels were stored upright (or say nothing).
+    pub orientation_applied: Option<u8>,
+}
+
 /// Decodes after [`inspect`], with the decoder's own allocation limit as a
-/// second guard (headers can lie about what follows). The pixels stay as
-/// the file has them: a greyscale scan is not tripled into RGB.
-pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<image::DynamicImage, ImageProblem> {
+/// second guard (headers can lie about what follows), and applies the
+/// orientation the file's EXIF gives (JPEG, PNG `eXIf`, WebP, TIFF): a phone
+/// stores a portrait photo sideways with `Orientation = 6`, and every
+/// viewer shows it upright. The pixels otherwise stay as the file has
+/// them: a greyscale scan is not tripled into RGB.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Upright, ImageProblem> {
     let info = inspect(bytes, max_pixels)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), info.format);
     let mut limits = Limits::default();
@@ -83,7 +96,14 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<image::DynamicImage, Imag
     // RGBA16 is the widest buffer a decoder makes for these formats.
     limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     reader.limits(limits);
-    reader.decode().map_err(|e| ImageProblem::Corrupt(e.to_string()))
+    let corrupt = |e: image::ImageError| ImageProblem::Corrupt(e.to_string());
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    // Unreadable EXIF is no reason to refuse the pixels.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    let orientation_applied = (orientation != Orientation::NoTransforms).then(|| orientation.to_exif());
+    Ok(Upright { image, orientation_applied })
 }
 
 /// Images for tests: encoded PNGs, and headers that lie.
@@ -101,18 +121,62 @@ pub mod testing {
         out.into_inner()
     }
 
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// EXIF (a TIFF structure) holding only `Orientation = orientation`.
+    fn exif_orientation(orientation: u8) -> Vec<u8> {
+        let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
+        exif.extend_from_slice(&[0, 1]); // one entry
+        exif.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]); // SHORT 0x0112
+        exif.extend_from_slice(&[0, 0, 0, 0]); // no next IFD
+        exif
+    }
+
+    /// `upright` stored as a camera stores it with EXIF `orientation` (3,
+    /// 6 or 8): the pixels turned the other way, and the tag that tells a
+    /// viewer to turn them back. As a PNG (`eXIf` chunk) or a JPEG (APP1).
+    pub fn with_exif_orientation(upright: &image::DynamicImage, orientation: u8, format: ImageFormat) -> Vec<u8> {
+        let stored = match orientation {
+            3 => upright.rotate180(),
+            6 => upright.rotate270(),
+            8 => upright.rotate90(),
+            _ => panic!("orientation {orientation} is not a turn"),
+        };
+        let mut out = Cursor::new(Vec::new());
+        stored.to_rgb8().write_to(&mut out, format).unwrap();
+        let encoded = out.into_inner();
+        let exif = exif_orientation(orientation);
+        match format {
+            ImageFormat::Png => {
+                // After the signature (8) and IHDR (4 + 4 + 13 + 4).
+                let mut chunk = (exif.len() as u32).to_be_bytes().to_vec();
+                chunk.extend_from_slice(b"eXIf");
+                chunk.extend_from_slice(&exif);
+                chunk.extend_from_slice(&crc32(&chunk[4..]).to_be_bytes());
+                [&encoded[..33], &chunk, &encoded[33..]].concat()
+            }
+            ImageFormat::Jpeg => {
+                let mut app1 = vec![0xFF, 0xE1];
+                app1.extend_from_slice(&((exif.len() + 8) as u16).to_be_bytes());
+                app1.extend_from_slice(b"Exif\0\0");
+                app1.extend_from_slice(&exif);
+                [&encoded[..2], &app1, &encoded[2..]].concat()
+            }
+            other => panic!("{other:?}: PNG or JPEG"),
+        }
+    }
+
     /// A valid PNG header claiming `width`×`height`, with one pixel of data.
     pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-        fn crc32(bytes: &[u8]) -> u32 {
-            let mut crc = !0u32;
-            for &b in bytes {
-                crc ^= u32::from(b);
-                for _ in 0..8 {
-                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-                }
-            }
-            !crc
-        }
         let mut data = png(1, 1);
         // Signature (8), IHDR length (4) and type (4), then width and height.
         data[16..20].copy_from_slice(&width.to_be_bytes());
@@ -148,11 +212,33 @@ mod tests {
     }
 
     #[test]
+    fn exif_orientation_is_applied_before_anything_else() {
+        // 40×10, dark on the left: upright, whatever the file's storage.
+        let upright = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(40, 10, |x, _| {
+            if x < 10 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) }
+        }));
+        for format in [ImageFormat::Png, ImageFormat::Jpeg] {
+            for orientation in [3, 6, 8] {
+                let bytes = with_exif_orientation(&upright, orientation, format);
+                let decoded = decode(&bytes, DEFAULT_MAX_PIXELS).unwrap();
+                assert_eq!(decoded.orientation_applied, Some(orientation), "{format:?}");
+                let image = decoded.image.to_luma8();
+                assert_eq!(image.dimensions(), (40, 10), "{format:?} {orientation}");
+                assert!(
+                    image.get_pixel(2, 5).0[0] < 64 && image.get_pixel(37, 5).0[0] > 192,
+                    "{format:?} {orientation}"
+                );
+            }
+        }
+        assert_eq!(decode(&png(5, 4), DEFAULT_MAX_PIXELS).unwrap().orientation_applied, None);
+    }
+
+    #[test]
     fn truncated_data_is_corrupt_not_a_panic() {
         let mut data = png(64, 64);
         data.truncate(data.len() - 20);
         assert!(matches!(decode(&data, DEFAULT_MAX_PIXELS), Err(ImageProblem::Corrupt(_))));
-        let decoded = decode(&png(5, 4), DEFAULT_MAX_PIXELS).unwrap();
+        let decoded = decode(&png(5, 4), DEFAULT_MAX_PIXELS).unwrap().image;
         assert_eq!((decoded.width(), decoded.height()), (5, 4));
     }
 }

@@ -156,6 +156,11 @@ pub struct PageResult {
     pub width: u32,
     pub height: u32,
     pub lines: Vec<TextLine>,
+    /// The EXIF orientation (2–8) the image was turned or flipped by before
+    /// it was read: `width`, `height` and every box are the upright
+    /// image's. Absent when it was stored upright.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation_applied: Option<u8>,
 }
 
 impl PageResult {
@@ -213,7 +218,13 @@ struct OcrResultRecord {
 impl From<OcrResultRecord> for OcrResult {
     fn from(record: OcrResultRecord) -> Self {
         let pages = if record.pages.is_empty() {
-            vec![PageResult { page: 1, width: record.width, height: record.height, lines: record.lines }]
+            vec![PageResult {
+                page: 1,
+                width: record.width,
+                height: record.height,
+                lines: record.lines,
+                orientation_applied: None,
+            }]
         } else {
             record.pages
         };

@@ -191,8 +191,8 @@ mod tests {
             words: vec![word("a<b", 0), word("&", 50), word("c", 100)],
         };
         let pages = vec![
-            PageResult { page: 1, width: 200, height: 100, lines: vec![line] },
-            PageResult { page: 2, width: 200, height: 100, lines: vec![] },
+            PageResult { page: 1, width: 200, height: 100, lines: vec![line], orientation_applied: None },
+            PageResult { page: 2, width: 200, height: 100, lines: vec![], orientation_applied: None },
         ];
         let engine = EngineInfo {
             name: "ocrs".into(),

@@ -220,7 +220,8 @@ fn recognize_page(
     let encoded =
         if gray { encoder.encode_image(&drawn.image.to_luma8()) } else { encoder.encode_image(&drawn.image.to_rgb8()) };
     encoded.map_err(|e| (FailureClass::RecognitionFailed, format!("the page image could not be encoded: {e}")))?;
-    let result = PageResult { page: index + 1, width, height, lines: recognized.lines };
+    let orientation_applied = drawn.orientation_applied;
+    let result = PageResult { page: index + 1, width, height, lines: recognized.lines, orientation_applied };
     let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi };
     Ok(DonePage { page, jpeg: jpeg.into_inner() })
 }
