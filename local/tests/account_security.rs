@@ -215,8 +215,11 @@ async fn deleting_the_account_removes_every_job_image_and_result() {
     let owner =
         app.get_with_token("/users/me", &token).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let mut jobs = Vec::new();
-    for _ in 0..3 {
-        let body: Value = app.upload_raw(&token, "image/png", png(30, 20)).await.json().await.unwrap();
+    for i in 0..3 {
+        // With idempotency keys, which name the account's jobs.
+        let upload = app.http.post(app.url("/ocr")).bearer_auth(&token).header("content-type", "image/png");
+        let upload = upload.header("idempotency-key", format!("upload-{i}-of-the-deleted-account"));
+        let body: Value = upload.body(png(30, 20)).send().await.unwrap().json().await.unwrap();
         jobs.push(body["job_id"].as_str().unwrap().to_owned());
     }
     app.upload_raw(&other, "image/png", png(30, 20)).await;
@@ -236,6 +239,8 @@ async fn deleting_the_account_removes_every_job_image_and_result() {
     let jobs_table = app.system.stack.reference("JobsTable").unwrap().to_owned();
     let items = app.system.clients.dynamodb().scan().table_name(jobs_table).send().await.unwrap().items.unwrap();
     assert!(items.iter().all(|i| i["pk"].as_s().unwrap() != &owner), "a job of the deleted account is left");
+    let keys_left = items.iter().filter(|i| i["pk"].as_s().unwrap().contains(&owner)).count();
+    assert_eq!(keys_left, 0, "idempotency keys of the deleted account are left");
     assert_eq!(items.len(), 1, "the other account's job must stay");
     let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
     let objects = app.system.clients.s3().list_objects_v2().bucket(bucket).send().await.unwrap();

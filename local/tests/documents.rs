@@ -199,6 +199,49 @@ async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
     assert!(app.parked("OcrJobsDeadLetterQueue", 1).await.is_empty(), "nothing dead-lettered");
 }
 
+/// A document deleted while it is being read: the pages its worker keeps
+/// between invocations, written after the deletion, go too.
+#[tokio::test]
+async fn a_document_deleted_while_it_is_read_leaves_nothing_behind() {
+    let options =
+        Options { run_ocr_worker: true, worker_timeout: Some(Duration::from_secs(22)), ..Options::for_test() };
+    let app = TestApp::spawn_with(options).await;
+    let token = app.signed_up_user(&unique_email()).await;
+    // As in the test above: more than one 22-s invocation can read.
+    let pages = letter_pages(10, 2550, 3300, 42.0);
+    let id = app.upload_presigned(&token, "application/pdf", scanned_pdf(&gray(&pages), 300.0)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job: Value = app.get_with_token(&format!("/jobs/{id}"), &token).await.json().await.unwrap();
+        if job["status"] == "PROCESSING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never PROCESSING: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deleted = app.send_with_token(reqwest::Method::DELETE, &format!("/jobs/{id}"), &token, Value::Null).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    // The worker reads on until its invocation's deadline, keeps its pages
+    // and finds the job gone.
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut clean_since = None;
+    loop {
+        let objects = app.system.clients.s3().list_objects_v2().bucket(&bucket).send().await.unwrap();
+        let left: Vec<String> =
+            objects.contents().iter().filter_map(|o| o.key()).filter(|k| k.contains(&id)).map(str::to_owned).collect();
+        // Clean, and still clean once the worker's invocation is over.
+        match (left.is_empty(), clean_since) {
+            (true, Some(since)) if Instant::now() - since > Duration::from_secs(25) => break,
+            (true, None) => clean_since = Some(Instant::now()),
+            (false, _) => clean_since = None,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "left behind: {left:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn result_as(app: &TestApp, token: &str, id: &str, format: &str) -> reqwest::Response {
     let response = app.get_with_token(&format!("/jobs/{id}/result?format={format}"), token).await;
     assert!(response.status().is_success(), "format {format}: {}", response.status());

@@ -226,6 +226,24 @@ async fn a_presigned_upload_runs_the_same_pipeline() {
     assert_eq!(job["status"], "DONE", "{job}");
     assert!(cer(&TRUTH.join("\n"), job["result"]["text"].as_str().unwrap()) <= 0.05);
 
+    // The URL is still valid: a second PUT after the job is done is removed
+    // too ("images are deleted as soon as they are read").
+    let put = app.http.put(url).header("content-type", "image/png").body(text_png()).send().await.unwrap();
+    assert!(put.status().is_success());
+    let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let objects =
+            app.system.clients.s3().list_objects_v2().bucket(&bucket).prefix("uploads/").send().await.unwrap();
+        if !objects.contents().iter().filter_map(|o| o.key()).any(|k| k.contains(id)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the image PUT again after the job was done is still there");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let again = app.get_with_token(&format!("/jobs/{id}"), &token).await.json::<Value>().await.unwrap();
+    assert_eq!(again["result"], job["result"], "read again");
+
     let bad = app
         .http
         .post(app.url("/uploads"))

@@ -128,6 +128,8 @@ pub trait IdempotencyStore: Send + Sync {
         version: u64,
     ) -> Result<(), StoreError>;
     async fn delete_key(&self, owner: &UserId, key: &IdempotencyKey) -> Result<(), StoreError>;
+    /// Every key of `owner` (its account is going); how many there were.
+    async fn delete_all_keys(&self, owner: &UserId) -> Result<usize, StoreError>;
 }
 
 #[derive(Debug, Clone, Default)]

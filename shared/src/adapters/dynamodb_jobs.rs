@@ -165,13 +165,15 @@ impl JobStore for DynamoJobStore {
     }
 }
 
-/// Idempotency keys live in the jobs table in partitions of their own
-/// (`IDEMPOTENCY#<owner>#<key>`), so they never show up in job listings.
+/// Idempotency keys live in the jobs table, one partition per owner
+/// (`IDEMPOTENCY#<owner>`, sorted by key): never in job listings, and all
+/// found again when the account goes.
+fn idempotency_partition(owner: &UserId) -> AttributeValue {
+    AttributeValue::S(format!("IDEMPOTENCY#{owner}"))
+}
+
 fn idempotency_key(owner: &UserId, key: &IdempotencyKey) -> Item {
-    Item::from([
-        ("pk".into(), AttributeValue::S(format!("IDEMPOTENCY#{owner}#{}", key.as_str()))),
-        ("sk".into(), AttributeValue::S("-".into())),
-    ])
+    Item::from([("pk".into(), idempotency_partition(owner)), ("sk".into(), AttributeValue::S(key.as_str().into()))])
 }
 
 #[async_trait]
@@ -221,5 +223,37 @@ impl IdempotencyStore for DynamoJobStore {
             .await
             .map(|_| ())
             .map_err(store_error)
+    }
+
+    async fn delete_all_keys(&self, owner: &UserId) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :owner")
+                .expression_attribute_values(":owner", idempotency_partition(owner))
+                .projection_expression("pk, sk")
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let items = out.items.unwrap_or_default();
+            if items.is_empty() {
+                return Ok(removed);
+            }
+            for item in items {
+                let key = Item::from_iter(item.into_iter().filter(|(name, _)| name == "pk" || name == "sk"));
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                removed += 1;
+            }
+        }
     }
 }

@@ -181,6 +181,13 @@ impl IdempotencyStore for MemoryJobStore {
         lock(&self.keys).remove(&(*owner, key.as_str().to_owned()));
         Ok(())
     }
+
+    async fn delete_all_keys(&self, owner: &UserId) -> Result<usize, StoreError> {
+        let mut keys = lock(&self.keys);
+        let before = keys.len();
+        keys.retain(|(key_owner, _), _| key_owner != owner);
+        Ok(before - keys.len())
+    }
 }
 
 impl MemoryJobStore {

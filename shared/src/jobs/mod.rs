@@ -359,12 +359,14 @@ const DELETION_PAGE: usize = 100;
 #[async_trait::async_trait]
 impl AccountContent for JobService {
     /// Objects first, then the job, so that a failure leaves the job listed
-    /// and a repeat finds what is left.
+    /// and a repeat finds what is left; last, the idempotency keys (which
+    /// name the jobs).
     async fn delete_all(&self, owner: &UserId) -> Result<usize, StoreError> {
         let mut removed = 0;
         loop {
             let page = self.jobs.list_jobs(owner, None, DELETION_PAGE).await?;
             if page.jobs.is_empty() {
+                self.keys.delete_all_keys(owner).await?;
                 return Ok(removed);
             }
             let mut removed_here = 0;

@@ -305,24 +305,41 @@ impl JobProcessor {
     }
 
     /// A notification for a job we did not claim: finished already (make
-    /// sure its mail went out), or gone (remove the orphaned upload, and the
-    /// result a worker may have stored before the job was deleted under it).
+    /// sure its mail went out, and remove an image PUT again to its upload
+    /// URL after it finished), or gone (remove everything a worker may have
+    /// stored before the job was deleted under it).
     async fn settle_unclaimed(&self, owner: &UserId, id: &JobId) -> Result<Outcome, Transient> {
         match self.jobs.find_job(owner, id).await? {
             Some(mut job) if job.status.is_final() => {
                 if !job.notified {
                     self.notify(&mut job).await?;
                 }
+                // A finished job keeps no image ("deleted as soon as read").
+                self.blobs.delete(&job.upload_key).await?;
                 Ok(Outcome::Skipped("the job had already finished"))
             }
             Some(_) => Err(Transient::because(format!("job {id} changed state while being claimed"))),
             None => {
-                for key in [upload_key(owner, id), result_key(id), searchable_pdf_key(id)] {
-                    if let Err(e) = self.blobs.delete(&key).await {
-                        tracing::warn!(job_id = %id, key, error = %e, "could not delete an object of a missing job");
-                    }
-                }
+                self.remove_leftovers(owner, id).await;
                 Ok(Outcome::Skipped("the job no longer exists"))
+            }
+        }
+    }
+
+    /// Every object a job that no longer exists may have left: its upload,
+    /// result and searchable PDF, and the pages a worker kept between
+    /// invocations (as many as a document may have: the job that said how
+    /// many is gone). Best effort; the bucket's lifecycle rule is the
+    /// backstop.
+    async fn remove_leftovers(&self, owner: &UserId, id: &JobId) {
+        let pages = (1..=self.limits.max_pages).flat_map(|page| {
+            let (json, jpeg) = page_keys(id, page);
+            [json, jpeg]
+        });
+        let keys = [upload_key(owner, id), result_key(id), searchable_pdf_key(id)].into_iter().chain(pages);
+        for key in keys {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(job_id = %id, key, error = %e, "could not delete an object of a missing job");
             }
         }
     }
@@ -453,7 +470,11 @@ impl JobProcessor {
             Ok(()) => Ok(()),
             // Deleted by its owner meanwhile, or taken over after our lease
             // ran out: either way the job is not ours to finish any more.
+            // Deleted: what this worker wrote for it goes at once.
             Err(StoreError::Conflict) => {
+                if self.jobs.find_job(&job.owner, &job.id).await?.is_none() {
+                    self.remove_leftovers(&job.owner, &job.id).await;
+                }
                 Err(Transient::because(format!("job {} changed while being processed", job.id)))
             }
             Err(e) => Err(e.into()),

@@ -432,6 +432,25 @@ async fn a_document_that_outlasts_the_deadline_is_handed_on_and_finished_by_the_
 }
 
 #[tokio::test]
+async fn pages_kept_for_a_job_deleted_meanwhile_are_removed_when_it_comes_back() {
+    use crate::imaging::document::testing::multipage_tiff;
+    let h = harness();
+    let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50]))).await.unwrap();
+    let soon = Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+    let outcome = h.processor.process(&h.owner.id, &job.id, soon).await.unwrap();
+    assert!(matches!(outcome, Outcome::HandedOn { .. }), "{outcome:?}");
+    assert!(h.blobs.keys().iter().any(|k| k.contains("/pages/")), "a page kept for the next invocation");
+    // Deleted by its owner while it was read: the deletion's own clean-up
+    // ran before the worker kept its pages.
+    let stored = h.jobs.all().into_iter().find(|j| j.id == job.id).unwrap();
+    h.jobs.delete_job(&stored).await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    assert!(matches!(outcome, Outcome::Skipped(_)), "{outcome:?}");
+    let left: Vec<_> = h.blobs.keys().into_iter().filter(|k| k.contains(&job.id.to_string())).collect();
+    assert!(left.is_empty(), "left behind a deleted job: {left:?}");
+}
+
+#[tokio::test]
 async fn a_page_over_the_workers_pixel_limit_fails_the_document_with_the_reason() {
     use crate::imaging::document::testing::multipage_tiff;
     let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { max_pixels: 60 * 30, ..Default::default() });
