@@ -61,6 +61,8 @@ pub const JOBS_TABLE: &str = "JOBS_TABLE";
 pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
 pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
 pub const MAX_DOCUMENT_PAGES: &str = "MAX_DOCUMENT_PAGES";
+pub const MAX_JOBS_IN_FLIGHT: &str = "MAX_JOBS_IN_FLIGHT";
+pub const MAX_PAGES_PER_DAY: &str = "MAX_PAGES_PER_DAY";
 pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const OCR_MODELS_DIR: &str = "OCR_MODELS_DIR";
@@ -179,6 +181,20 @@ fn max_pages(env: &Env) -> Result<u32, ConfigError> {
     Ok(pages)
 }
 
+/// Jobs in flight and pages a day per account.
+fn quota(env: &Env) -> Result<crate::jobs::Quota, ConfigError> {
+    let defaults = crate::jobs::Quota::default();
+    let max_in_flight: u32 = env.parsed(MAX_JOBS_IN_FLIGHT, defaults.max_in_flight)?;
+    if !(1..=10_000).contains(&max_in_flight) {
+        return Err(ConfigError::Invalid { name: MAX_JOBS_IN_FLIGHT, why: "must be between 1 and 10000".into() });
+    }
+    let max_pages_per_day: u32 = env.parsed(MAX_PAGES_PER_DAY, defaults.max_pages_per_day)?;
+    if !(1..=10_000_000).contains(&max_pages_per_day) {
+        return Err(ConfigError::Invalid { name: MAX_PAGES_PER_DAY, why: "must be between 1 and 10000000".into() });
+    }
+    Ok(crate::jobs::Quota { max_in_flight, max_pages_per_day })
+}
+
 /// The upload function's settings.
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
@@ -195,6 +211,7 @@ impl UploadConfig {
         let limits = crate::jobs::UploadLimits {
             max_pixels: max_pixels(env)?,
             max_pages: max_pages(env)?,
+            quota: quota(env)?,
             ..Default::default()
         };
         Ok(Self {
@@ -240,6 +257,7 @@ impl OcrConfig {
             max_pages: max_pages(env)?,
             lease: Duration::seconds(lease),
             retention: Duration::days(retention),
+            quota: quota(env)?,
             ..Default::default()
         };
         Ok(Self {

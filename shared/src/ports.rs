@@ -108,6 +108,17 @@ pub trait JobStore: Send + Sync {
     async fn delete_job(&self, job: &Job) -> Result<(), StoreError>;
     /// The owner's jobs, newest first, starting after `after`.
     async fn list_jobs(&self, owner: &UserId, after: Option<JobId>, limit: usize) -> Result<JobPage, StoreError>;
+    /// What the owner's jobs created since `since` weigh (for quotas):
+    /// their state, age and pages only, never their results.
+    async fn recent_jobs(&self, owner: &UserId, since: OffsetDateTime) -> Result<Vec<JobWeight>, StoreError>;
+}
+
+/// A job as a quota counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobWeight {
+    pub status: crate::jobs::JobStatus,
+    pub created_at: OffsetDateTime,
+    pub pages_total: Option<u32>,
 }
 
 /// Idempotency keys of the job-creating requests, per owner, remembered

@@ -13,7 +13,7 @@ use super::dynamodb::{
 };
 use crate::domain::{Email, UserId};
 use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrResult, StoredResult};
-use crate::ports::{IdempotencyStore, JobPage, JobStore, StoreError};
+use crate::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {
@@ -162,6 +162,41 @@ impl JobStore for DynamoJobStore {
         let next =
             out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()));
         Ok(JobPage { jobs, next })
+    }
+
+    /// Job ids are UUIDv7, time-ordered: the jobs created since `since` are
+    /// a key range, read with their state, age and pages only.
+    async fn recent_jobs(&self, owner: &UserId, since: OffsetDateTime) -> Result<Vec<JobWeight>, StoreError> {
+        let millis = (since.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let first_id = format!("{:08x}-{:04x}-7000-8000-000000000000", millis >> 16, millis & 0xffff);
+        let mut weights = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :owner AND sk >= :first")
+                .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+                .expression_attribute_values(":first", AttributeValue::S(first_id.clone()))
+                .expression_attribute_names("#status", "status")
+                .projection_expression("#status, created_at, pages_total")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                weights.push(JobWeight {
+                    status: get_s(&item, "status")?.parse::<JobStatus>().map_err(|_| corrupt("status"))?,
+                    created_at: get_time(&item, "created_at")?,
+                    pages_total: item.contains_key("pages_total").then(|| get_n(&item, "pages_total")).transpose()?,
+                });
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(weights);
+            }
+        }
     }
 }
 

@@ -234,6 +234,19 @@ impl JobStore for MemoryJobStore {
         let next = if more { mine.last().map(|j| j.id) } else { None };
         Ok(JobPage { jobs: mine, next })
     }
+
+    async fn recent_jobs(
+        &self,
+        owner: &UserId,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<crate::ports::JobWeight>, StoreError> {
+        let jobs = lock(&self.jobs);
+        Ok(jobs
+            .values()
+            .filter(|j| j.owner == *owner && j.created_at >= since)
+            .map(|j| crate::ports::JobWeight { status: j.status, created_at: j.created_at, pages_total: j.pages_total })
+            .collect())
+    }
 }
 
 /// Objects in memory; failing or never-ending puts exercise compensation

@@ -13,6 +13,16 @@ impl From<JobError> for Problem {
         let detail = error.to_string();
         match error {
             JobError::NotFound => Problem::not_found("no such job"),
+            JobError::OverQuota(over) => {
+                let seconds = over.retry_after.whole_seconds().max(1);
+                Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota-exceeded",
+                    "Over the account's quota",
+                    format!("{detail}; try again in {seconds} s"),
+                )
+                .with_header(axum::http::header::RETRY_AFTER, seconds.to_string())
+            }
             JobError::Expired => Problem::new(StatusCode::GONE, "job-expired", "Job expired", detail),
             JobError::Image(ImageProblem::Unsupported) | JobError::UnsupportedContentType(_) => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

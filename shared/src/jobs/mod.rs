@@ -5,6 +5,7 @@ mod idempotency;
 mod model;
 pub mod outputs;
 mod processor;
+mod quota;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -16,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 pub use idempotency::{Begin, IdempotencyKey, IdempotencyRecord, KEY_LIFETIME, StoredReply};
 pub use model::*;
 pub use processor::{DEFAULT_RETENTION_DAYS, FailureClass, JobProcessor, Outcome, ProcessorLimits, Report, Transient};
+pub use quota::{OverQuota, PAGE_WINDOW, Quota};
 
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
@@ -61,6 +63,8 @@ pub enum JobError {
     NotFinished { status: &'static str },
     #[error("the job FAILED: {reason}")]
     Failed { reason: String },
+    #[error("{}", .0.reason)]
+    OverQuota(OverQuota),
     #[error("a backing service is unavailable")]
     Unavailable(#[source] crate::ports::Cause),
 }
@@ -98,6 +102,7 @@ pub struct UploadLimits {
     pub presign_ttl: StdDuration,
     /// A job whose image never arrives is forgotten after this long.
     pub abandon_after: Duration,
+    pub quota: Quota,
     /// A `POST /ocr` job whose image was not stored within this (the
     /// request was abandoned) is forgotten.
     pub direct_upload_window: Duration,
@@ -113,6 +118,7 @@ impl Default for UploadLimits {
             presign_ttl: StdDuration::from_secs(15 * 60),
             abandon_after: Duration::days(1),
             direct_upload_window: Duration::minutes(5),
+            quota: Quota::default(),
         }
     }
 }
@@ -210,6 +216,7 @@ impl JobService {
             ..Default::default()
         };
         let info = imaging::document::inspect_document(&image, &limits)?;
+        self.admit(owner, info.pages).await?;
         // The job is written first, as waiting for its image and expiring
         // in minutes: a request abandoned before the image is stored leaves
         // a job that says so, and is gone soon, never one that claims to be
@@ -257,11 +264,21 @@ impl JobService {
         if bytes > self.limits.max_presigned_bytes {
             return Err(JobError::TooLarge { limit: self.limits.max_presigned_bytes });
         }
+        // Its pages are counted when it arrives (see the worker).
+        self.admit(owner, 1).await?;
         let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes);
         let url = self.blobs.presign_put(&job.upload_key, &content_type, bytes, self.limits.presign_ttl).await?;
         self.jobs.create_job(&job).await?;
         let expires_at = job.created_at + self.limits.presign_ttl;
         Ok((job, PresignedUpload { url, content_type, bytes, expires_at }))
+    }
+
+    /// Refuses a new job of `pages` pages over the owner's quota.
+    async fn admit(&self, owner: &Owner, pages: u32) -> Result<(), JobError> {
+        let now = self.clock.now();
+        let recent = self.jobs.recent_jobs(&owner.id, now - PAGE_WINDOW).await?;
+        let upload_window = Duration::try_from(self.limits.presign_ttl).unwrap_or(Duration::minutes(15));
+        self.limits.quota.admit(&recent, pages, now, upload_window).map_err(JobError::OverQuota)
     }
 
     pub async fn get(&self, owner: &Owner, id: &JobId) -> Result<JobDetails, JobError> {

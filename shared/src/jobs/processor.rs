@@ -93,6 +93,8 @@ pub enum FailureClass {
     /// Not an image, corrupt, or over the pixel limit.
     ImageRejected,
     RecognitionFailed,
+    /// A presigned upload with more pages than its account had left today.
+    OverQuota,
 }
 
 impl FailureClass {
@@ -102,6 +104,7 @@ impl FailureClass {
             FailureClass::ImageTooLarge => "image-too-large",
             FailureClass::ImageRejected => "image-rejected",
             FailureClass::RecognitionFailed => "recognition-failed",
+            FailureClass::OverQuota => "over-quota",
         }
     }
 }
@@ -125,6 +128,9 @@ pub struct ProcessorLimits {
     pub preview_chars: usize,
     /// How long a finished job (and its result) is kept.
     pub retention: Duration,
+    /// Pages a day per account: a presigned upload's pages are known only
+    /// when it arrives, and checked then.
+    pub quota: super::Quota,
 }
 
 impl Default for ProcessorLimits {
@@ -138,6 +144,7 @@ impl Default for ProcessorLimits {
             max_inline_result_bytes: 300 * 1024,
             preview_chars: 1000,
             retention: Duration::days(DEFAULT_RETENTION_DAYS),
+            quota: super::Quota::default(),
         }
     }
 }
@@ -381,6 +388,12 @@ impl JobProcessor {
             Ok(info) => info,
             Err(failure) => return self.finish(job, Err(failure), report, started).await,
         };
+        if job.pages_total.is_none() {
+            // A presigned upload: its pages are known from now on.
+            if let Err(over) = self.admit_pages(&job, info.pages).await? {
+                return self.finish(job, Err((FailureClass::OverQuota, over)), report, started).await;
+            }
+        }
         job.pages_total = Some(info.pages);
         let mut pages = self.kept_pages(&job).await?;
         let kept = pages.len();
@@ -460,6 +473,22 @@ impl JobProcessor {
         report.status = job.status;
         report.ocr_ms = started.elapsed().as_millis() as u64;
         Ok(Run::Finished(report, job))
+    }
+
+    /// Whether `pages` more pages fit in the owner's daily quota next to
+    /// their other jobs of the day (this one counted as one page so far).
+    async fn admit_pages(&self, job: &Job, pages: u32) -> Result<Result<(), String>, Transient> {
+        let now = self.clock.now();
+        let recent = self.jobs.recent_jobs(&job.owner, now - super::PAGE_WINDOW).await?;
+        let used: u32 = recent.iter().map(|j| j.pages_total.unwrap_or(1)).sum::<u32>().saturating_sub(1);
+        let limit = self.limits.quota.max_pages_per_day;
+        Ok(if used.saturating_add(pages) > limit {
+            Err(format!(
+                "the document has {pages} pages, and this account asked for {used} in the last 24 hours: over its {limit} a day"
+            ))
+        } else {
+            Ok(())
+        })
     }
 
     /// Writes the job as this worker holds it (renewing its lease).
