@@ -32,7 +32,8 @@ class ApiProblem extends Error {
 // `raw`: the successful response's body as a Blob (hOCR, text), not JSON.
 async function api(method, path, { json, body, contentType, headers = {}, raw = false } = {}) {
   const init = { method, headers: { ...headers } };
-  if (state.token) init.headers.authorization = `Bearer ${state.token}`;
+  const sentWith = state.token;
+  if (sentWith) init.headers.authorization = `Bearer ${sentWith}`;
   if (json !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -52,7 +53,10 @@ async function api(method, path, { json, body, contentType, headers = {}, raw = 
   const data = type.includes("json") ? await response.json() : {};
   if (!response.ok) {
     const problem = new ApiProblem(response.status, data);
-    if (response.status === 401 && state.token && problem.type === "/problems/unauthorized") {
+    // Only the session this request was made with has ended: a late answer
+    // to a request made before a new token (a password change) or after a
+    // sign-out must not sign the page out again.
+    if (response.status === 401 && sentWith && sentWith === state.token && problem.type === "/problems/unauthorized") {
       signOut("Your session has ended. Log in again.");
     }
     throw problem;
@@ -194,9 +198,13 @@ handle("reset-form", async (data) => {
 
 // The signed-in account: password, sessions, deletion.
 handle("password-form", async (data) => {
+  const session = state.token;
   const token = await api("POST", "/users/me/password", {
     json: { current_password: data.get("current_password"), new_password: data.get("new_password") },
   });
+  // Signed out (or out everywhere) while the change was on its way: the
+  // page stays signed out rather than half signed in.
+  if (state.token !== session) return;
   state.token = token.access_token;
   sessionStorage.setItem(TOKEN_KEY, state.token);
   $("password-form").reset();
