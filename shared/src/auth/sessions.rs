@@ -64,7 +64,13 @@ impl AuthService {
                 self.give_back(&subjects).await;
                 self.issue(&user)
             }
-            _ => Err(AuthError::InvalidCredentials),
+            Some(_) => Err(AuthError::InvalidCredentials),
+            // An unknown address costs a hash like a known one: timing
+            // must not tell them apart.
+            None => {
+                passwords::verify(password.expose().to_owned(), None).await;
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
