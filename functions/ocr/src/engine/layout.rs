@@ -121,9 +121,11 @@ fn continues_block(block: &Rect, last: &Rect, next: &Rect) -> bool {
 /// their first line's height, so of two columns the one whose first line
 /// sits a pixel or two higher (no descenders) is read first, even on the
 /// right. This keeps ocrs' lines and orders their blocks: a block comes
-/// after every block above it in its column and every block left of it on
-/// its level; among those free to go, the one straight below the block just
-/// read (its column goes on, within a line and a half), else the topmost, then leftmost.
+/// after every block above it in its column (every block above it, if it
+/// spans columns) and every block left of it on its level; among those
+/// free to go, the one straight below the block just read (its column goes
+/// on: within a line and a half, or past a picture to a block with the
+/// column's edges), else the topmost, then leftmost.
 fn block_order(fragments: &[Fragment]) -> Vec<usize> {
     // A line across columns (a title, a heading) is a block of its own:
     // joined to the column below it, it would stand beside the other
