@@ -138,11 +138,16 @@ fn block_order(fragments: &[Fragment]) -> Vec<usize> {
         // rows, a piece of each column in turn. The block whose last line
         // is nearest above wins.
         let last = |members: &Vec<usize>| fragments[*members.last().expect("blocks are never empty")].rect;
-        let continued = blocks
-            .iter_mut()
-            .filter(|_| !spans(&fragment.rect))
-            .filter(|(rect, members)| !spans(&last(members)) && continues_block(rect, &last(members), &fragment.rect))
-            .max_by_key(|(_, members)| last(members).bottom());
+        let continued = if spans(&fragment.rect) {
+            None
+        } else {
+            blocks
+                .iter_mut()
+                .filter(|(rect, members)| {
+                    !spans(&last(members)) && continues_block(rect, &last(members), &fragment.rect)
+                })
+                .max_by_key(|(_, members)| last(members).bottom())
+        };
         match continued {
             Some((rect, members)) => {
                 *rect = rect.union(fragment.rect);
