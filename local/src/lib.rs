@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Router;
 use contract::Contract;
 use shared::aws::{self, AwsClients};
@@ -102,10 +102,12 @@ pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
 
 /// Feeds `worker` from a queue as Lambda's event source would: batches of
 /// the function's `BatchSize`, a deadline of its `Timeout` (or the options'
-/// `worker_timeout`) from the start of each batch, and as many batches at
-/// once as its `MaximumConcurrency` allows, but no more than this machine
-/// has cores (each OCR job keeps one busy). Returns the number of pollers
-/// started.
+/// `worker_timeout`) from the start of each batch, a batch stopped when it
+/// outlives that deadline (its work dropped at its next await; PDF drawing,
+/// the one step without bounds of its own, runs in a child with a time
+/// limit), and as many batches at once as its `MaximumConcurrency` allows,
+/// but no more than this machine has cores (each OCR job keeps one busy).
+/// Returns the number of pollers started.
 fn feed<W: BatchWorker>(
     tasks: &mut JoinSet<()>,
     stack: &Stack,
@@ -119,15 +121,31 @@ fn feed<W: BatchWorker>(
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let pollers = stack.sqs_maximum_concurrency(function)?.min(options.max_pollers.unwrap_or(cores)).max(1);
     for _ in 0..pollers {
-        let worker = worker.clone();
-        let handler = move |event: SqsEvent| {
-            let worker = worker.clone();
-            let deadline = Deadline { at: tokio::time::Instant::now() + timeout, margin: W::RECORD_MARGIN };
-            async move { Ok(worker.handle_batch(event, Some(deadline)).await) }
-        };
+        let handler = invocation(worker.clone(), function, timeout);
         tasks.spawn(poller::run(clients.sqs(), queue_source(stack, queue, function)?, handler, stopped.clone()));
     }
     Ok(pollers)
+}
+
+/// One batch handed to `worker` as Lambda hands it: with a deadline of the
+/// function's `timeout`, and stopped at it (Lambda stops an invocation at
+/// its Timeout, and the batch's messages come back after their visibility
+/// timeout: the poller does not delete them).
+fn invocation<W: BatchWorker>(
+    worker: W,
+    function: &str,
+    timeout: std::time::Duration,
+) -> impl Fn(SqsEvent) -> std::pin::Pin<Box<dyn Future<Output = Result<SqsBatchResponse, String>> + Send>> + use<W> {
+    let function = function.to_owned();
+    move |event: SqsEvent| {
+        let (worker, function) = (worker.clone(), function.clone());
+        let deadline = Deadline { at: tokio::time::Instant::now() + timeout, margin: W::RECORD_MARGIN };
+        Box::pin(async move {
+            tokio::time::timeout(timeout, worker.handle_batch(event, Some(deadline))).await.map_err(|_| {
+                format!("the batch outlived {function}'s Timeout of {} s and was stopped", timeout.as_secs_f32())
+            })
+        })
+    }
 }
 
 fn wiring_error(function: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error + '_ {
@@ -242,5 +260,36 @@ impl LocalSystem {
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker that takes `0` to answer.
+    #[derive(Clone)]
+    struct Slow(std::time::Duration);
+
+    impl BatchWorker for Slow {
+        const RECORD_MARGIN: std::time::Duration = std::time::Duration::ZERO;
+
+        async fn handle_batch(&self, _: SqsEvent, _: Option<Deadline>) -> SqsBatchResponse {
+            tokio::time::sleep(self.0).await;
+            SqsBatchResponse::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_outlives_the_functions_timeout_is_stopped_as_lambda_stops_it() {
+        let timeout = std::time::Duration::from_millis(200);
+        let started = std::time::Instant::now();
+        let stopped =
+            invocation(Slow(std::time::Duration::from_secs(30)), "OcrFunction", timeout)(SqsEvent::default()).await;
+        let took = started.elapsed();
+        assert_eq!(stopped.unwrap_err(), "the batch outlived OcrFunction's Timeout of 0.2 s and was stopped");
+        assert!(took < std::time::Duration::from_secs(5), "stopped at its Timeout, not when it was done: {took:?}");
+        let quick = invocation(Slow(std::time::Duration::ZERO), "OcrFunction", timeout)(SqsEvent::default()).await;
+        assert!(quick.is_ok());
     }
 }

@@ -91,8 +91,14 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
+fn main() {
+    // PDFs are opened and drawn in children of this program.
+    shared::imaging::sandbox::serve_if_child();
+    serve();
+}
+
 #[tokio::main]
-async fn main() {
+async fn serve() {
     shared::telemetry::init("local");
     if let Err(e) = run().await {
         eprintln!("error: {e:#}");

@@ -4,8 +4,14 @@ use shared::aws::AwsClients;
 use shared::config::Env;
 use shared::telemetry;
 
+fn main() -> Result<(), lambda_http::Error> {
+    // PDFs are opened in children of this program.
+    shared::imaging::sandbox::serve_if_child();
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn serve() -> Result<(), lambda_http::Error> {
     telemetry::init("upload");
     let state = upload::UploadState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
     lambda_http::run(upload::router(state)).await

@@ -77,8 +77,13 @@ fn letter(font: &ab_glyph::FontVec, i: usize) -> Vec<u8> {
     local::fixtures::paragraph("letter", font, 22.0, &lines).png()
 }
 
+fn main() -> Result<()> {
+    shared::imaging::sandbox::serve_if_child();
+    bench()
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn bench() -> Result<()> {
     let args = parse_args()?;
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         bail!("AWS_ENDPOINT_URL is not set: run ./dev pipeline-bench");

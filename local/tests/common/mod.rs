@@ -27,6 +27,13 @@ impl TestApp {
             std::env::var_os("AWS_ENDPOINT_URL").is_some(),
             "AWS_ENDPOINT_URL is not set: run the tests with ./dev test, which starts the emulator"
         );
+        // PDFs are opened and drawn in children, as in Lambda: of the local
+        // runner's binary, since this test binary cannot be its own child.
+        // (The CLI's tests, which share this file, have no such binary at
+        // hand and draw PDFs in process.)
+        if let Some(program) = option_env!("CARGO_BIN_EXE_local") {
+            shared::imaging::sandbox::use_program(program);
+        }
         let system = LocalSystem::start(options).await.expect("the local system starts");
         Self { system, http: reqwest::Client::new() }
     }

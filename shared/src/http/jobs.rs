@@ -36,6 +36,9 @@ impl From<JobError> for Problem {
             JobError::Image(ImageProblem::TooManyPages { .. }) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages", "Too many pages", detail)
             }
+            JobError::Image(ImageProblem::TooDemanding(_)) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "document-too-complex", "Document too complex", detail)
+            }
             JobError::Image(ImageProblem::Encrypted) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "encrypted-document", "Encrypted document", detail)
             }

@@ -10,6 +10,7 @@ use std::io::Cursor;
 use hayro::hayro_syntax::{LoadPdfError, Pdf};
 use image::{DynamicImage, GrayImage, ImageFormat};
 
+use super::sandbox::{self, Confinement};
 use super::{ImageProblem, inspect};
 
 /// Rasterization resolution for PDF pages. 8 pt text is 22 px tall at 200
@@ -26,11 +27,18 @@ pub struct DocumentLimits {
     pub max_pixels: u64,
     pub max_pages: u32,
     pub pdf_dpi: f32,
+    /// What opening a PDF or drawing one of its pages may take.
+    pub confinement: Confinement,
 }
 
 impl Default for DocumentLimits {
     fn default() -> Self {
-        Self { max_pixels: super::DEFAULT_MAX_PIXELS, max_pages: DEFAULT_MAX_PAGES, pdf_dpi: DEFAULT_PDF_DPI }
+        Self {
+            max_pixels: super::DEFAULT_MAX_PIXELS,
+            max_pages: DEFAULT_MAX_PAGES,
+            pdf_dpi: DEFAULT_PDF_DPI,
+            confinement: Confinement::DRAWING,
+        }
     }
 }
 
@@ -82,14 +90,11 @@ fn is_tiff(bytes: &[u8]) -> bool {
 }
 
 /// Identifies the upload and checks its pages against `limits`. Draws no
-/// page.
+/// page. A PDF is opened in the [`sandbox`] when this process has one.
 pub fn inspect_document(bytes: &[u8], limits: &DocumentLimits) -> Result<DocumentInfo, ImageProblem> {
     if is_pdf(bytes) {
-        let pdf = open_pdf(bytes)?;
-        let pages = count_pages(pdf.pages().len(), limits)?;
-        for (index, page) in pdf.pages().iter().enumerate() {
-            pdf_page_pixels(page.render_dimensions(), index, limits)?;
-        }
+        let pages = sandbox::inspect_pdf(bytes, limits, limits.confinement)
+            .unwrap_or_else(|| inspect_pdf_here(bytes, limits))?;
         return Ok(DocumentInfo { kind: DocumentKind::Pdf, pages });
     }
     if is_tiff(bytes) {
@@ -125,7 +130,8 @@ pub fn render_page(
             Ok(RenderedPage { image: upright.image, dpi: ASSUMED_IMAGE_DPI, orientation_applied })
         }
         DocumentKind::Tiff => tiff_page(bytes, index, limits),
-        DocumentKind::Pdf => pdf_page(bytes, index, limits),
+        DocumentKind::Pdf => sandbox::draw_pdf_page(bytes, info, index, limits, limits.confinement)
+            .unwrap_or_else(|| draw_pdf_page_here(bytes, info, index, limits)),
     }
 }
 
@@ -194,7 +200,25 @@ fn pdf_page_pixels(
     Ok((w.max(1), h.max(1), dpi))
 }
 
-fn pdf_page(bytes: &[u8], index: u32, limits: &DocumentLimits) -> Result<RenderedPage, ImageProblem> {
+/// The PDF's pages, counted and measured in this process (the sandbox's
+/// child calls it).
+pub(super) fn inspect_pdf_here(bytes: &[u8], limits: &DocumentLimits) -> Result<u32, ImageProblem> {
+    let pdf = open_pdf(bytes)?;
+    let pages = count_pages(pdf.pages().len(), limits)?;
+    for (index, page) in pdf.pages().iter().enumerate() {
+        pdf_page_pixels(page.render_dimensions(), index, limits)?;
+    }
+    Ok(pages)
+}
+
+/// Page `index` of a PDF, drawn in this process (the sandbox's child calls
+/// it).
+pub(super) fn draw_pdf_page_here(
+    bytes: &[u8],
+    _info: &DocumentInfo,
+    index: u32,
+    limits: &DocumentLimits,
+) -> Result<RenderedPage, ImageProblem> {
     use hayro::hayro_interpret::InterpreterSettings;
     use hayro::vello_cpu::color::palette::css::WHITE;
     use hayro::{PixmapSettings, RenderCache, RenderSettings};

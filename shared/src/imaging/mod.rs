@@ -3,6 +3,9 @@
 //! from the header before a single pixel is decoded (pixel bombs).
 
 pub mod document;
+#[cfg(any(test, feature = "test-util"))]
+pub mod hostile_pdfs;
+pub mod sandbox;
 
 use std::io::Cursor;
 
@@ -36,6 +39,9 @@ pub enum ImageProblem {
     TooManyPages { limit: u32 },
     #[error("page {page} is {width_pt}×{height_pt} points, over the limit of 14400 (200 inches) a side")]
     PageTooLarge { page: u32, width_pt: u32, height_pt: u32 },
+    /// A PDF that asks for more than it may: see `sandbox`.
+    #[error("the document is too complex: {0}")]
+    TooDemanding(String),
 }
 
 /// What the header says.

@@ -213,9 +213,16 @@ impl JobService {
         let limits = DocumentLimits {
             max_pixels: self.limits.max_pixels,
             max_pages: self.limits.max_pages,
+            confinement: imaging::sandbox::Confinement::INSPECTION,
             ..Default::default()
         };
-        let info = imaging::document::inspect_document(&image, &limits)?;
+        let (image, info) = tokio::task::spawn_blocking(move || {
+            let info = imaging::document::inspect_document(&image, &limits);
+            (image, info)
+        })
+        .await
+        .map_err(|e| JobError::Image(imaging::ImageProblem::Corrupt(format!("the document could not be read: {e}"))))?;
+        let info = info?;
         self.admit(owner, info.pages).await?;
         // The job is written first, as waiting for its image and expiring
         // in minutes: a request abandoned before the image is stored leaves

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::domain::UserId;
 use crate::email::{EmailJob, EmailMessage};
 use crate::imaging::document::{self, DocumentInfo, DocumentLimits};
+use crate::imaging::sandbox::Confinement;
 use crate::imaging::{self, ImageProblem};
 use crate::ports::{
     BlobError, BlobStore, Cause, EmailQueue, JobQueue, JobStore, QueueError, StoreError, TextRecognizer,
@@ -151,7 +152,12 @@ impl Default for ProcessorLimits {
 
 impl ProcessorLimits {
     fn document(&self) -> DocumentLimits {
-        DocumentLimits { max_pixels: self.max_pixels, max_pages: self.max_pages, pdf_dpi: self.pdf_dpi }
+        DocumentLimits {
+            max_pixels: self.max_pixels,
+            max_pages: self.max_pages,
+            pdf_dpi: self.pdf_dpi,
+            confinement: Confinement::DRAWING,
+        }
     }
 }
 
