@@ -268,14 +268,44 @@ function show(job) {
   }
 }
 
+/// The size of the image as uploaded (EXIF-oriented, as the browser shows
+/// it) from the page as the service straightened it: the quarter turn
+/// swaps the sides, the deskew grew the canvas by |sin| and |cos|.
+function uploadedSize(page) {
+  const angle = ((page.skew_degrees || 0) * Math.PI) / 180;
+  const [sin, cos] = [Math.abs(Math.sin(angle)), Math.abs(Math.cos(angle))];
+  const det = cos * cos - sin * sin;
+  const turned = [(page.width * cos - page.height * sin) / det, (page.height * cos - page.width * sin) / det];
+  const [w, h] = turned.map(Math.round);
+  return (page.rotation || 0) % 180 === 90 ? [h, w] : [w, h];
+}
+
+/// What the service did to the page before reading it, in words.
+function straightening(page) {
+  const done = [];
+  if (page.rotation) done.push(`turned ${page.rotation}°`);
+  if (page.skew_degrees) done.push(`deskewed ${page.skew_degrees.toFixed(1)}°`);
+  return done.join(", ");
+}
+
 /// The line boxes over the image: the SVG's coordinates are the image's
-/// own pixels, so the boxes scale with it. An image is one page.
+/// own pixels, so the boxes scale with it. An image is one page. The boxes
+/// are in the page as the service turned and deskewed it; the group's
+/// transform turns them back onto the image as uploaded.
 function drawBoxes(figure, result) {
   const svg = figure.querySelector("svg");
   svg.replaceChildren();
   const page = result && result.pages[0];
   if (!page) return;
-  svg.setAttribute("viewBox", `0 0 ${page.width} ${page.height}`);
+  const [width, height] = uploadedSize(page);
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const group = document.createElementNS("http://www.w3.org/2000/svg", "g");
+  group.setAttribute(
+    "transform",
+    `translate(${width / 2} ${height / 2}) rotate(${-(page.rotation || 0)}) rotate(${page.skew_degrees || 0}) ` +
+      `translate(${-page.width / 2} ${-page.height / 2})`,
+  );
+  svg.append(group);
   for (const line of page.lines) {
     const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
     rect.setAttribute("x", line.bbox.x);
@@ -285,12 +315,13 @@ function drawBoxes(figure, result) {
     const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
     title.textContent = line.text;
     rect.append(title);
-    svg.append(rect);
+    group.append(rect);
   }
   const lines = result.pages.reduce((n, p) => n + p.lines.length, 0);
   const pages = result.pages.length > 1 ? ` on ${result.pages.length} pages` : "";
+  const done = straightening(page);
   figure.querySelector("figcaption").textContent =
-    `${lines} line${lines === 1 ? "" : "s"} found${pages} in ${result.duration_ms} ms`;
+    `${lines} line${lines === 1 ? "" : "s"} found${pages} in ${result.duration_ms} ms` + (done ? ` (page ${done})` : "");
 }
 
 function update(job, data) {

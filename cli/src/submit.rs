@@ -187,12 +187,41 @@ pub async fn wait_for(api: &Api, id: &str) -> Result<Value, Failure> {
     }
 }
 
+/// What the service did to each page before reading it, when it did
+/// anything: a line per page, for stderr (stdout is the text alone).
+pub fn page_notes(result: &Value) -> Vec<String> {
+    let pages = result["pages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    pages
+        .iter()
+        .filter_map(|page| {
+            let mut done = Vec::new();
+            if let Some(exif) = page["orientation_applied"].as_u64() {
+                done.push(format!("EXIF orientation {exif} applied"));
+            }
+            match page["rotation"].as_u64() {
+                Some(rotation) if rotation != 0 => done.push(format!("turned {rotation}° clockwise")),
+                _ => {}
+            }
+            match page["skew_degrees"].as_f64() {
+                Some(skew) if skew != 0.0 => done.push(format!("deskewed by {skew:.1}°")),
+                _ => {}
+            }
+            (!done.is_empty()).then(|| format!("page {}: {}", page["page"], done.join(", ")))
+        })
+        .collect()
+}
+
 /// A finished job as `ocr get` shows it.
 pub fn print_job(job: &Value, format: Format) {
     match format {
         Format::Json => println!("{job}"),
         Format::Text => match job["status"].as_str() {
-            Some("DONE") => println!("{}", job["result"]["text"].as_str().unwrap_or_default()),
+            Some("DONE") => {
+                for note in page_notes(&job["result"]) {
+                    eprintln!("{note}");
+                }
+                println!("{}", job["result"]["text"].as_str().unwrap_or_default())
+            }
             Some("FAILED") => {
                 eprintln!("job {} FAILED: {}", job["job_id"], job["error"].as_str().unwrap_or("no reason"))
             }
@@ -291,6 +320,9 @@ fn report(image: &Image, job: &Value, options: &Options, multiple: bool) -> Resu
     if !done {
         eprintln!("{}: FAILED: {}", image.path.display(), job["error"].as_str().unwrap_or("no reason given"));
     }
+    for note in page_notes(&job["result"]) {
+        eprintln!("{}: {note}", image.path.display());
+    }
     let (content, extension) = match options.format {
         Format::Json => (json!({"file": image.path, "job": job}).to_string(), "json"),
         Format::Text if done => (job["result"]["text"].as_str().unwrap_or_default().to_owned(), "txt"),
@@ -314,6 +346,21 @@ fn report(image: &Image, job: &Value, options: &Options, multiple: bool) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_the_service_turned_are_noted_and_upright_ones_are_not() {
+        let result = json!({"pages": [
+            {"page": 1, "rotation": 0, "skew_degrees": 0.0},
+            {"page": 2, "rotation": 90, "skew_degrees": -2.5},
+            {"page": 3, "orientation_applied": 6, "rotation": 0, "skew_degrees": 0.0},
+            {"page": 4},
+        ]});
+        assert_eq!(
+            page_notes(&result),
+            ["page 2: turned 90° clockwise, deskewed by -2.5°", "page 3: EXIF orientation 6 applied"]
+        );
+        assert!(page_notes(&json!({})).is_empty());
+    }
 
     #[test]
     fn images_are_found_in_directories_in_order_and_others_skipped() {

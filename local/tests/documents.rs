@@ -374,3 +374,64 @@ async fn hostile_documents_get_a_clear_answer_and_never_a_crashed_worker() {
     assert_eq!(job["status"], "DONE", "{job}");
     assert!(fixtures::cer(&page.truth, job["result"]["text"].as_str().unwrap()) <= MAX_PAGE_CER, "{job}");
 }
+
+/// A page scanned sideways, one upside down and skewed, and a photo turned
+/// a quarter: each read as if upright, its result saying what was done,
+/// its hOCR and searchable PDF those of the page as turned.
+#[tokio::test]
+async fn pages_scanned_sideways_upside_down_or_skewed_are_read_upright() {
+    use shared::imaging::straighten::turned_by;
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let pages = letter_pages(3, 1000, 1300, 24.0);
+    let turned: Vec<image::DynamicImage> = pages
+        .iter()
+        .zip([90.0f32, 184.0, -5.0])
+        .map(|(page, turn)| turned_by(&image::DynamicImage::ImageLuma8(gray(std::slice::from_ref(page)).remove(0)), turn))
+        .collect();
+    let expected = [(270u64, 0.0f64), (180, 4.0), (0, -5.0)];
+
+    // A scanned PDF through a presigned upload.
+    let scans: Vec<image::GrayImage> = turned.iter().map(|page| page.to_luma8()).collect();
+    let id = app.upload_presigned(&token, "application/pdf", scanned_pdf(&scans, 150.0)).await;
+    let (job, _) = watch(&app, &token, &id).await;
+    assert_eq!(job["status"], "DONE", "{job}");
+    let result = &job["result"];
+    for (page, (rotation, skew)) in result["pages"].as_array().unwrap().iter().zip(expected) {
+        assert_eq!(page["rotation"].as_u64(), Some(rotation), "page {}", page["page"]);
+        let found = page["skew_degrees"].as_f64().unwrap();
+        assert!((found - skew).abs() <= 0.5, "page {}: skew {found}, expected {skew}", page["page"]);
+    }
+    let first = &result["pages"][0];
+    assert!(first["width"].as_u64() > first["height"].as_u64().map(|h| h / 2), "{first}");
+    let texts: Vec<String> = result["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n"))
+        .collect();
+    assert_pages_read(&pages, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let hocr = result_as(&app, &token, &id, "hocr").await.text().await.unwrap();
+    assert_pages_read(&pages, &hocr_page_texts(&hocr).iter().map(String::as_str).collect::<Vec<_>>());
+    let pdf = result_as(&app, &token, &id, "pdf").await.bytes().await.unwrap();
+    let layer = pdftotext(&pdf);
+    assert_pages_read(&pages, &layer.trim_end_matches('\u{c}').split('\u{c}').collect::<Vec<_>>());
+
+    // A photo turned a quarter, through POST /ocr: boxes in the turned page.
+    let mut png = std::io::Cursor::new(Vec::new());
+    turned[0].write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let response = app.upload_raw(&token, "image/png", png.into_inner()).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let (job, _) = watch(&app, &token, &id).await;
+    let page = &job["result"]["pages"][0];
+    assert_eq!(page["rotation"], 270, "{page}");
+    // Uploaded 1300 wide and 1000 high; read 1000 wide and 1300 high.
+    assert_eq!((page["width"].as_u64(), page["height"].as_u64()), (Some(1000), Some(1300)));
+    for line in page["lines"].as_array().unwrap() {
+        let b = &line["bbox"];
+        assert!(b["x"].as_i64().unwrap() + b["width"].as_i64().unwrap() <= 1002, "{line}");
+        assert!(b["width"].as_i64() > b["height"].as_i64(), "lines run across the turned page: {line}");
+    }
+    assert_pages_read(&pages[..1], &[job["result"]["text"].as_str().unwrap()]);
+}

@@ -172,3 +172,48 @@ fn a_photographed_receipt_reads() {
     );
     check(&fixtures::photographed(&receipt, 3).unwrap(), 0.05);
 }
+
+#[test]
+fn pages_turned_a_quarter_upside_down_or_skewed_read_as_upright_ones() {
+    use shared::imaging::straighten::turned_by;
+    let font = load_font("DejaVuSans.ttf").unwrap();
+    let pages = [
+        fixtures::letter_page(&font, 1000, 1300, 22.0, 1, 14),
+        fixtures::receipt(&font),
+        fixtures::dense_form(&font, 20.0),
+    ];
+    for page in &pages {
+        let upright = engine().read_page(&page.image.clone().into()).unwrap();
+        assert_eq!((upright.straightening.rotation, upright.straightening.skew_degrees), (0, 0.0), "{}", page.name);
+        let upright_cer = cer(&page.truth, &in_reference_order(&page.truth, &text(&upright.lines)));
+        for turn in [90.0f32, 180.0, 270.0, -6.0, 3.0, 10.0, 184.0] {
+            let turned = turned_by(&page.image.clone().into(), turn);
+            let read = engine().read_page(&turned).unwrap();
+            let quarter = ((turn / 90.0).round() as i32).rem_euclid(4) as u16 * 90;
+            let expected_skew = turn - f32::from(quarter);
+            // Order-tolerant: what straightening must keep is the reading of
+            // each line (a form's last value may land on a row of its own
+            // after resampling; reading order has tests of its own).
+            let rate = cer(&page.truth, &in_reference_order(&page.truth, &text(&read.lines)));
+            println!(
+                "{} turned {turn}°: {:?}, CER {rate:.3} (upright {upright_cer:.3})",
+                page.name, read.straightening
+            );
+            assert_eq!(read.straightening.rotation, (360 - quarter) % 360, "{} turned {turn}°", page.name);
+            assert!(
+                (read.straightening.skew_degrees - expected_skew).abs() <= 1.0,
+                "{} turned {turn}°: skew {}",
+                page.name,
+                read.straightening.skew_degrees
+            );
+            // Resampling costs a character or two on a short receipt (85
+            // characters: "Milk 1L" read "Milk 1" when skewed 3°).
+            assert!(
+                rate <= upright_cer + 0.03,
+                "{} turned {turn}°: CER {rate:.3} against {upright_cer:.3} upright:\n{}",
+                page.name,
+                text(&read.lines)
+            );
+        }
+    }
+}

@@ -117,7 +117,7 @@ impl TextRecognizer for StockEngine {
                 })
             })
             .collect();
-        Ok(Recognized { lines, engine: self.info.clone() })
+        Ok(Recognized { lines, engine: self.info.clone(), straightening: Default::default() })
     }
 }
 

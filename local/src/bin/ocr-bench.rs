@@ -5,7 +5,8 @@
 //!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR --engine stock|fast|all --only NAME]
 //!   cargo run --release -p local --bin ocr-bench -- --pdf [--dpi 150,200,300] [--pt 8,10,12]
 //!
-//!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1]
+//!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1] [--engines fast,fast-as-is,tesseract]
+//!   cargo run --release -p local --bin ocr-bench -- --turned-dataset DIR --turn 0,90,180,270,-3,3
 //!
 //! `--dataset` reads every image under DIR that has a `NAME.gt.txt` beside
 //! it (one line of text per printed line, in reading order), e.g. the
@@ -89,10 +90,12 @@ struct Run {
     millis: f64,
     text: String,
     peak_rss_kib: i64,
+    /// The fast engine's rotation and skew decision.
+    straightening: Option<(u16, f32)>,
 }
 
 /// Runs `command`, waits with wait4 to read its own peak RSS.
-fn run_measured(command: &mut Command) -> Result<(String, f64, i64)> {
+fn run_measured(command: &mut Command) -> Result<(String, String, f64, i64)> {
     let started = Instant::now();
     let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("starting a child")?;
     let pid = child.id() as libc::pid_t;
@@ -114,7 +117,7 @@ fn run_measured(command: &mut Command) -> Result<(String, f64, i64)> {
     if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         bail!("child failed (status {status}): {}", output.1.trim());
     }
-    Ok((output.0, millis, usage.ru_maxrss))
+    Ok((output.0, output.1, millis, usage.ru_maxrss))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -127,18 +130,28 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn engine(name: &str, image: &Path, runs: usize) -> Result<Run> {
     let mut command = Command::new(std::env::current_exe()?);
     command.arg("--recognize").arg(name).arg(image).arg(runs.to_string()).env("RTEN_NUM_THREADS", "1");
-    let (stdout, _, peak_rss_kib) = run_measured(&mut command)?;
+    let (stdout, stderr, _, peak_rss_kib) = run_measured(&mut command)?;
+    // RUST_LOG=ocr=debug: the engine's own account of each image.
+    if std::env::var_os("RUST_LOG").is_some() {
+        eprint!("{stderr}");
+    }
     let (first, text) = stdout.split_once('\n').unwrap_or((&stdout, ""));
-    Ok(Run { millis: first.trim().parse()?, text: text.to_owned(), peak_rss_kib })
+    let mut fields = first.split_whitespace();
+    let millis = fields.next().context("no time")?.parse()?;
+    let straightening = match (fields.next(), fields.next()) {
+        (Some(rotation), Some(skew)) => Some((rotation.parse()?, skew.parse()?)),
+        _ => None,
+    };
+    Ok(Run { millis, text: text.to_owned(), peak_rss_kib, straightening })
 }
 
 /// Tesseract's whole process on `image`, as it is run in practice.
 fn tesseract(image: &Path) -> Result<Run> {
     let mut command = Command::new("tesseract");
     command.arg(image).arg("-").arg("-l").arg("eng").env("OMP_THREAD_LIMIT", "1");
-    let (text, millis, peak_rss_kib) =
+    let (text, _, millis, peak_rss_kib) =
         run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
-    Ok(Run { millis, text, peak_rss_kib })
+    Ok(Run { millis, text, peak_rss_kib, straightening: None })
 }
 
 fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
@@ -149,19 +162,23 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
         .init();
     let recognizer: Box<dyn TextRecognizer> = match engine {
         "fast" => Box::new(ocr::engine::FastEngine::embedded()?),
+        "fast-as-is" => Box::new(ocr::engine::FastEngine::embedded()?.without_straightening()),
         "stock" => Box::new(ocr::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?),
         other => bail!("unknown engine {other}"),
     };
     let image = image::open(path)?;
     let mut times = Vec::new();
     let mut text = String::new();
+    let mut how = Default::default();
     for _ in 0..runs {
         let started = Instant::now();
         let result = recognizer.recognize(&image).map_err(anyhow::Error::msg)?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         text = result.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+        how = result.straightening;
     }
-    println!("{}\n{text}", median(times));
+    let shared::imaging::straighten::Straightening { rotation, skew_degrees } = how;
+    println!("{} {rotation} {skew_degrees}\n{text}", median(times));
     Ok(())
 }
 
@@ -246,7 +263,7 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
         for &dpi in dpis {
             let mut command = Command::new(std::env::current_exe()?);
             command.arg("--pdf-child").arg(&pdf).arg(dpi.to_string()).env("RTEN_NUM_THREADS", "1");
-            let (output, _, rss_kib) = run_measured(&mut command)?;
+            let (output, _, _, rss_kib) = run_measured(&mut command)?;
             let (mut draw, mut read, mut cers) = (Vec::new(), Vec::new(), Vec::new());
             for (page, truth) in output.split('\u{c}').zip(&pages) {
                 let (timing, text) = page.split_once('\n').unwrap_or((page, ""));
@@ -333,7 +350,7 @@ impl DatasetTotals {
     }
 }
 
-fn dataset_bench(dir: &Path, runs: usize) -> Result<()> {
+fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
     let items = dataset_items(dir)?;
     if items.is_empty() {
         bail!("no image with a NAME.gt.txt beside it under {}", dir.display());
@@ -346,7 +363,6 @@ fn dataset_bench(dir: &Path, runs: usize) -> Result<()> {
         cpu_model(),
         ocr::engine::KernelPath::detect(),
     );
-    let engines = ["fast", "tesseract"];
     let mut by_folder: std::collections::BTreeMap<String, Vec<DatasetTotals>> = Default::default();
     let mut total = vec![DatasetTotals::default(); engines.len()];
     for (path, truth) in &items {
@@ -375,12 +391,79 @@ fn dataset_bench(dir: &Path, runs: usize) -> Result<()> {
             println!("| {folder} | {} | {name} | {} |", sums[e].items, sums[e].row());
         }
     }
-    println!("\ntime ratio fast/tesseract: {:.2}", total[0].millis / total[1].millis);
+    for (e, name) in engines.iter().enumerate().skip(1) {
+        println!("\ntime ratio {}/{name}: {:.2}", engines[0], total[0].millis / total[e].millis);
+    }
+    Ok(())
+}
+
+/// The page turned clockwise by each of `turns` (degrees), read by the
+/// fast engine: CER per folder and turn, and how often the rotation was
+/// decided wrong (and by how much the skew was missed).
+fn turned_dataset_bench(dir: &Path, turns: &[f32]) -> Result<()> {
+    let items = dataset_items(dir)?;
+    let scratch = std::env::temp_dir().join(format!("ocr-bench-turned-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    println!(
+        "{} items under {}, each turned clockwise by {turns:?} degrees; fast engine, RTEN_NUM_THREADS=1\nCPU: {}; kernels: {}\n",
+        items.len(),
+        dir.display(),
+        cpu_model(),
+        ocr::engine::KernelPath::detect(),
+    );
+    println!("| folder | turn ° | items | CER | case-folded CER | rotation wrong | mean skew error ° | engine ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &turn in turns {
+        let quarter = ((turn / 90.0).round() as i32).rem_euclid(4) as u16 * 90;
+        let expected_rotation = (360 - quarter) % 360;
+        let expected_skew = turn - f32::from(quarter);
+        let mut by_folder: std::collections::BTreeMap<String, (DatasetTotals, usize, f32)> = Default::default();
+        for (index, (path, truth)) in items.iter().enumerate() {
+            let folder = path
+                .parent()
+                .and_then(|p| p.strip_prefix(dir).ok())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let turned_path = scratch.join(format!("{index}.png"));
+            let image = image::open(path)?;
+            shared::imaging::straighten::turned_by(&image, turn).save(&turned_path)?;
+            let run = engine("fast", &turned_path, 1)?;
+            let (rotation, skew) = run.straightening.context("the engine said nothing of the turn")?;
+            let sums = by_folder.entry(folder).or_default();
+            sums.0.add(&run, truth);
+            if rotation != expected_rotation {
+                sums.1 += 1;
+                eprintln!("{} turned {turn}: rotation {rotation}, expected {expected_rotation}", path.display());
+            }
+            sums.2 += (skew - expected_skew).abs();
+        }
+        for (folder, (sums, wrong, skew_error)) in &by_folder {
+            let rate = |edits: f64| edits / sums.reference_chars.max(1.0);
+            println!(
+                "| {folder} | {turn} | {} | {:.3} | {:.3} | {wrong} | {:.2} | {:.0} |",
+                sums.items,
+                rate(sums.edits),
+                rate(sums.folded_edits),
+                skew_error / sums.items as f32,
+                sums.millis
+            );
+        }
+    }
+    std::fs::remove_dir_all(&scratch)?;
     Ok(())
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--turned-dataset") {
+        let usage = "usage: ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3";
+        let dir = args.get(2).context(usage)?;
+        let turns = match (args.get(3).map(String::as_str), args.get(4)) {
+            (Some("--turn"), Some(list)) => list.split(',').map(str::parse).collect::<Result<Vec<f32>, _>>()?,
+            _ => bail!(usage),
+        };
+        return turned_dataset_bench(Path::new(dir), &turns);
+    }
     if args.get(1).map(String::as_str) == Some("--recognize") {
         return recognize_child(&args[2], Path::new(&args[3]), args[4].parse()?);
     }
@@ -388,13 +471,18 @@ fn main() -> Result<()> {
         return document_child(Path::new(&args[2]), args[3].parse()?);
     }
     if args.get(1).map(String::as_str) == Some("--dataset") {
-        let dir = args.get(2).context("usage: ocr-bench --dataset DIR [--runs N]")?;
-        let runs = match (args.get(3).map(String::as_str), args.get(4)) {
-            (Some("--runs"), Some(n)) => n.parse()?,
-            (None, _) => 1,
-            _ => bail!("usage: ocr-bench --dataset DIR [--runs N]"),
-        };
-        return dataset_bench(Path::new(dir), runs);
+        let usage = "usage: ocr-bench --dataset DIR [--runs N] [--engines fast,fast-as-is,tesseract]";
+        let dir = args.get(2).context(usage)?;
+        let (mut runs, mut engines) = (1, vec!["fast", "tesseract"]);
+        let mut rest = args[3..].iter();
+        while let Some(flag) = rest.next() {
+            match flag.as_str() {
+                "--runs" => runs = rest.next().context(usage)?.parse()?,
+                "--engines" => engines = rest.next().context(usage)?.split(',').collect(),
+                _ => bail!(usage),
+            }
+        }
+        return dataset_bench(Path::new(dir), runs, &engines);
     }
     if args.get(1).map(String::as_str) == Some("--pdf") {
         let (mut dpis, mut points) = (vec![150.0, 200.0, 300.0], vec![8.0, 10.0, 12.0]);
@@ -484,7 +572,7 @@ fn main() -> Result<()> {
                 let millis = median(runs.iter().map(|r| r.millis).collect());
                 let peak_rss_kib = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
                 let text = runs.into_iter().last().map(|r| r.text).unwrap_or_default();
-                Run { millis, text, peak_rss_kib }
+                Run { millis, text, peak_rss_kib, straightening: None }
             })
             .collect();
         println!(

@@ -6,6 +6,7 @@ pub mod document;
 #[cfg(any(test, feature = "test-util"))]
 pub mod hostile_pdfs;
 pub mod sandbox;
+pub mod straighten;
 
 use std::io::Cursor;
 

@@ -145,6 +145,9 @@ impl EngineInfo {
 pub struct Recognized {
     pub lines: Vec<TextLine>,
     pub engine: EngineInfo,
+    /// What the engine did to the page before reading it; the lines' boxes
+    /// are in the page so straightened.
+    pub straightening: crate::imaging::straighten::Straightening,
 }
 
 /// One page of a result: its size in pixels as recognised (a PDF page as
@@ -161,6 +164,15 @@ pub struct PageResult {
     /// image's. Absent when it was stored upright.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orientation_applied: Option<u8>,
+    /// Degrees the page was turned clockwise before it was read (0, 90,
+    /// 180 or 270), after any EXIF orientation: `width`, `height` and every
+    /// box are the turned page's (results older than this field: 0).
+    #[serde(default)]
+    pub rotation: u16,
+    /// The skew found and undone after the turn, in degrees, positive when
+    /// the lines ran down to the right (0 under 0.3°).
+    #[serde(default)]
+    pub skew_degrees: f32,
 }
 
 impl PageResult {
@@ -224,6 +236,8 @@ impl From<OcrResultRecord> for OcrResult {
                 height: record.height,
                 lines: record.lines,
                 orientation_applied: None,
+                rotation: 0,
+                skew_degrees: 0.0,
             }]
         } else {
             record.pages

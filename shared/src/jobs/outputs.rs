@@ -191,8 +191,24 @@ mod tests {
             words: vec![word("a<b", 0), word("&", 50), word("c", 100)],
         };
         let pages = vec![
-            PageResult { page: 1, width: 200, height: 100, lines: vec![line], orientation_applied: None },
-            PageResult { page: 2, width: 200, height: 100, lines: vec![], orientation_applied: None },
+            PageResult {
+                page: 1,
+                width: 200,
+                height: 100,
+                lines: vec![line],
+                orientation_applied: None,
+                rotation: 0,
+                skew_degrees: 0.0,
+            },
+            PageResult {
+                page: 2,
+                width: 200,
+                height: 100,
+                lines: vec![],
+                orientation_applied: None,
+                rotation: 0,
+                skew_degrees: 0.0,
+            },
         ];
         let engine = EngineInfo {
             name: "ocrs".into(),

@@ -13,6 +13,7 @@ use crate::domain::UserId;
 use crate::email::{EmailJob, EmailMessage};
 use crate::imaging::document::{self, DocumentInfo, DocumentLimits};
 use crate::imaging::sandbox::Confinement;
+use crate::imaging::straighten::straighten;
 use crate::imaging::{self, ImageProblem};
 use crate::ports::{
     BlobError, BlobStore, Cause, EmailQueue, JobQueue, JobStore, QueueError, StoreError, TextRecognizer,
@@ -226,15 +227,26 @@ fn recognize_page(
     let drawn = document::render_page(bytes, info, index, limits).map_err(rejected)?;
     let recognized =
         recognizer.recognize(&drawn.image).map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?;
-    let (width, height) = (drawn.image.width(), drawn.image.height());
-    let gray = !drawn.image.color().has_color();
+    // The boxes are in the page as the engine straightened it: so are the
+    // page's size, its hOCR and its image in the searchable PDF.
+    let how = recognized.straightening;
+    let image = if how.is_identity() { drawn.image } else { straighten(&drawn.image, how) };
+    let (width, height) = (image.width(), image.height());
+    let gray = !image.color().has_color();
     let mut jpeg = std::io::Cursor::new(Vec::new());
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, PDF_JPEG_QUALITY);
-    let encoded =
-        if gray { encoder.encode_image(&drawn.image.to_luma8()) } else { encoder.encode_image(&drawn.image.to_rgb8()) };
+    let encoded = if gray { encoder.encode_image(&image.to_luma8()) } else { encoder.encode_image(&image.to_rgb8()) };
     encoded.map_err(|e| (FailureClass::RecognitionFailed, format!("the page image could not be encoded: {e}")))?;
     let orientation_applied = drawn.orientation_applied;
-    let result = PageResult { page: index + 1, width, height, lines: recognized.lines, orientation_applied };
+    let result = PageResult {
+        page: index + 1,
+        width,
+        height,
+        lines: recognized.lines,
+        orientation_applied,
+        rotation: how.rotation,
+        skew_degrees: how.skew_degrees,
+    };
     let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi };
     Ok(DonePage { page, jpeg: jpeg.into_inner() })
 }

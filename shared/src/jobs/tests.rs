@@ -16,11 +16,13 @@ struct FakeRecognizer {
     calls: AtomicUsize,
     line: String,
     panic: bool,
+    /// What the fake says it did to each page.
+    straightening: crate::imaging::straighten::Straightening,
 }
 
 impl FakeRecognizer {
     fn new(line: &str) -> Self {
-        Self { calls: AtomicUsize::new(0), line: line.into(), panic: false }
+        Self { calls: AtomicUsize::new(0), line: line.into(), panic: false, straightening: Default::default() }
     }
 }
 
@@ -48,6 +50,7 @@ impl TextRecognizer for FakeRecognizer {
                 sequence_model_sha256: None,
                 kernel: None,
             },
+            straightening: self.straightening,
         })
     }
 }
@@ -463,4 +466,34 @@ async fn a_page_over_the_workers_pixel_limit_fails_the_document_with_the_reason(
     let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
     assert!(failure.contains("60×40") && failure.contains("pixels"), "{failure}");
     assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 0, "refused before any page was read");
+}
+
+#[tokio::test]
+async fn a_page_the_engine_turned_is_reported_stored_and_drawn_as_turned() {
+    use crate::imaging::straighten::Straightening;
+    let mut recognizer = FakeRecognizer::new("turned");
+    recognizer.straightening = Straightening { rotation: 90, skew_degrees: 0.0 };
+    let h = harness_with(recognizer, ProcessorLimits::default());
+    let job = h.service.submit(&h.owner, png(40, 30)).await.unwrap();
+    h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    let result = h.service.get(&h.owner, &job.id).await.unwrap().result.unwrap();
+    let page = &result.pages[0];
+    // The page as the engine read it: a quarter turn makes 40×30 30×40.
+    assert_eq!((page.width, page.height, page.rotation, page.skew_degrees), (30, 40, 90, 0.0));
+    let json = serde_json::to_value(page).unwrap();
+    assert_eq!((json["rotation"].as_u64(), json["skew_degrees"].as_f64()), (Some(90), Some(0.0)));
+    // The searchable PDF's page image is the turned page.
+    let pdf = h.blobs.get(&searchable_pdf_key(&job.id), u64::MAX).await.unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.contains("/Width 30") && text.contains("/Height 40"), "the page image is 30×40");
+
+    // A skew grows the canvas: the stored size is the deskewed page's.
+    let mut recognizer = FakeRecognizer::new("skewed");
+    recognizer.straightening = Straightening { rotation: 0, skew_degrees: 5.0 };
+    let h = harness_with(recognizer, ProcessorLimits::default());
+    let job = h.service.submit(&h.owner, png(40, 30)).await.unwrap();
+    h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    let page = h.service.get(&h.owner, &job.id).await.unwrap().result.unwrap().pages.remove(0);
+    assert_eq!((page.width, page.height), (42, 33));
+    assert_eq!(page.skew_degrees, 5.0);
 }

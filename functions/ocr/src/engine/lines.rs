@@ -8,6 +8,7 @@ use image::GrayImage;
 use rten::FloatOperators;
 use rten_imageproc::{Line, LineF, Point, PointF, Polygon, Rect, RotatedRect, bounding_rect};
 use rten_tensor::NdTensor;
+use rten_tensor::prelude::*;
 
 use super::{BLACK, EngineError};
 
@@ -60,6 +61,18 @@ pub struct LineImage {
     pub rect: Rect,
 }
 
+impl LineImage {
+    /// The line turned by 180 degrees: as it reads if its page was upside
+    /// down.
+    pub fn turned_over(&self) -> Self {
+        let [rows, cols] = self.pixels.shape();
+        Self {
+            pixels: NdTensor::from_fn([rows, cols], |[y, x]| self.pixels[[rows - 1 - y, cols - 1 - x]]),
+            rect: self.rect,
+        }
+    }
+}
+
 /// Cuts out the line made of `words` and scales it to the model's height;
 /// `width_factor` < 1 squeezes it horizontally (faster, see the README).
 /// `None` for a degenerate (empty) region.
@@ -96,7 +109,6 @@ pub fn prepare(page: &GrayImage, words: &[RotatedRect], width_factor: f32) -> Re
 mod tests {
     use super::*;
     use rten_imageproc::Vec2;
-    use rten_tensor::prelude::*;
 
     #[test]
     fn a_line_is_cut_out_at_the_model_height_and_squeezed_on_request() {

@@ -12,6 +12,7 @@ mod gutters;
 mod kernels;
 pub mod layout;
 mod lines;
+mod orientation;
 mod recognition;
 
 use std::borrow::Cow;
@@ -21,13 +22,16 @@ use image::{DynamicImage, GrayImage};
 use ocrs::{ImageSource, OcrEngine, OcrEngineParams};
 use rten::Model;
 use rten_imageproc::{Rect, RotatedRect};
+use rten_tensor::prelude::*;
 use sha2::{Digest, Sha256};
+use shared::imaging::straighten::{MIN_SKEW_DEGREES, Straightening, straighten_gray};
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine, Word};
 use shared::ports::{RecognizeError, TextRecognizer};
 
 use detection::Detector;
 pub use kernels::KernelPath;
 use layout::Fragment;
+use lines::LineImage;
 use recognition::{LineReader, ReadChar};
 
 /// ocrs' input normalisation: black is -0.5, white +0.5.
@@ -123,6 +127,9 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub struct FastEngine {
+    /// Whether pages are turned upright and deskewed before reading (on
+    /// unless a bench measures what that costs).
+    straightens: bool,
     detector: Detector,
     reader: LineReader,
     /// ocrs' layout analysis, without models (it needs none).
@@ -221,6 +228,13 @@ impl FastEngine {
         Ok(())
     }
 
+    /// The engine reading every page as it is, without turning or
+    /// deskewing it: for benches of what straightening costs.
+    pub fn without_straightening(mut self) -> Self {
+        self.straightens = false;
+        self
+    }
+
     /// The kernels this engine runs on.
     pub fn kernel_path(&self) -> &KernelPath {
         &self.kernel
@@ -230,6 +244,7 @@ impl FastEngine {
         let [detection_hash, cnn_hash, rnn_hash] = hashes;
         let kernel = KernelPath::detect();
         Ok(Self {
+            straightens: true,
             detector: Detector::new(detection),
             reader: LineReader::new(cnn, rnn)?,
             layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Unexpected(e.to_string()))?,
@@ -257,26 +272,113 @@ impl FastEngine {
 
     /// Text lines of `image`, in reading order, with confidences.
     pub fn read(&self, image: &DynamicImage) -> Result<Vec<TextLine>, EngineError> {
-        let started = std::time::Instant::now();
+        Ok(self.read_page(image)?.lines)
+    }
+
+    /// Turns the page upright (a quarter turn, then against its skew) and
+    /// reads it: the lines' boxes are in the straightened page, which
+    /// `shared::imaging::straighten` makes again from the same image.
+    ///
+    /// The direction of the text comes from the words' shapes (tall words:
+    /// sideways), the skew from their lean; whether it is upside down from
+    /// the recogniser, which reads upright text with confidence and text
+    /// upside down without: when the page's longest lines read with less
+    /// than [`CONFIDENT_UPRIGHT`], they are read turned over too, and the
+    /// page is turned if that reads clearly better. An upright page whose
+    /// text reads confidently costs one look at its word boxes.
+    pub fn read_page(&self, image: &DynamicImage) -> Result<PageReading, EngineError> {
         let page = greyscale(image);
         let words = self.detector.detect_words(&page)?;
-        let detected = started.elapsed();
+        if !self.straightens {
+            let lines = self.read_words(&page, &words, false)?.0;
+            return Ok(PageReading { lines, straightening: Straightening::default() });
+        }
+        let lean = orientation::Lean::of(&words);
+        let quarter = Straightening { rotation: 90, skew_degrees: 0.0 };
+        let (rotation, words, quarter_seen) = if lean.is_sideways() {
+            (90, self.detector.detect_words(&straighten_gray(&page, quarter))?, true)
+        } else if !lean.is_clearly_across() {
+            // Unclear (few words found, or as many each way): the page
+            // turned a quarter is detected too, and kept if more of its
+            // text then runs across.
+            let turned_words = self.detector.detect_words(&straighten_gray(&page, quarter))?;
+            let turned_lean = orientation::Lean::of(&turned_words);
+            tracing::debug!(?lean, ?turned_lean, "sideways check");
+            if lean.turned_is_better(&turned_lean) { (90, turned_words, true) } else { (0, words, true) }
+        } else {
+            (0, words, false)
+        };
+        let mut reading = self.read_turned(&page, rotation, words)?;
+        if !quarter_seen && reading.confidence < DOUBTFUL {
+            // Read as garbage both ways up: a wide page turned sideways can
+            // look to detection like text across. The other quarter is
+            // read too if its words clearly run across more.
+            let other = (rotation + 90) % 360;
+            let turned = straighten_gray(&page, Straightening { rotation: other, skew_degrees: 0.0 });
+            let turned_words = self.detector.detect_words(&turned)?;
+            let turned_lean = orientation::Lean::of(&turned_words);
+            tracing::debug!(reading.confidence, ?lean, ?turned_lean, "doubtful page");
+            if lean.turned_is_better(&turned_lean) {
+                let alternative = self.read_turned(&page, other, turned_words)?;
+                if alternative.confidence > reading.confidence {
+                    reading = alternative;
+                }
+            }
+        }
+        Ok(reading.page)
+    }
+
+    /// Reads `page` turned by `rotation` (its words `words`, found on the
+    /// page so turned): deskewed, and turned over if it reads clearly
+    /// better so.
+    fn read_turned(&self, page: &GrayImage, rotation: u16, words: Vec<RotatedRect>) -> Result<Candidate, EngineError> {
+        let mut how = Straightening { rotation, skew_degrees: 0.0 };
+        let mut straight = if rotation == 0 { Cow::Borrowed(page) } else { Cow::Owned(straighten_gray(page, how)) };
+        let mut words = words;
+        let mut skew = orientation::skew_degrees(&words);
+        if skew.abs() >= MIN_SKEW_DEGREES {
+            skew = orientation::refine_skew(&straight, skew);
+        }
+        if skew.abs() >= MIN_SKEW_DEGREES {
+            how.skew_degrees = (skew * 10.0).round() / 10.0;
+            straight = Cow::Owned(straighten_gray(page, how));
+            words = self.detector.detect_words(&straight)?;
+        }
+        let (mut lines, verdict) = self.read_words(&straight, &words, true)?;
+        if verdict.is_upside_down() {
+            how.rotation = (how.rotation + 180) % 360;
+            straight = Cow::Owned(straighten_gray(page, how));
+            words = self.detector.detect_words(&straight)?;
+            lines = self.read_words(&straight, &words, false)?.0;
+        }
+        Ok(Candidate { page: PageReading { lines, straightening: how }, confidence: verdict.best() })
+    }
+
+    /// The lines of an upright page made of `words`, and (if asked) whether
+    /// they read better upside down.
+    fn read_words(
+        &self,
+        page: &GrayImage,
+        words: &[RotatedRect],
+        check_upside_down: bool,
+    ) -> Result<(Vec<TextLine>, WayUp), EngineError> {
+        let started = std::time::Instant::now();
         let fragments: Vec<Vec<RotatedRect>> =
-            self.find_lines(&words)?.into_iter().filter(|line| !line.is_empty()).collect();
+            self.find_lines(words)?.into_iter().filter(|line| !line.is_empty()).collect();
 
         let mut prepared = Vec::with_capacity(fragments.len());
         for fragment in &fragments {
-            if let Some(line) = lines::prepare(&page, fragment, WIDTH_FACTOR)? {
+            if let Some(line) = lines::prepare(page, fragment, WIDTH_FACTOR)? {
                 prepared.push(line);
             }
         }
         let laid_out = started.elapsed();
         let read = self.reader.read(&prepared)?;
+        let way_up = if check_upside_down { self.which_way_up(&prepared, &read)? } else { WayUp::default() };
         tracing::debug!(
             words = words.len(),
             lines = prepared.len(),
-            detection_ms = detected.as_millis() as u64,
-            layout_ms = (laid_out - detected).as_millis() as u64,
+            layout_ms = laid_out.as_millis() as u64,
             recognition_ms = (started.elapsed() - laid_out).as_millis() as u64,
             "engine stages"
         );
@@ -287,13 +389,105 @@ impl FastEngine {
             .zip(&prepared)
             .map(|(chars, line)| Fragment { rect: line.rect, words: words_of(chars).count() })
             .collect();
-        Ok(layout::rows(&shapes)
+        let lines = layout::rows(&shapes)
             .into_iter()
             .filter_map(|row| text_line(row.iter().map(|&i| (&read[i][..], prepared[i].rect))))
             .filter(is_text)
-            .collect())
+            .collect();
+        Ok((lines, way_up))
+    }
+
+    /// How confidently the page's longest lines (up to
+    /// [`UPSIDE_DOWN_SAMPLE`]) read, and turned over (not tried when they
+    /// read confidently).
+    fn which_way_up(&self, prepared: &[LineImage], read: &[Vec<ReadChar>]) -> Result<WayUp, EngineError> {
+        // Long lines in pixels, not in characters read: upside down, a long
+        // line may read as a letter or two.
+        let width = |i: usize| prepared[i].pixels.shape()[1];
+        let mut sample: Vec<usize> = (0..read.len()).filter(|&i| width(i) >= MIN_SAMPLE_WIDTH).collect();
+        sample.sort_by_key(|&i| std::cmp::Reverse(width(i)));
+        sample.truncate(UPSIDE_DOWN_SAMPLE);
+        if sample.is_empty() {
+            tracing::debug!(lines = read.len(), "upside-down check: no line long enough");
+            // Nothing to go by: as confident as can be, so that nothing
+            // else is tried.
+            return Ok(WayUp { upright: 1.0, turned_over: None });
+        }
+        // A line read as nothing counts as read with no confidence.
+        let mean = |lines: &mut dyn Iterator<Item = &Vec<ReadChar>>| {
+            let (sum, count) = lines.fold((0.0, 0), |(s, n), chars| {
+                if chars.is_empty() {
+                    (s, n + 1)
+                } else {
+                    (s + chars.iter().map(|c| c.probability).sum::<f32>() / chars.len() as f32, n + 1)
+                }
+            });
+            if count == 0 { 0.0 } else { sum / count as f32 }
+        };
+        let upright = mean(&mut sample.iter().map(|&i| &read[i]));
+        if upright >= CONFIDENT_UPRIGHT {
+            tracing::debug!(upright, lines = sample.len(), "upside-down check: reads confidently upright");
+            return Ok(WayUp { upright, turned_over: None });
+        }
+        let turned: Vec<LineImage> = sample.iter().map(|&i| prepared[i].turned_over()).collect();
+        let turned_read = self.reader.read(&turned)?;
+        let turned_over = mean(&mut turned_read.iter());
+        tracing::debug!(upright, turned_over, lines = sample.len(), "upside-down check");
+        Ok(WayUp { upright, turned_over: Some(turned_over) })
     }
 }
+
+/// How confidently a page's sample of lines reads as it is and turned over.
+#[derive(Debug, Clone, Copy)]
+struct WayUp {
+    upright: f32,
+    turned_over: Option<f32>,
+}
+
+impl Default for WayUp {
+    fn default() -> Self {
+        Self { upright: 1.0, turned_over: None }
+    }
+}
+
+impl WayUp {
+    fn is_upside_down(&self) -> bool {
+        self.turned_over.is_some_and(|turned| turned > self.upright + UPSIDE_DOWN_MARGIN)
+    }
+
+    fn best(&self) -> f32 {
+        self.turned_over.map_or(self.upright, |turned| turned.max(self.upright))
+    }
+}
+
+/// A reading of a page one way up, and how confident its sample was.
+struct Candidate {
+    page: PageReading,
+    confidence: f32,
+}
+
+/// A page as the engine read it.
+#[derive(Debug, Clone)]
+pub struct PageReading {
+    pub lines: Vec<TextLine>,
+    /// What was done to the page first; the boxes are in the page so turned.
+    pub straightening: Straightening,
+}
+
+/// Lines narrower than this (at the model's height of 64, squeezed: about
+/// four characters) say little about which way up they are.
+const MIN_SAMPLE_WIDTH: usize = 96;
+/// How many of a page's longest lines are read turned over when they read
+/// without confidence.
+const UPSIDE_DOWN_SAMPLE: usize = 6;
+/// Mean character probability above which a page's sample counts as
+/// upright without further ado.
+const CONFIDENT_UPRIGHT: f32 = 0.9;
+/// A page whose sample reads under this both ways up is tried a quarter
+/// turned too.
+const DOUBTFUL: f32 = 0.65;
+/// How much better the turned-over sample must read.
+const UPSIDE_DOWN_MARGIN: f32 = 0.05;
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
@@ -385,8 +579,8 @@ pub fn is_text(line: &TextLine) -> bool {
 
 impl TextRecognizer for FastEngine {
     fn recognize(&self, image: &DynamicImage) -> Result<Recognized, RecognizeError> {
-        let lines = self.read(image).map_err(|e| RecognizeError(Box::new(e)))?;
-        Ok(Recognized { lines, engine: self.info.clone() })
+        let page = self.read_page(image).map_err(|e| RecognizeError(Box::new(e)))?;
+        Ok(Recognized { lines: page.lines, engine: self.info.clone(), straightening: page.straightening })
     }
 }
 
