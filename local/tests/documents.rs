@@ -387,7 +387,9 @@ async fn pages_scanned_sideways_upside_down_or_skewed_are_read_upright() {
     let turned: Vec<image::DynamicImage> = pages
         .iter()
         .zip([90.0f32, 184.0, -5.0])
-        .map(|(page, turn)| turned_by(&image::DynamicImage::ImageLuma8(gray(std::slice::from_ref(page)).remove(0)), turn))
+        .map(|(page, turn)| {
+            turned_by(&image::DynamicImage::ImageLuma8(gray(std::slice::from_ref(page)).remove(0)), turn)
+        })
         .collect();
     let expected = [(270u64, 0.0f64), (180, 4.0), (0, -5.0)];
 
@@ -408,7 +410,9 @@ async fn pages_scanned_sideways_upside_down_or_skewed_are_read_upright() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n"))
+        .map(|p| {
+            p["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n")
+        })
         .collect();
     assert_pages_read(&pages, &texts.iter().map(String::as_str).collect::<Vec<_>>());
     let hocr = result_as(&app, &token, &id, "hocr").await.text().await.unwrap();

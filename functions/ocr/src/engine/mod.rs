@@ -628,6 +628,22 @@ mod tests {
         assert_eq!(engine.info.kernel.as_deref(), Some(engine.kernel_path().family));
     }
 
+    /// The rotation decision rests on the recogniser's confidences, which
+    /// differ a little between kernel paths: so it is checked on each
+    /// (this test runs on the emulated CPUs too).
+    #[test]
+    fn the_reference_line_turned_any_quarter_is_read_upright() {
+        let engine = FastEngine::embedded().unwrap();
+        let image = image::load_from_memory(SELF_CHECK_IMAGE).unwrap();
+        for (turned, expected) in [(image.rotate90(), 270), (image.rotate180(), 180), (image.rotate270(), 90)] {
+            let page = engine.read_page(&turned).unwrap();
+            let read: Vec<String> = page.lines.into_iter().map(|l| l.text).collect();
+            assert_eq!(page.straightening.rotation, expected, "read {read:?}");
+            let cer = strsim::levenshtein(&read.join(" "), SELF_CHECK_TEXT) as f64 / SELF_CHECK_TEXT.len() as f64;
+            assert!(cer <= SELF_CHECK_MAX_CER, "turned {expected}: read {read:?}");
+        }
+    }
+
     #[test]
     fn a_broken_model_fails_initialisation() {
         let dir = tempfile::tempdir().unwrap();
