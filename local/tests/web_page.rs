@@ -200,7 +200,14 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     let mut paths = Vec::new();
     for page in &pages {
         let path = dir.path().join(format!("{}.png", page.name));
-        std::fs::write(&path, page.png()).unwrap();
+        if page.name == "receipt" {
+            // Scanned sideways: the service reads it turned, the page shows
+            // the boxes over the image as uploaded.
+            let image = image::DynamicImage::ImageRgb8(page.image.clone());
+            shared::imaging::straighten::turned_by(&image, 90.0).save(&path).unwrap();
+        } else {
+            std::fs::write(&path, page.png()).unwrap();
+        }
         paths.push(path.display().to_string());
     }
     let fake = dir.path().join("fake.png");
@@ -216,6 +223,12 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
          return done.length === 2 && done.every(j => j.querySelector('.text').value) &&
            done.map(j => ({name: j.querySelector('.job-name').textContent, text: j.querySelector('.text').value,
                            boxes: j.querySelectorAll('svg.boxes rect').length,
+                           caption: j.querySelector('figcaption').textContent,
+                           boxShapes: [...j.querySelectorAll('svg.boxes rect')].map(r => {
+                             const b = r.getBoundingClientRect(), i = j.querySelector('.preview img').getBoundingClientRect();
+                             const inside = b.left >= i.left - 2 && b.right <= i.right + 2 && b.top >= i.top - 2 && b.bottom <= i.bottom + 2;
+                             return (b.width > b.height ? 'wide' : 'tall') + (inside ? '' : ' outside the image');
+                           }),
                            imageShown: j.querySelector('.preview img').naturalWidth > 0}));",
     )
     .await;
@@ -225,6 +238,12 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
         assert!(fixtures::cer(&page.truth, text) <= 0.05, "{}: {text:?}", page.name);
         assert_eq!(job["boxes"], page.truth.lines().count(), "a box per line over the image: {job}");
         assert_eq!(job["imageShown"], true);
+        let (shape, turned) = if page.name == "receipt" { ("tall", true) } else { ("wide", false) };
+        for box_shape in job["boxShapes"].as_array().unwrap() {
+            assert_eq!(box_shape, shape, "{}: the boxes lie on the lines as uploaded: {job}", page.name);
+        }
+        let caption = job["caption"].as_str().unwrap();
+        assert_eq!(caption.contains("(page turned 270°)"), turned, "{}: {caption}", page.name);
     }
     let problem = until(client, "the refused file's problem", PROBLEM_SHOWN).await;
     let problem = problem.as_str().unwrap();
