@@ -258,6 +258,9 @@ function show(job) {
   node.querySelector(".result").hidden = !result;
   node.querySelector(".load").hidden = Boolean(result) || job.status !== "DONE";
   if (result) node.querySelector(".text").value = result.text;
+  const note = node.querySelector(".pages-note");
+  note.textContent = result ? pagesNote(result) : "";
+  note.hidden = !note.textContent;
   const figure = node.querySelector(".preview");
   figure.hidden = !job.imageUrl;
   if (job.imageUrl) {
@@ -286,6 +289,18 @@ function straightening(page) {
   if (page.rotation) done.push(`turned ${page.rotation}°`);
   if (page.skew_degrees) done.push(`deskewed ${page.skew_degrees.toFixed(1)}°`);
   return done.join(", ");
+}
+
+/// How each page was read, for the pages with anything to say: from a
+/// PDF's own text rather than by OCR, turned, deskewed.
+function pagesNote(result) {
+  const notes = result.pages
+    .map((page) => {
+      const done = [page.source === "text" ? "read from its own text" : "", straightening(page)].filter(Boolean);
+      return done.length ? `page ${page.page}: ${done.join(", ")}` : "";
+    })
+    .filter(Boolean);
+  return notes.length ? `How the pages were read: ${notes.join("; ")}.` : "";
 }
 
 /// The line boxes over the image: the SVG's coordinates are the image's

@@ -82,6 +82,10 @@ enum Command {
         /// With --wait: write each result to DIR/<file>.txt (or .json) instead.
         #[arg(long, value_name = "DIR", requires = "wait")]
         out: Option<PathBuf>,
+        /// `always`: OCR every PDF page, even one that carries its own text
+        /// (by default such a page is read from its text).
+        #[arg(long, value_enum, default_value_t = OcrMode::Auto)]
+        ocr: OcrMode,
     },
     /// Show a job's result (or its status while it runs).
     Get {
@@ -111,6 +115,21 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OcrMode {
+    Auto,
+    Always,
+}
+
+impl OcrMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -247,9 +266,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let me: Value = api.json(Method::GET, "/users/me", None).await?;
             println!("{} <{}>", me["name"].as_str().unwrap_or_default(), me["email"].as_str().unwrap_or_default());
         }
-        Command::Submit { paths, jobs, wait, format, out } => {
+        Command::Submit { paths, jobs, wait, format, out, ocr } => {
             let api = signed_in(&api, &store).await?;
-            let options = submit::Options { concurrency: usize::from(jobs), wait, format, out };
+            let options = submit::Options { concurrency: usize::from(jobs), wait, format, out, ocr };
             submit::run(&api, &paths, options).await?;
         }
         Command::Get { id, format, wait, output } => {

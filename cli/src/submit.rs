@@ -27,6 +27,7 @@ pub struct Options {
     pub wait: bool,
     pub format: Format,
     pub out: Option<PathBuf>,
+    pub ocr: crate::OcrMode,
 }
 
 /// An image to send: where it is, and its name relative to what was asked
@@ -125,7 +126,7 @@ where
 }
 
 /// Uploads one image; returns its job id.
-async fn upload(api: &Api, image: &Image) -> Result<String, Failure> {
+async fn upload(api: &Api, image: &Image, ocr: crate::OcrMode) -> Result<String, Failure> {
     let bytes =
         tokio::fs::read(&image.path).await.map_err(|e| Failure::Local(format!("{}: {e}", image.path.display())))?;
     let content_type = sniff(&bytes);
@@ -133,7 +134,7 @@ async fn upload(api: &Api, image: &Image) -> Result<String, Failure> {
         let key = uuid::Uuid::new_v4().to_string();
         let sent = with_retries(|| {
             let request = api
-                .request(Method::POST, "/ocr")
+                .request(Method::POST, &format!("/ocr?ocr={}", ocr.as_str()))
                 .header("idempotency-key", &key)
                 .header("content-type", content_type.unwrap_or("application/octet-stream"))
                 .body(bytes.clone());
@@ -156,7 +157,7 @@ async fn upload(api: &Api, image: &Image) -> Result<String, Failure> {
         .into());
     };
     let key = uuid::Uuid::new_v4().to_string();
-    let body = json!({"content_type": content_type, "bytes": bytes.len()});
+    let body = json!({"content_type": content_type, "bytes": bytes.len(), "ocr": ocr.as_str()});
     let presigned: Value = with_retries(|| {
         let request = api.request(Method::POST, "/uploads").header("idempotency-key", &key).json(&body);
         api.send(request)
@@ -206,6 +207,9 @@ pub fn page_notes(result: &Value) -> Vec<String> {
                 Some(skew) if skew != 0.0 => done.push(format!("deskewed by {skew:.1}°")),
                 _ => {}
             }
+            if page["source"] == "text" {
+                done.push("read from the PDF's own text, not by OCR".into());
+            }
             (!done.is_empty()).then(|| format!("page {}: {}", page["page"], done.join(", ")))
         })
         .collect()
@@ -250,12 +254,13 @@ pub async fn run(api: &Api, paths: &[PathBuf], options: Options) -> Result<(), F
     let permits = Arc::new(Semaphore::new(options.concurrency));
     let mut tasks = JoinSet::new();
     for image in images {
-        let (api, permits, uploaded, wait) = (api.clone(), permits.clone(), uploaded.clone(), options.wait);
+        let (api, permits, uploaded, wait, ocr) =
+            (api.clone(), permits.clone(), uploaded.clone(), options.wait, options.ocr);
         tasks.spawn(async move {
             let outcome = async {
                 let id = {
                     let _permit = permits.acquire().await.expect("never closed");
-                    upload(&api, &image).await?
+                    upload(&api, &image, ocr).await?
                 };
                 uploaded.inc(1);
                 if !wait {
@@ -354,10 +359,16 @@ mod tests {
             {"page": 2, "rotation": 90, "skew_degrees": -2.5},
             {"page": 3, "orientation_applied": 6, "rotation": 0, "skew_degrees": 0.0},
             {"page": 4},
+            {"page": 5, "rotation": 0, "skew_degrees": 0.0, "source": "text"},
+            {"page": 6, "source": "ocr"},
         ]});
         assert_eq!(
             page_notes(&result),
-            ["page 2: turned 90° clockwise, deskewed by -2.5°", "page 3: EXIF orientation 6 applied"]
+            [
+                "page 2: turned 90° clockwise, deskewed by -2.5°",
+                "page 3: EXIF orientation 6 applied",
+                "page 5: read from the PDF's own text, not by OCR"
+            ]
         );
         assert!(page_notes(&json!({})).is_empty());
     }

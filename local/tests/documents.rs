@@ -439,3 +439,107 @@ async fn pages_scanned_sideways_upside_down_or_skewed_are_read_upright() {
     }
     assert_pages_read(&pages[..1], &[job["result"]["text"].as_str().unwrap()]);
 }
+
+/// Born-digital pages are read from their own text, exactly; pages whose
+/// text is not to be trusted (another tool's invisible OCR layer, a font
+/// without Unicode, a scan with a stamp) and scans are read by OCR; a
+/// mixed document page by page; `ocr=always` reads every page by OCR.
+#[tokio::test]
+async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
+    use shared::imaging::text_layer::testing::{Setting, text_page};
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let lines = ["Invoice 2026-117 for Ada Lovelace", "Total due: 1,250.00 EUR by 31 December"];
+    let truth = lines.join("\n");
+    let submit = |path: &'static str, pdf: Vec<u8>| {
+        let (app, token) = (&app, &token);
+        async move {
+            let response = app
+                .http
+                .post(app.url(path))
+                .bearer_auth(token)
+                .header("content-type", "application/pdf")
+                .body(pdf)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::ACCEPTED, "{path}");
+            let id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+            let (job, _) = watch(app, token, &id).await;
+            assert_eq!(job["status"], "DONE", "{job}");
+            job["result"].clone()
+        }
+    };
+
+    // Born digital: its own text, exact, at confidence 1, boxes on the page.
+    let result = submit("/ocr", text_page(&lines, Setting::Plain)).await;
+    let page = &result["pages"][0];
+    assert_eq!(page["source"], "text", "{page}");
+    assert_eq!(result["text"], truth);
+    assert_eq!(result["engine"]["name"], "pdf-text-layer");
+    for line in page["lines"].as_array().unwrap() {
+        assert_eq!(line["confidence"], 1.0);
+        let b = &line["bbox"];
+        assert!(b["x"].as_i64().unwrap() >= 190 && b["y"].as_i64().unwrap() > 150, "{line}");
+        assert!(b["x"].as_i64().unwrap() + b["width"].as_i64().unwrap() <= page["width"].as_i64().unwrap());
+    }
+
+    // Asked for OCR: the same page read by the engine, which is not exact
+    // (it read "1.250.00 FUR" and a stray "17": why the text is used).
+    let result = submit("/ocr?ocr=always", text_page(&lines, Setting::Plain)).await;
+    assert_eq!(result["pages"][0]["source"], "ocr");
+    assert!(fixtures::cer(&truth, result["text"].as_str().unwrap()) <= 0.15, "{result}");
+    let bad = app.http.post(app.url("/ocr?ocr=never")).bearer_auth(&token).body(vec![1u8]).send().await.unwrap();
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
+
+    // Text not to be trusted: read by OCR. (What OCR finds on these
+    // synthetic pages is little: a blank scan, glyphs the font lacks.)
+    for setting in [Setting::InvisibleOverScan, Setting::Unmapped, Setting::StampedScan] {
+        let result = submit("/ocr", text_page(&lines, setting)).await;
+        assert_eq!(result["pages"][0]["source"], "ocr", "{setting:?}: {result}");
+    }
+
+    // A mixed document through a presigned upload: a scanned page, then a
+    // born-digital one.
+    let scan = letter_pages(1, 1000, 1300, 24.0);
+    let mixed = shared::imaging::text_layer::testing::scan_then_text(&gray(&scan)[0], 150.0, &lines);
+    let id = app.upload_presigned(&token, "application/pdf", mixed.clone()).await;
+    let (job, _) = watch(&app, &token, &id).await;
+    let pages = job["result"]["pages"].as_array().unwrap();
+    assert_eq!((pages[0]["source"].as_str(), pages[1]["source"].as_str()), (Some("ocr"), Some("text")), "{job}");
+    assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted", "the engine that read the scanned page");
+    let texts: Vec<String> = pages
+        .iter()
+        .map(|p| {
+            p["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n")
+        })
+        .collect();
+    assert_pages_read(&scan, &[&texts[0]]);
+    assert_eq!(texts[1], truth);
+
+    // The same through POST /uploads with ocr=always: both by OCR.
+    let response = app
+        .send_with_token(
+            reqwest::Method::POST,
+            "/uploads",
+            &token,
+            serde_json::json!({"content_type": "application/pdf", "bytes": mixed.len(), "ocr": "always"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let presigned: Value = response.json().await.unwrap();
+    let upload = &presigned["upload"];
+    let put = app
+        .http
+        .put(upload["url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body(mixed)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let (job, _) = watch(&app, &token, presigned["job_id"].as_str().unwrap()).await;
+    let sources: Vec<&str> =
+        job["result"]["pages"].as_array().unwrap().iter().map(|p| p["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["ocr", "ocr"], "{job}");
+}

@@ -224,6 +224,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
            done.map(j => ({name: j.querySelector('.job-name').textContent, text: j.querySelector('.text').value,
                            boxes: j.querySelectorAll('svg.boxes rect').length,
                            caption: j.querySelector('figcaption').textContent,
+                           note: j.querySelector('.pages-note').hidden ? '' : j.querySelector('.pages-note').textContent,
                            boxShapes: [...j.querySelectorAll('svg.boxes rect')].map(r => {
                              const b = r.getBoundingClientRect(), i = j.querySelector('.preview img').getBoundingClientRect();
                              const inside = b.left >= i.left - 2 && b.right <= i.right + 2 && b.top >= i.top - 2 && b.bottom <= i.bottom + 2;
@@ -244,6 +245,8 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
         }
         let caption = job["caption"].as_str().unwrap();
         assert_eq!(caption.contains("(page turned 270°)"), turned, "{}: {caption}", page.name);
+        let note = job["note"].as_str().unwrap();
+        assert_eq!(note == "How the pages were read: page 1: turned 270°.", turned, "{}: {note:?}", page.name);
     }
     let problem = until(client, "the refused file's problem", PROBLEM_SHOWN).await;
     let problem = problem.as_str().unwrap();

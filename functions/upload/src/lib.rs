@@ -16,7 +16,7 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
-    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrResult, Owner, PDF_LINK_LIFETIME, StoredReply,
+    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, OcrResult, Owner, PDF_LINK_LIFETIME, StoredReply,
     StoredResult, excerpt, outputs,
 };
 use shared::telemetry::record_job;
@@ -167,14 +167,28 @@ async fn image_from_request(request: Request, max_bytes: usize) -> Result<Vec<u8
     ))
 }
 
+fn bad_query(detail: String) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail)
+}
+
+/// `POST /ocr?ocr=always`: OCR every page even when a PDF page has text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitQuery {
+    #[serde(default)]
+    ocr: OcrMode,
+}
+
 async fn submit(
     State(state): State<UploadState>,
     Authenticated(claims): Authenticated,
+    RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response, Problem> {
+    let query: SubmitQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
     let max_bytes = state.jobs.limits().max_direct_bytes as usize;
     let image = image_from_request(request, max_bytes).await?;
-    let job = state.jobs.submit(&owner(&claims), image).await?;
+    let job = state.jobs.submit_with(&owner(&claims), image, query.ocr).await?;
     record_job(&job.id);
     Ok(accepted(&job))
 }
@@ -184,6 +198,8 @@ async fn submit(
 struct PresignRequest {
     content_type: String,
     bytes: u64,
+    #[serde(default)]
+    ocr: OcrMode,
 }
 
 async fn presign(
@@ -191,7 +207,8 @@ async fn presign(
     Authenticated(claims): Authenticated,
     JsonBody(request): JsonBody<PresignRequest>,
 ) -> Result<Response, JobError> {
-    let (job, upload) = state.jobs.presign(&owner(&claims), &request.content_type, request.bytes).await?;
+    let (job, upload) =
+        state.jobs.presign_with(&owner(&claims), &request.content_type, request.bytes, request.ocr).await?;
     record_job(&job.id);
     let body = json!({
         "job_id": job.id,
@@ -249,8 +266,6 @@ async fn get_result(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
-    let bad_query =
-        |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail);
     let query: ResultQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
     let id = parse_job_id(&id)?;
     record_job(&id);
@@ -304,8 +319,6 @@ async fn list_jobs(
     Authenticated(claims): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<Value>, Problem> {
-    let bad_query =
-        |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail);
     let query: ListQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {

@@ -7,6 +7,7 @@
 //!
 //!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1] [--engines fast,fast-as-is,tesseract]
 //!   cargo run --release -p local --bin ocr-bench -- --turned-dataset DIR --turn 0,90,180,270,-3,3
+//!   cargo run --release -p local --bin ocr-bench -- --text-layer
 //!
 //! `--dataset` reads every image under DIR that has a `NAME.gt.txt` beside
 //! it (one line of text per printed line, in reading order), e.g. the
@@ -453,8 +454,50 @@ fn turned_dataset_bench(dir: &Path, turns: &[f32]) -> Result<()> {
     Ok(())
 }
 
+/// A born-digital US Letter page of 40 lines: drawn and read from its own
+/// text, against drawn and read by OCR; pages per second of each.
+fn text_layer_bench(runs: usize) -> Result<()> {
+    use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
+    use shared::imaging::text_layer::testing::{Setting, text_page};
+    let lines: Vec<String> = (0..40)
+        .map(|i| format!("Line {i:02}: the council will review the harbour bridge plans in spring, item {}", i * 37))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let pdf = text_page(&lines, Setting::Plain);
+    let limits = DocumentLimits::default();
+    let info = inspect_document(&pdf, &limits)?;
+    let engine = ocr::engine::FastEngine::embedded()?;
+    let (mut text_ms, mut ocr_ms) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let drawn = render_page(&pdf, &info, 0, &limits)?;
+        let own = drawn.text_layer.context("the page's own text is usable")?;
+        text_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(own.len() == 40, "40 lines of text, got {}", own.len());
+        let started = Instant::now();
+        let drawn = render_page(&pdf, &info, 0, &limits)?;
+        let read = engine.read(&drawn.image)?;
+        ocr_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(!read.is_empty(), "OCR read nothing");
+    }
+    let (text, ocr) = (median(text_ms), median(ocr_ms));
+    println!(
+        "born-digital US Letter page, 40 lines, 200 dpi, RTEN_NUM_THREADS={}; CPU {}; median of {runs}:\n\
+         drawn + own text: {text:.0} ms ({:.1} pages/s); drawn + OCR: {ocr:.0} ms ({:.2} pages/s); {:.0}x",
+        std::env::var("RTEN_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        cpu_model(),
+        1000.0 / text,
+        1000.0 / ocr,
+        ocr / text
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--text-layer") {
+        return text_layer_bench(5);
+    }
     if args.get(1).map(String::as_str) == Some("--turned-dataset") {
         let usage = "usage: ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3";
         let dir = args.get(2).context(usage)?;

@@ -12,7 +12,7 @@ use super::dynamodb::{
     timestamp,
 };
 use crate::domain::{Email, UserId};
-use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrResult, StoredResult};
+use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrMode, OcrResult, StoredResult};
 use crate::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, StoreError};
 
 #[derive(Debug, Clone)]
@@ -56,6 +56,9 @@ fn job_to_item(job: &Job) -> Result<Item, StoreError> {
     }
     if let Some(failure) = &job.failure {
         item.insert("failure".into(), AttributeValue::S(failure.clone()));
+    }
+    if job.ocr == OcrMode::Always {
+        item.insert("ocr".into(), AttributeValue::S("always".into()));
     }
     if let Some(pages) = job.pages_total {
         item.insert("pages_total".into(), number(pages));
@@ -106,6 +109,11 @@ fn job_from_item(item: &Item) -> Result<Job, StoreError> {
         pages_done: if item.contains_key("pages_done") { get_n(item, "pages_done")? } else { 0 },
         failure: item.get("failure").and_then(|v| v.as_s().ok()).cloned(),
         notified: *item.get("notified").and_then(|v| v.as_bool().ok()).ok_or_else(|| corrupt("notified"))?,
+        ocr: match item.get("ocr").and_then(|v| v.as_s().ok()).map(String::as_str) {
+            None | Some("auto") => OcrMode::Auto,
+            Some("always") => OcrMode::Always,
+            Some(_) => return Err(corrupt("ocr")),
+        },
         expires_at,
         version: get_n(item, "version")?,
     })

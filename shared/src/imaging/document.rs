@@ -11,6 +11,7 @@ use hayro::hayro_syntax::{LoadPdfError, Pdf};
 use image::{DynamicImage, GrayImage, ImageFormat};
 
 use super::sandbox::{self, Confinement};
+use super::text_layer::LayerLine;
 use super::{ImageProblem, inspect};
 
 /// Rasterization resolution for PDF pages. 8 pt text is 22 px tall at 200
@@ -75,6 +76,9 @@ pub struct RenderedPage {
     pub dpi: f32,
     /// The EXIF orientation (2–8) applied to an image (see `decode`).
     pub orientation_applied: Option<u8>,
+    /// A PDF page's own text, when it is usable (see `text_layer`), in the
+    /// drawn page's pixels.
+    pub text_layer: Option<Vec<LayerLine>>,
 }
 
 /// A PDF starts with `%PDF-`, possibly after some junk (readers allow 1 KB).
@@ -127,7 +131,7 @@ pub fn render_page(
         DocumentKind::Image(_) => {
             let upright = super::decode(bytes, limits.max_pixels)?;
             let orientation_applied = upright.orientation_applied;
-            Ok(RenderedPage { image: upright.image, dpi: ASSUMED_IMAGE_DPI, orientation_applied })
+            Ok(RenderedPage { image: upright.image, dpi: ASSUMED_IMAGE_DPI, orientation_applied, text_layer: None })
         }
         DocumentKind::Tiff => tiff_page(bytes, index, limits),
         DocumentKind::Pdf => sandbox::draw_pdf_page(bytes, info, index, limits, limits.confinement)
@@ -243,7 +247,14 @@ pub(super) fn draw_pdf_page_here(
         .collect();
     let image = GrayImage::from_raw(width, height, gray)
         .ok_or_else(|| ImageProblem::Corrupt(format!("page {} could not be drawn", index + 1)))?;
-    Ok(RenderedPage { image: DynamicImage::ImageLuma8(image), dpi, orientation_applied: None })
+    let text_layer = match super::text_layer::page_text(page, scale) {
+        Ok(lines) => Some(lines),
+        Err(why) => {
+            tracing::debug!(page = index + 1, ?why, "the page's own text is not used");
+            None
+        }
+    };
+    Ok(RenderedPage { image: DynamicImage::ImageLuma8(image), dpi, orientation_applied: None, text_layer })
 }
 
 // TIFF ------------------------------------------------------------------
@@ -307,7 +318,8 @@ fn tiff_page(bytes: &[u8], index: u32, limits: &DocumentLimits) -> Result<Render
             )));
         }
     };
-    Ok(RenderedPage { image, dpi: tiff_dpi(&mut decoder).unwrap_or(ASSUMED_IMAGE_DPI), orientation_applied: None })
+    let dpi = tiff_dpi(&mut decoder).unwrap_or(ASSUMED_IMAGE_DPI);
+    Ok(RenderedPage { image, dpi, orientation_applied: None, text_layer: None })
 }
 
 /// The page's horizontal resolution, when it says so in dots per inch.

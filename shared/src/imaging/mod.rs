@@ -7,6 +7,7 @@ pub mod document;
 pub mod hostile_pdfs;
 pub mod sandbox;
 pub mod straighten;
+pub mod text_layer;
 
 use std::io::Cursor;
 

@@ -84,7 +84,7 @@ enum Request {
 #[derive(Debug, Serialize, Deserialize)]
 enum Answer {
     Inspected { pages: u32 },
-    Drawn { width: u32, height: u32, dpi: f32 },
+    Drawn { width: u32, height: u32, dpi: f32, text_layer: Option<Vec<super::text_layer::LayerLine>> },
     Refused(WireProblem),
 }
 
@@ -217,10 +217,11 @@ pub fn draw_with(
     let request = Request::Draw { info: WireInfo { pages: info.pages }, page: index, limits: limits.into() };
     let (answer, run) = ask(program, &request, bytes, confinement, "drawn");
     let page = answer.and_then(|(answer, pixels)| match answer {
-        Answer::Drawn { width, height, dpi } => {
+        Answer::Drawn { width, height, dpi, text_layer } => {
             let image = image::GrayImage::from_raw(width, height, pixels)
                 .ok_or_else(|| protocol("fewer pixels than the page's size"))?;
-            Ok(RenderedPage { image: image::DynamicImage::ImageLuma8(image), dpi, orientation_applied: None })
+            let image = image::DynamicImage::ImageLuma8(image);
+            Ok(RenderedPage { image, dpi, orientation_applied: None, text_layer })
         }
         Answer::Refused(problem) => Err(problem.into()),
         Answer::Inspected { .. } => Err(protocol("an answer to another question")),
@@ -373,7 +374,8 @@ mod child {
                 match super::super::document::draw_pdf_page_here(bytes, &info, page, &limits.into()) {
                     Ok(drawn) => {
                         let gray = drawn.image.into_luma8();
-                        let answer = Answer::Drawn { width: gray.width(), height: gray.height(), dpi: drawn.dpi };
+                        let (width, height, dpi) = (gray.width(), gray.height(), drawn.dpi);
+                        let answer = Answer::Drawn { width, height, dpi, text_layer: drawn.text_layer };
                         (answer, gray.into_raw())
                     }
                     Err(problem) => (Answer::Refused(problem.into()), Vec::new()),

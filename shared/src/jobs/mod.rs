@@ -172,7 +172,7 @@ impl JobService {
         &self.limits
     }
 
-    fn new_job(&self, owner: &Owner, status: JobStatus, content_type: &str, bytes: u64) -> Job {
+    fn new_job(&self, owner: &Owner, status: JobStatus, content_type: &str, bytes: u64, ocr: OcrMode) -> Job {
         let now = self.clock.now();
         let id = JobId::new();
         Job {
@@ -192,6 +192,7 @@ impl JobService {
             pages_done: 0,
             failure: None,
             notified: false,
+            ocr,
             expires_at: Some(now + self.limits.abandon_after),
             version: 1,
         }
@@ -204,6 +205,12 @@ impl JobService {
     /// stored the job is removed again. Should that removal fail too, the
     /// job's expiry makes the store forget it: no job stays QUEUED forever.
     pub async fn submit(&self, owner: &Owner, image: Vec<u8>) -> Result<Job, JobError> {
+        self.submit_with(owner, image, OcrMode::Auto).await
+    }
+
+    /// [`submit`](Self::submit), saying whether PDF pages' own text may
+    /// stand for OCR.
+    pub async fn submit_with(&self, owner: &Owner, image: Vec<u8>, ocr: OcrMode) -> Result<Job, JobError> {
         if image.is_empty() {
             return Err(JobError::Empty);
         }
@@ -229,7 +236,7 @@ impl JobService {
         // a job that says so, and is gone soon, never one that claims to be
         // queued. Once the image is stored, the job is QUEUED (unless the
         // OCR worker, which takes waiting jobs too, has claimed it already).
-        let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64);
+        let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64, ocr);
         waiting.pages_total = Some(info.pages);
         waiting.expires_at = Some(waiting.created_at + self.limits.direct_upload_window);
         self.jobs.create_job(&waiting).await?;
@@ -261,6 +268,18 @@ impl JobService {
         content_type: &str,
         bytes: u64,
     ) -> Result<(Job, PresignedUpload), JobError> {
+        self.presign_with(owner, content_type, bytes, OcrMode::Auto).await
+    }
+
+    /// [`presign`](Self::presign), saying whether PDF pages' own text may
+    /// stand for OCR.
+    pub async fn presign_with(
+        &self,
+        owner: &Owner,
+        content_type: &str,
+        bytes: u64,
+        ocr: OcrMode,
+    ) -> Result<(Job, PresignedUpload), JobError> {
         let content_type = content_type.trim().to_ascii_lowercase();
         if !imaging::SUPPORTED_MIME_TYPES.contains(&content_type.as_str()) {
             return Err(JobError::UnsupportedContentType(content_type));
@@ -273,7 +292,7 @@ impl JobService {
         }
         // Its pages are counted when it arrives (see the worker).
         self.admit(owner, 1).await?;
-        let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes);
+        let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes, ocr);
         let url = self.blobs.presign_put(&job.upload_key, &content_type, bytes, self.limits.presign_ttl).await?;
         self.jobs.create_job(&job).await?;
         let expires_at = job.created_at + self.limits.presign_ttl;

@@ -128,6 +128,11 @@ pub struct EngineInfo {
 
 impl EngineInfo {
     /// For a result with no page to say which engine read it.
+    /// A page read from its own text layer, not by an engine.
+    pub fn text_layer() -> Self {
+        Self { name: "pdf-text-layer".into(), version: "hayro 0.9".into(), ..Self::unknown() }
+    }
+
     pub fn unknown() -> Self {
         Self {
             name: "none".into(),
@@ -173,6 +178,31 @@ pub struct PageResult {
     /// the lines ran down to the right (0 under 0.3°).
     #[serde(default)]
     pub skew_degrees: f32,
+    /// Where the text came from: OCR of the drawn page, or a PDF page's own
+    /// text layer.
+    #[serde(default)]
+    pub source: PageSource,
+}
+
+/// Where a page's text came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageSource {
+    #[default]
+    Ocr,
+    /// The PDF page's own text (born digital), every word at confidence 1.
+    Text,
+}
+
+/// Whether a PDF page's own text may be used instead of OCR.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OcrMode {
+    /// A page's own text when it is usable, OCR otherwise.
+    #[default]
+    Auto,
+    /// OCR of every page, whatever text it carries.
+    Always,
 }
 
 impl PageResult {
@@ -238,6 +268,7 @@ impl From<OcrResultRecord> for OcrResult {
                 orientation_applied: None,
                 rotation: 0,
                 skew_degrees: 0.0,
+                source: PageSource::Ocr,
             }]
         } else {
             record.pages
@@ -287,6 +318,8 @@ pub struct Job {
     pub failure: Option<String>,
     /// Whether the outcome e-mail was queued.
     pub notified: bool,
+    /// Whether PDF pages' own text may stand for OCR.
+    pub ocr: OcrMode,
     /// When the job is forgotten: one whose image never landed after a
     /// day, a finished one after the retention period (the store's TTL
     /// removes it some time later; until then it is shown as gone).

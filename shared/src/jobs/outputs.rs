@@ -177,7 +177,7 @@ pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::model::{BoundingBox, EngineInfo, TextLine, Word};
+    use crate::jobs::model::{BoundingBox, EngineInfo, PageSource, TextLine, Word};
 
     fn word(text: &str, x: i32) -> Word {
         Word { text: text.into(), bbox: BoundingBox { x, y: 10, width: 40, height: 12 }, confidence: 0.87 }
@@ -199,6 +199,7 @@ mod tests {
                 orientation_applied: None,
                 rotation: 0,
                 skew_degrees: 0.0,
+                source: PageSource::Ocr,
             },
             PageResult {
                 page: 2,
@@ -208,6 +209,7 @@ mod tests {
                 orientation_applied: None,
                 rotation: 0,
                 skew_degrees: 0.0,
+                source: PageSource::Ocr,
             },
         ];
         let engine = EngineInfo {

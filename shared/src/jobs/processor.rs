@@ -14,6 +14,7 @@ use crate::email::{EmailJob, EmailMessage};
 use crate::imaging::document::{self, DocumentInfo, DocumentLimits};
 use crate::imaging::sandbox::Confinement;
 use crate::imaging::straighten::straighten;
+use crate::imaging::text_layer::LayerLine;
 use crate::imaging::{self, ImageProblem};
 use crate::ports::{
     BlobError, BlobStore, Cause, EmailQueue, JobQueue, JobStore, QueueError, StoreError, TextRecognizer,
@@ -216,17 +217,27 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err((FailureClass::RecognitionFailed, format!("text recognition crashed: {e}"))))
 }
 
-/// Draws page `index`, reads it, and encodes it for the searchable PDF.
+/// Draws page `index`, reads it (or takes its own text, when it has usable
+/// text and `ocr` allows), and encodes it for the searchable PDF.
 fn recognize_page(
     recognizer: &dyn TextRecognizer,
     bytes: &[u8],
     info: &DocumentInfo,
     index: u32,
     limits: &DocumentLimits,
+    ocr: OcrMode,
 ) -> Result<DonePage, (FailureClass, String)> {
-    let drawn = document::render_page(bytes, info, index, limits).map_err(rejected)?;
-    let recognized =
-        recognizer.recognize(&drawn.image).map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?;
+    let mut drawn = document::render_page(bytes, info, index, limits).map_err(rejected)?;
+    let own_text = drawn.text_layer.take().filter(|_| ocr == OcrMode::Auto);
+    let (recognized, source) = match own_text {
+        Some(layer) => (text_layer_reading(layer), PageSource::Text),
+        None => (
+            recognizer
+                .recognize(&drawn.image)
+                .map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?,
+            PageSource::Ocr,
+        ),
+    };
     // The boxes are in the page as the engine straightened it: so are the
     // page's size, its hOCR and its image in the searchable PDF.
     let how = recognized.straightening;
@@ -246,10 +257,40 @@ fn recognize_page(
         orientation_applied,
         rotation: how.rotation,
         skew_degrees: how.skew_degrees,
+        source,
     };
     let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi };
     Ok(DonePage { page, jpeg: jpeg.into_inner() })
 }
+/// A page's own text as a reading: every word exact (confidence 1), in the
+/// drawn page's pixels.
+fn text_layer_reading(layer: Vec<LayerLine>) -> Recognized {
+    let bbox = |[x, y, width, height]: [i32; 4]| BoundingBox {
+        x,
+        y,
+        width: width.max(0) as u32,
+        height: height.max(0) as u32,
+    };
+    let lines = layer
+        .into_iter()
+        .map(|line| {
+            let words: Vec<Word> =
+                line.words.into_iter().map(|w| Word { text: w.text, bbox: bbox(w.bbox), confidence: 1.0 }).collect();
+            let (x0, y0) = words.iter().fold((i32::MAX, i32::MAX), |(x, y), w| (x.min(w.bbox.x), y.min(w.bbox.y)));
+            let (x1, y1) = words.iter().fold((i32::MIN, i32::MIN), |(x, y), w| {
+                (x.max(w.bbox.x + w.bbox.width as i32), y.max(w.bbox.y + w.bbox.height as i32))
+            });
+            TextLine {
+                text: words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "),
+                bbox: bbox([x0, y0, x1 - x0, y1 - y0]),
+                confidence: 1.0,
+                words,
+            }
+        })
+        .collect();
+    Recognized { lines, engine: EngineInfo::text_layer(), straightening: Default::default() }
+}
+
 /// How much of the text the "ready" e-mail quotes.
 const EMAIL_EXCERPT_CHARS: usize = 280;
 
@@ -424,7 +465,8 @@ impl JobProcessor {
             }
             let page_started = Instant::now();
             let (recognizer, bytes) = (self.recognizer.clone(), bytes.clone());
-            let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits)).await;
+            let ocr = job.ocr;
+            let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits, ocr)).await;
             let page = match drawn {
                 Ok(page) => page,
                 Err((class, reason)) => {
@@ -459,7 +501,15 @@ impl JobProcessor {
     ) -> Result<Run, Transient> {
         match verdict {
             Ok(pages) => {
-                let engine = pages.last().map(|p| p.page.engine.clone()).unwrap_or_else(EngineInfo::unknown);
+                // The engine that read the document; a document read only
+                // from its own text says so.
+                let engine = pages
+                    .iter()
+                    .rev()
+                    .find(|p| p.page.result.source == PageSource::Ocr)
+                    .or(pages.last())
+                    .map(|p| p.page.engine.clone())
+                    .unwrap_or_else(EngineInfo::unknown);
                 let pdf_pages: Vec<_> = pages
                     .iter()
                     .map(|p| outputs::PdfPage {
