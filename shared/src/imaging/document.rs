@@ -391,6 +391,13 @@ pub mod testing {
         p.resources().fonts().pair(Name(b"F1"), font);
         p.finish();
         pdf.type1_font(font).base_font(Name(b"Helvetica"));
+        pdf.stream(content, &text_lines(lines));
+        pdf.finish()
+    }
+
+    /// A content stream of `lines` in 14-pt font `F1`, from 1 inch below a
+    /// US Letter page's top, 1 inch from its left.
+    pub fn text_lines(lines: &[&str]) -> Vec<u8> {
         let mut c = Content::new();
         for (i, line) in lines.iter().enumerate() {
             c.begin_text()
@@ -399,8 +406,7 @@ pub mod testing {
                 .show(Str(line.as_bytes()))
                 .end_text();
         }
-        pdf.stream(content, &c.finish());
-        pdf.finish()
+        c.finish().to_vec()
     }
 
     /// A TIFF of these grey pages, one IFD each.

@@ -267,15 +267,7 @@ pub mod testing {
         p.resources().fonts().pair(Name(b"F1"), font);
         p.finish();
         pdf.type1_font(font).base_font(Name(b"Helvetica"));
-        let mut c = Content::new();
-        for (i, line) in lines.iter().enumerate() {
-            c.begin_text()
-                .set_font(Name(b"F1"), 14.0)
-                .next_line(72.0, 720.0 - 24.0 * i as f32)
-                .show(Str(line.as_bytes()))
-                .end_text();
-        }
-        pdf.stream(text_content, &c.finish());
+        pdf.stream(text_content, &crate::imaging::document::testing::text_lines(lines));
         pdf.finish()
     }
 
