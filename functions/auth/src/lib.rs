@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
 use shared::auth::{AccessGuard, AccessToken, AuthError, AuthService, Profile, Registration};
 use shared::aws::{self, AwsClients};
 use shared::config::{AuthConfig, Env};
@@ -109,8 +108,20 @@ Confirm it with POST /auth/verify (email, code and this password) within 10 minu
 const RESET_SENT: &str = "If this address can receive mail, an e-mail is on its way; if an account \
 has this address, it holds a 6-digit code for POST /auth/password/reset, valid 10 minutes.";
 
-fn pending(status: StatusCode, message: &str) -> impl IntoResponse {
-    (status, axum::Json(json!({ "status": "verification_pending", "message": message })))
+/// The answer of each step of signing up and of recovery: where the
+/// account stands, and what to do next.
+#[derive(Debug, serde::Serialize)]
+struct Progress {
+    status: &'static str,
+    message: &'static str,
+}
+
+fn progress(status: &'static str, message: &'static str) -> axum::Json<Progress> {
+    axum::Json(Progress { status, message })
+}
+
+fn pending(status: StatusCode, message: &'static str) -> impl IntoResponse {
+    (status, progress("verification_pending", message))
 }
 
 async fn register(
@@ -138,7 +149,7 @@ async fn verify(
     JsonBody(request): JsonBody<VerifyRequest>,
 ) -> Result<impl IntoResponse, AuthError> {
     state.auth.verify(&source, &request.email, &request.code, &request.password).await?;
-    Ok(axum::Json(json!({ "status": "verified", "message": "Email verified. Log in with POST /auth/login." })))
+    Ok(progress("verified", "Email verified. Log in with POST /auth/login."))
 }
 
 async fn login(
@@ -155,7 +166,7 @@ async fn forgot_password(
     JsonBody(request): JsonBody<ForgotRequest>,
 ) -> Result<impl IntoResponse, AuthError> {
     state.auth.forgot_password(&source, &request.email).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "status": "reset_pending", "message": RESET_SENT }))))
+    Ok((StatusCode::ACCEPTED, progress("reset_pending", RESET_SENT)))
 }
 
 async fn reset_password(
@@ -165,7 +176,7 @@ async fn reset_password(
 ) -> Result<impl IntoResponse, AuthError> {
     state.auth.reset_password(&source, &request.email, &request.code, &request.new_password).await?;
     let message = "Password changed; every earlier session is signed out. Log in with POST /auth/login.";
-    Ok(axum::Json(json!({ "status": "password_changed", "message": message })))
+    Ok(progress("password_changed", message))
 }
 
 async fn me(

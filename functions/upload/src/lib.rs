@@ -10,18 +10,17 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use shared::auth::AccessGuard;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
-    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, OcrResult, Owner, PDF_LINK_LIFETIME, StoredReply,
-    StoredResult, excerpt, outputs,
+    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME, StoredReply, outputs,
 };
 use shared::telemetry::record_job;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+mod responses;
+use responses::{DownloadLink, JobAccepted, JobDetail, JobList, JobView, NextLink, UploadCreated, job_path};
 
 #[derive(Clone)]
 pub struct UploadState {
@@ -54,62 +53,8 @@ fn owner(claims: &shared::auth::Claims) -> Owner {
     Owner { id: claims.sub, email: claims.email.clone() }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-fn job_path(id: &JobId) -> String {
-    format!("/jobs/{id}")
-}
-
-/// How much of a job to show.
-enum View<'a> {
-    /// `GET /jobs/{id}`: `result` is the full result once DONE, else null.
-    Single(Option<&'a OcrResult>),
-    /// A listing: `text_preview`, the start of the text.
-    Listing,
-}
-
-/// The job as the API shows it (`Job` and `JobSummary` in web/openapi.json).
-fn job_json(job: &Job, view: View) -> Value {
-    let mut body = json!({
-        "job_id": job.id,
-        "status": job.status.as_str(),
-        "created_at": rfc3339(job.created_at),
-        "updated_at": rfc3339(job.updated_at),
-        "started_at": job.started_at.map(rfc3339),
-        "finished_at": job.finished_at.map(rfc3339),
-        "content_type": job.content_type,
-        "bytes": job.bytes,
-        "error": job.failure,
-        "pages_total": job.pages_total,
-        "pages_done": job.pages_done,
-        "links": { "self": job_path(&job.id), "result": format!("{}/result", job_path(&job.id)) },
-    });
-    match view {
-        // Through text, not `json!`: that widens each f32 confidence to
-        // f64, and 0.995 would read 0.9950000047683716.
-        View::Single(result) => {
-            body["result"] = result
-                .and_then(|r| serde_json::to_string(r).ok())
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or(Value::Null)
-        }
-        View::Listing => {
-            let preview = match &job.result {
-                Some(StoredResult::Inline(r)) => Some(r.excerpt(200)),
-                Some(StoredResult::Blob { preview, .. }) => Some(excerpt(preview, 200)),
-                None => None,
-            };
-            body["text_preview"] = json!(preview);
-        }
-    }
-    body
-}
-
 fn accepted(job: &Job) -> Response {
-    let body = json!({ "job_id": job.id, "status": job.status.as_str(), "links": { "self": job_path(&job.id) } });
-    (StatusCode::ACCEPTED, [(header::LOCATION, job_path(&job.id))], axum::Json(body)).into_response()
+    (StatusCode::ACCEPTED, [(header::LOCATION, job_path(&job.id))], axum::Json(JobAccepted::of(job))).into_response()
 }
 
 /// Room for multipart boundaries and part headers around the image.
@@ -210,18 +155,9 @@ async fn presign(
     let (job, upload) =
         state.jobs.presign_with(&owner(&claims), &request.content_type, request.bytes, request.ocr).await?;
     record_job(&job.id);
-    let body = json!({
-        "job_id": job.id,
-        "status": job.status.as_str(),
-        "upload": {
-            "method": "PUT",
-            "url": upload.url,
-            "headers": { "content-type": upload.content_type, "content-length": upload.bytes.to_string() },
-            "expires_at": rfc3339(upload.expires_at),
-        },
-        "links": { "self": job_path(&job.id) },
-    });
-    Ok((StatusCode::CREATED, [(header::LOCATION, job_path(&job.id))], axum::Json(body)).into_response())
+    let location = job_path(&job.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(UploadCreated::of(&job, upload)))
+        .into_response())
 }
 
 /// A malformed id names no job: 404, like someone else's.
@@ -233,11 +169,11 @@ async fn get_job(
     State(state): State<UploadState>,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, JobError> {
+) -> Result<Response, JobError> {
     let id = parse_job_id(&id)?;
     record_job(&id);
     let details = state.jobs.get(&owner(&claims), &id).await?;
-    Ok(axum::Json(job_json(&details.job, View::Single(details.result.as_ref()))))
+    Ok(axum::Json(JobView::of(&details.job, JobDetail::Full { result: details.result.as_ref() })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,13 +184,6 @@ struct ResultQuery {
     /// redirect, for a browser page (its fetch cannot read a redirect's
     /// Location; it navigates to the link instead).
     link: Option<bool>,
-}
-
-/// `?format=pdf&link=true`'s answer.
-#[derive(Debug, serde::Serialize)]
-struct DownloadLink {
-    url: String,
-    expires_in: u64,
 }
 
 /// `GET /jobs/{id}/result?format=json|text|hocr|pdf`: the result of a DONE
@@ -318,16 +247,16 @@ async fn list_jobs(
     State(state): State<UploadState>,
     Authenticated(claims): Authenticated,
     RawQuery(query): RawQuery,
-) -> Result<axum::Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let query: ListQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(bad_query(format!("limit must be between 1 and {MAX_PAGE}")));
     }
     let listing = state.jobs.list(&owner(&claims), query.cursor.as_deref(), limit).await?;
-    let jobs: Vec<Value> = listing.jobs.iter().map(|j| job_json(j, View::Listing)).collect();
     let next = listing.next_cursor.as_ref().map(|c| format!("/jobs?limit={limit}&cursor={c}"));
-    Ok(axum::Json(json!({ "jobs": jobs, "next_cursor": listing.next_cursor, "links": { "next": next } })))
+    let jobs = listing.jobs.iter().map(JobView::summary).collect();
+    Ok(axum::Json(JobList { jobs, next_cursor: listing.next_cursor.clone(), links: NextLink { next } }).into_response())
 }
 
 fn serde_urlencoded_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, String> {
@@ -396,7 +325,7 @@ async fn once_per_key(
             let reply = StoredReply {
                 status: parts.status.as_u16(),
                 location: parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
-                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             };
             if let Err(e) = state.jobs.remember(&claims.sub, &key, &fingerprint, reply).await {
                 tracing::warn!(error = %e, "could not keep an answer under its idempotency key");
