@@ -16,7 +16,9 @@ use time::{Duration, OffsetDateTime};
 
 pub use idempotency::{Begin, IdempotencyKey, IdempotencyRecord, KEY_LIFETIME, StoredReply};
 pub use model::*;
-pub use processor::{DEFAULT_RETENTION_DAYS, FailureClass, JobProcessor, Outcome, ProcessorLimits, Report, Transient};
+pub use processor::{
+    DEFAULT_RETENTION_DAYS, FailureClass, JobFailure, JobProcessor, Outcome, ProcessorLimits, Report, Transient,
+};
 pub use quota::{OverQuota, PAGE_WINDOW, Quota};
 
 use crate::clock::Clock;

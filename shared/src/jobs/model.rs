@@ -378,14 +378,55 @@ pub fn page_keys(id: &JobId, page: u32) -> (String, String) {
     (format!("results/{id}/pages/{page:04}.json"), format!("results/{id}/pages/{page:04}.jpg"))
 }
 
+/// The objects a job owns in the bucket, the one place that knows them: its
+/// upload, its result (when too large to keep inline) and searchable PDF,
+/// and the pages a worker keeps between invocations.
+#[derive(Debug, Clone, Copy)]
+pub struct JobObjects<'a> {
+    owner: &'a UserId,
+    id: &'a JobId,
+}
+
+impl<'a> JobObjects<'a> {
+    pub fn new(owner: &'a UserId, id: &'a JobId) -> Self {
+        Self { owner, id }
+    }
+
+    pub fn of(job: &'a Job) -> Self {
+        Self::new(&job.owner, &job.id)
+    }
+
+    pub fn upload(&self) -> String {
+        upload_key(self.owner, self.id)
+    }
+
+    /// The pages kept for a document of `pages` pages.
+    pub fn kept_pages(&self, pages: u32) -> impl Iterator<Item = String> + 'a {
+        let id = self.id;
+        (1..=pages).flat_map(move |page| {
+            let (json, jpeg) = page_keys(id, page);
+            [json, jpeg]
+        })
+    }
+
+    /// What a job has left once read: its upload and kept pages (the image
+    /// is "deleted as soon as read", README's "Data retention").
+    pub fn read_and_done(&self, pages: u32) -> Vec<String> {
+        std::iter::once(self.upload()).chain(self.kept_pages(pages)).collect()
+    }
+
+    /// Every object of a job of at most `pages` pages.
+    pub fn all(&self, pages: u32) -> Vec<String> {
+        [self.upload(), result_key(self.id), searchable_pdf_key(self.id)]
+            .into_iter()
+            .chain(self.kept_pages(pages))
+            .collect()
+    }
+}
+
 /// Every object a job may have left in the bucket.
 pub fn job_objects(job: &Job) -> Vec<String> {
-    let mut keys = vec![job.upload_key.clone(), result_key(&job.id), searchable_pdf_key(&job.id)];
-    for page in 1..=job.pages_total.unwrap_or(0) {
-        let (json, jpeg) = page_keys(&job.id, page);
-        keys.extend([json, jpeg]);
-    }
-    keys
+    JobObjects::of(job).all(job.pages_total.unwrap_or(0))
 }
 
 /// Parses an upload key back into its owner and job.

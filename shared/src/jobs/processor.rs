@@ -112,6 +112,60 @@ impl FailureClass {
     }
 }
 
+/// Why a job ended FAILED. Its words (with every cause, see
+/// [`JobFailure::reason`]) are what the job keeps and its owner is told.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFailure {
+    #[error("the uploaded image is missing")]
+    ImageMissing,
+    #[error("the upload is larger than {limit} bytes")]
+    ImageTooLarge { limit: u64 },
+    #[error(transparent)]
+    Rejected(#[from] ImageProblem),
+    #[error(
+        "the document has {pages} pages, and this account asked for {used} in the last 24 hours: over its {limit} a day"
+    )]
+    OverQuota { pages: u32, used: u32, limit: u32 },
+    #[error(transparent)]
+    Recognition(#[from] crate::ports::RecognizeError),
+    #[error("the page image could not be encoded")]
+    Encoding(#[source] image::ImageError),
+    #[error("text recognition crashed")]
+    Crashed(#[source] tokio::task::JoinError),
+    /// One page of a document failed.
+    #[error("page {page}")]
+    OnPage {
+        page: u32,
+        #[source]
+        failure: Box<JobFailure>,
+    },
+}
+
+impl JobFailure {
+    pub fn class(&self) -> FailureClass {
+        match self {
+            JobFailure::ImageMissing => FailureClass::ImageMissing,
+            JobFailure::ImageTooLarge { .. } => FailureClass::ImageTooLarge,
+            JobFailure::Rejected(_) => FailureClass::ImageRejected,
+            JobFailure::OverQuota { .. } => FailureClass::OverQuota,
+            JobFailure::Recognition(_) | JobFailure::Encoding(_) | JobFailure::Crashed(_) => {
+                FailureClass::RecognitionFailed
+            }
+            JobFailure::OnPage { failure, .. } => failure.class(),
+        }
+    }
+
+    /// The failure with its causes, as the job keeps it.
+    pub fn reason(&self) -> String {
+        crate::errors::chain(self)
+    }
+
+    /// `self` as a failure of page `index` (from 0) of a document of `pages`.
+    fn on_page(self, index: u32, pages: u32) -> Self {
+        if pages > 1 { JobFailure::OnPage { page: index + 1, failure: Box::new(self) } } else { self }
+    }
+}
+
 /// Days a finished job and its result are kept unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: i64 = 30;
 
@@ -203,18 +257,12 @@ struct DonePage {
     jpeg: Vec<u8>,
 }
 
-fn rejected(problem: ImageProblem) -> (FailureClass, String) {
-    (FailureClass::ImageRejected, problem.to_string())
-}
-
 /// CPU-bound work off the async executor; a panic inside it is a failed
 /// job, not a crashed worker.
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, (FailureClass, String)> + Send + 'static,
-) -> Result<T, (FailureClass, String)> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err((FailureClass::RecognitionFailed, format!("text recognition crashed: {e}"))))
+    work: impl FnOnce() -> Result<T, JobFailure> + Send + 'static,
+) -> Result<T, JobFailure> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(JobFailure::Crashed(e)))
 }
 
 /// Draws page `index`, reads it (or takes its own text, when it has usable
@@ -226,17 +274,12 @@ fn recognize_page(
     index: u32,
     limits: &DocumentLimits,
     ocr: OcrMode,
-) -> Result<DonePage, (FailureClass, String)> {
-    let mut drawn = document::render_page(bytes, info, index, limits).map_err(rejected)?;
+) -> Result<DonePage, JobFailure> {
+    let mut drawn = document::render_page(bytes, info, index, limits)?;
     let own_text = drawn.text_layer.take().filter(|_| ocr == OcrMode::Auto);
     let (recognized, source) = match own_text {
         Some(layer) => (text_layer_reading(layer), PageSource::Text),
-        None => (
-            recognizer
-                .recognize(&drawn.image)
-                .map_err(|e| (FailureClass::RecognitionFailed, crate::errors::chain(&e)))?,
-            PageSource::Ocr,
-        ),
+        None => (recognizer.recognize(&drawn.image)?, PageSource::Ocr),
     };
     // The boxes are in the page as the engine straightened it: so are the
     // page's size, its hOCR and its image in the searchable PDF.
@@ -247,7 +290,7 @@ fn recognize_page(
     let mut jpeg = std::io::Cursor::new(Vec::new());
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, PDF_JPEG_QUALITY);
     let encoded = if gray { encoder.encode_image(&image.to_luma8()) } else { encoder.encode_image(&image.to_rgb8()) };
-    encoded.map_err(|e| (FailureClass::RecognitionFailed, format!("the page image could not be encoded: {e}")))?;
+    encoded.map_err(JobFailure::Encoding)?;
     let orientation_applied = drawn.orientation_applied;
     let result = PageResult {
         page: index + 1,
@@ -320,12 +363,7 @@ impl JobProcessor {
                 // Read once and recorded: the image is not kept (see the
                 // README's "Data retention"; the bucket's lifecycle rule is
                 // the safety net), nor the pages kept between invocations.
-                let mut leftovers = vec![job.upload_key.clone()];
-                for page in 1..=job.pages_total.unwrap_or(0) {
-                    let (json, jpeg) = page_keys(&job.id, page);
-                    leftovers.extend([json, jpeg]);
-                }
-                for key in leftovers {
+                for key in JobObjects::of(&job).read_and_done(job.pages_total.unwrap_or(0)) {
                     if let Err(e) = self.blobs.delete(&key).await {
                         tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a finished job");
                     }
@@ -381,7 +419,7 @@ impl JobProcessor {
                     self.notify(&mut job).await?;
                 }
                 // A finished job keeps no image ("deleted as soon as read").
-                self.blobs.delete(&job.upload_key).await?;
+                self.blobs.delete(&JobObjects::of(&job).upload()).await?;
                 Ok(Outcome::Skipped("the job had already finished"))
             }
             Some(_) => Err(Transient::because(format!("job {id} changed state while being claimed"))),
@@ -398,12 +436,7 @@ impl JobProcessor {
     /// many is gone). Best effort; the bucket's lifecycle rule is the
     /// backstop.
     async fn remove_leftovers(&self, owner: &UserId, id: &JobId) {
-        let pages = (1..=self.limits.max_pages).flat_map(|page| {
-            let (json, jpeg) = page_keys(id, page);
-            [json, jpeg]
-        });
-        let keys = [upload_key(owner, id), result_key(id), searchable_pdf_key(id)].into_iter().chain(pages);
-        for key in keys {
+        for key in JobObjects::new(owner, id).all(self.limits.max_pages) {
             if let Err(e) = self.blobs.delete(&key).await {
                 tracing::warn!(job_id = %id, key, error = %e, "could not delete an object of a missing job");
             }
@@ -429,19 +462,17 @@ impl JobProcessor {
         let bytes = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
             Ok(bytes) => Arc::new(bytes),
             Err(BlobError::NotFound) => {
-                let reason = "the uploaded image is missing".to_owned();
-                return self.finish(job, Err((FailureClass::ImageMissing, reason)), report, started).await;
+                return self.finish(job, Err(JobFailure::ImageMissing), report, started).await;
             }
             Err(BlobError::TooLarge(limit)) => {
-                let reason = format!("the upload is larger than {limit} bytes");
-                return self.finish(job, Err((FailureClass::ImageTooLarge, reason)), report, started).await;
+                return self.finish(job, Err(JobFailure::ImageTooLarge { limit }), report, started).await;
             }
             Err(unavailable @ BlobError::Unavailable(_)) => return Err(unavailable.into()),
         };
         let limits = self.limits.document();
         let inspected = {
             let bytes = bytes.clone();
-            blocking(move || document::inspect_document(&bytes, &limits).map_err(rejected)).await
+            blocking(move || Ok(document::inspect_document(&bytes, &limits)?)).await
         };
         let info = match inspected {
             Ok(info) => info,
@@ -450,7 +481,7 @@ impl JobProcessor {
         if job.pages_total.is_none() {
             // A presigned upload: its pages are known from now on.
             if let Err(over) = self.admit_pages(&job, info.pages).await? {
-                return self.finish(job, Err((FailureClass::OverQuota, over)), report, started).await;
+                return self.finish(job, Err(over), report, started).await;
             }
         }
         job.pages_total = Some(info.pages);
@@ -469,9 +500,8 @@ impl JobProcessor {
             let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits, ocr)).await;
             let page = match drawn {
                 Ok(page) => page,
-                Err((class, reason)) => {
-                    let reason = if info.pages > 1 { format!("page {}: {reason}", index + 1) } else { reason };
-                    return self.finish(job, Err((class, reason)), report, started).await;
+                Err(failure) => {
+                    return self.finish(job, Err(failure.on_page(index, info.pages)), report, started).await;
                 }
             };
             slowest = slowest.max(page_started.elapsed());
@@ -495,7 +525,7 @@ impl JobProcessor {
     async fn finish(
         &self,
         mut job: Job,
-        verdict: Result<Vec<DonePage>, (FailureClass, String)>,
+        verdict: Result<Vec<DonePage>, JobFailure>,
         mut report: Report,
         started: Instant,
     ) -> Result<Run, Transient> {
@@ -527,9 +557,10 @@ impl JobProcessor {
                 job.result = Some(self.store_result(&job.id, result).await?);
                 job.status = JobStatus::Done;
             }
-            Err((class, reason)) => {
+            Err(failure) => {
+                let reason = failure.reason();
                 tracing::warn!(job_id = %job.id, reason, "job failed");
-                report.failure = Some(class);
+                report.failure = Some(failure.class());
                 job.failure = Some(reason);
                 job.status = JobStatus::Failed;
             }
@@ -545,18 +576,12 @@ impl JobProcessor {
 
     /// Whether `pages` more pages fit in the owner's daily quota next to
     /// their other jobs of the day (this one counted as one page so far).
-    async fn admit_pages(&self, job: &Job, pages: u32) -> Result<Result<(), String>, Transient> {
+    async fn admit_pages(&self, job: &Job, pages: u32) -> Result<Result<(), JobFailure>, Transient> {
         let now = self.clock.now();
         let recent = self.jobs.recent_jobs(&job.owner, now - super::PAGE_WINDOW).await?;
         let used: u32 = recent.iter().map(|j| j.pages_total.unwrap_or(1)).sum::<u32>().saturating_sub(1);
         let limit = self.limits.quota.max_pages_per_day;
-        Ok(if used.saturating_add(pages) > limit {
-            Err(format!(
-                "the document has {pages} pages, and this account asked for {used} in the last 24 hours: over its {limit} a day"
-            ))
-        } else {
-            Ok(())
-        })
+        Ok(if used.saturating_add(pages) > limit { Err(JobFailure::OverQuota { pages, used, limit }) } else { Ok(()) })
     }
 
     /// Writes the job as this worker holds it (renewing its lease).
@@ -665,5 +690,31 @@ impl JobProcessor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use crate::ports::RecognizeError;
+
+    #[test]
+    fn a_failure_keeps_its_words_with_every_cause_and_its_class() {
+        let page = JobFailure::from(ImageProblem::Corrupt("bad huffman code".into())).on_page(1, 3);
+        assert_eq!(page.reason(), "page 2: the image cannot be decoded: bad huffman code");
+        assert_eq!(page.class(), FailureClass::ImageRejected);
+        let single = JobFailure::from(ImageProblem::Encrypted).on_page(0, 1);
+        assert_eq!(single.reason(), "the PDF is password-protected; send it without the password");
+        let recognition = JobFailure::from(RecognizeError("the model's output is malformed".into())).on_page(0, 2);
+        assert_eq!(recognition.reason(), "page 1: text recognition failed: the model's output is malformed");
+        assert_eq!(recognition.class(), FailureClass::RecognitionFailed);
+        let over = JobFailure::OverQuota { pages: 12, used: 995, limit: 1000 };
+        assert_eq!(
+            over.reason(),
+            "the document has 12 pages, and this account asked for 995 in the last 24 hours: over its 1000 a day"
+        );
+        assert_eq!(over.class(), FailureClass::OverQuota);
+        assert_eq!(JobFailure::ImageTooLarge { limit: 10 }.reason(), "the upload is larger than 10 bytes");
+        assert_eq!(JobFailure::ImageMissing.class(), FailureClass::ImageMissing);
     }
 }
