@@ -12,20 +12,23 @@ use tracing::field::Empty;
 
 use std::sync::Arc;
 
-use crate::ports::{DeadLetters, SourceQueue};
+use crate::errors::chain;
+use crate::ports::{Cause, DeadLetters, SourceQueue};
 use crate::telemetry::emf::{self, Metric};
 
-/// Why a record was not handled: decided once, by type, for every worker.
+/// What the loop does with a record that was not handled. Each worker has
+/// its own error type and maps it to this once, in its function's `lib.rs`;
+/// the cause travels with it, for the log and the parked record's reason.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// Worth another try (throttling, a service unavailable, a lease held
     /// by another worker): the record is reported for redelivery.
-    #[error("transient: {0}")]
-    Transient(String),
+    #[error("the record will be retried")]
+    Transient(#[source] Cause),
     /// Retrying cannot help (a malformed message, a bucket that is not
     /// ours): the record is parked in the dead-letter queue at once.
-    #[error("permanent: {0}")]
-    Permanent(String),
+    #[error("the record can never succeed")]
+    Permanent(#[source] Cause),
 }
 
 /// The queues of a worker besides the records it is given.
@@ -150,12 +153,13 @@ where
         let redeliver = async {
             match handle(message).await {
                 Ok(()) => false,
-                Err(RecordError::Transient(why)) => {
-                    tracing::warn!(error = %why, "record will be retried");
+                Err(RecordError::Transient(cause)) => {
+                    tracing::warn!(error = chain(cause.as_ref()), "record will be retried");
                     emf::emit(&[], &[Metric::count("RecordsRetried", 1)], &[]);
                     true
                 }
-                Err(RecordError::Permanent(why)) => {
+                Err(RecordError::Permanent(cause)) => {
+                    let why = chain(cause.as_ref());
                     let body = message.body.as_deref().unwrap_or_default();
                     match queues.dead_letters.park(body, &why).await {
                         Ok(()) => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, NotifyConfig};
-use shared::notify::{Delivery, Notifier};
+use shared::notify::{Delivery, Notifier, NotifyError};
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError, RecordQueues};
 use shared::telemetry::emf::{self, Metric};
 
@@ -37,7 +37,7 @@ impl Worker {
         Ok(Self::new(notifier, queues))
     }
 
-    async fn handle_message(&self, message: &SqsMessage) -> Result<(), RecordError> {
+    async fn handle_message(&self, message: &SqsMessage) -> Result<(), NotifyError> {
         let job = Notifier::parse(message.body.as_deref().unwrap_or_default())?;
         let span = tracing::Span::current();
         span.record("email_id", tracing::field::display(&job.id));
@@ -62,6 +62,34 @@ impl BatchWorker for Worker {
 
     /// Handles the records that fit before `deadline`.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, &self.queues, |m| self.handle_message(m)).await
+        sqs_batch::each_record(&event, deadline, &self.queues, |m| async {
+            self.handle_message(m).await.map_err(record_error)
+        })
+        .await
+    }
+}
+
+/// The one place a delivery's failure becomes the loop's decision: park
+/// what can never be sent, retry the rest.
+fn record_error(error: NotifyError) -> RecordError {
+    if error.is_permanent() { RecordError::Permanent(error.into()) } else { RecordError::Transient(error.into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_can_never_be_sent_is_parked_with_its_reason_the_rest_retried() {
+        let parked = record_error(NotifyError::Rejected("address on the suppression list".into()));
+        let RecordError::Permanent(cause) = parked else { panic!("a rejected recipient is never retried") };
+        assert_eq!(
+            shared::errors::chain(cause.as_ref()),
+            "the mail service rejected it: address on the suppression list"
+        );
+        let malformed = Notifier::parse("{").unwrap_err();
+        assert!(matches!(record_error(malformed), RecordError::Permanent(_)));
+        let down = NotifyError::Log(shared::ports::StoreError::Unavailable("throttled".into()));
+        assert!(matches!(record_error(down), RecordError::Transient(_)));
     }
 }

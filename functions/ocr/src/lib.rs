@@ -15,7 +15,7 @@ use percent_encoding::percent_decode_str;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
 use shared::domain::UserId;
-use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, parse_upload_key};
+use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, Transient, parse_upload_key};
 use shared::sqs_batch::RecordQueues;
 use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
 use shared::telemetry::emf::{self, Metric};
@@ -125,9 +125,9 @@ impl Worker {
         Ok(Self::new(processor, config.uploads_bucket, queues))
     }
 
-    async fn handle_message(&self, message: &SqsMessage, deadline: Option<Deadline>) -> Result<(), RecordError> {
+    async fn handle_message(&self, message: &SqsMessage, deadline: Option<Deadline>) -> Result<(), WorkerError> {
         let body = message.body.as_deref().unwrap_or_default();
-        let objects = match parse_notification(body).map_err(RecordError::Permanent)? {
+        let objects = match parse_notification(body).map_err(WorkerError::NotANotification)? {
             Notification::Test => {
                 tracing::info!("S3 test event acknowledged");
                 return Ok(());
@@ -137,7 +137,7 @@ impl Worker {
         };
         for (bucket, key) in objects {
             if bucket != self.bucket {
-                return Err(RecordError::Permanent(format!("an object of bucket {bucket}, not of {}", self.bucket)));
+                return Err(WorkerError::ForeignBucket { bucket, ours: self.bucket.clone() });
             }
             let Some((owner, job)) = parse_upload_key(&key) else {
                 tracing::warn!(bucket, key, "object is not a job upload; ignored");
@@ -148,14 +148,10 @@ impl Worker {
         Ok(())
     }
 
-    async fn process(&self, owner: &UserId, job: &JobId, deadline: Option<Deadline>) -> Result<(), RecordError> {
+    async fn process(&self, owner: &UserId, job: &JobId, deadline: Option<Deadline>) -> Result<(), WorkerError> {
         shared::telemetry::record_job(job);
         let finish_by = deadline.map(|d| d.at.into_std());
-        let outcome = self
-            .processor
-            .process(owner, job, finish_by)
-            .await
-            .map_err(|e| RecordError::Transient(shared::errors::chain(&e)))?;
+        let outcome = self.processor.process(owner, job, finish_by).await?;
         match outcome {
             Outcome::Finished(report) => report_job(&report),
             Outcome::HandedOn { pages_done, pages_total } => {
@@ -177,13 +173,48 @@ impl BatchWorker for Worker {
     /// job (FAILED) and acknowledged; a message that is no upload
     /// notification of our bucket is parked with the reason.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, &self.queues, |m| self.handle_message(m, deadline)).await
+        sqs_batch::each_record(&event, deadline, &self.queues, |m| async move {
+            self.handle_message(m, deadline).await.map_err(record_error)
+        })
+        .await
+    }
+}
+
+/// Why an upload notification was not handled. (A job that fails is not
+/// one: it ends FAILED with its reason, and the record is done.)
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    NotANotification(String),
+    #[error("an object of bucket {bucket}, not of {ours}")]
+    ForeignBucket { bucket: String, ours: String },
+    #[error(transparent)]
+    Processing(#[from] Transient),
+}
+
+/// The one place a record's failure becomes the loop's decision: a message
+/// that is not ours is parked, trouble processing its job is retried.
+fn record_error(error: WorkerError) -> RecordError {
+    match error {
+        WorkerError::NotANotification(_) | WorkerError::ForeignBucket { .. } => RecordError::Permanent(error.into()),
+        WorkerError::Processing(_) => RecordError::Transient(error.into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_not_ours_is_parked_with_its_reason_trouble_with_a_job_retried() {
+        let foreign = WorkerError::ForeignBucket { bucket: "theirs".into(), ours: "ours".into() };
+        let RecordError::Permanent(cause) = record_error(foreign) else { panic!("another bucket's object is parked") };
+        assert_eq!(shared::errors::chain(cause.as_ref()), "an object of bucket theirs, not of ours");
+        let junk = parse_notification("not json").unwrap_err();
+        assert!(matches!(record_error(WorkerError::NotANotification(junk)), RecordError::Permanent(_)));
+        let busy = Transient("job 1 is being processed by another worker".into());
+        assert!(matches!(record_error(busy.into()), RecordError::Transient(_)));
+    }
 
     #[test]
     fn keys_are_url_decoded() {

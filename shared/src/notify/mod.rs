@@ -181,9 +181,28 @@ pub enum Delivery {
     Duplicate,
 }
 
-/// Permanent (parked at once) or transient (retried): the one
-/// classification both workers share.
-pub use crate::sqs_batch::RecordError as NotifyError;
+/// Why an e-mail job was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("not a valid e-mail job")]
+    NotAnEmailJob(#[source] serde_json::Error),
+    #[error("the delivery log is unavailable")]
+    Log(#[source] StoreError),
+    #[error("e-mail {0} is being sent by another worker")]
+    InFlight(Uuid),
+    #[error("the mail service rejected it: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    MailUnavailable(MailError),
+}
+
+impl NotifyError {
+    /// Retrying cannot help: the message is malformed, or the mail service
+    /// refused it for good.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, NotifyError::NotAnEmailJob(_) | NotifyError::Rejected(_))
+    }
+}
 
 pub struct Notifier {
     mailer: Arc<dyn Mailer>,
@@ -201,17 +220,14 @@ impl Notifier {
 
     /// Parses a queue message into an e-mail job.
     pub fn parse(body: &str) -> Result<EmailJob, NotifyError> {
-        serde_json::from_str(body).map_err(|e| NotifyError::Permanent(format!("not a valid e-mail job: {e}")))
+        serde_json::from_str(body).map_err(NotifyError::NotAnEmailJob)
     }
 
     /// Sends `job` unless its id was sent before.
     pub async fn deliver(&self, job: &EmailJob) -> Result<Delivery, NotifyError> {
-        let transient = |e: StoreError| NotifyError::Transient(crate::errors::chain(&e));
-        match self.log.claim(job.id, self.clock.now(), self.lease).await.map_err(transient)? {
+        match self.log.claim(job.id, self.clock.now(), self.lease).await.map_err(NotifyError::Log)? {
             Claim::AlreadySent => return Ok(Delivery::Duplicate),
-            Claim::InFlight => {
-                return Err(NotifyError::Transient(format!("e-mail {} is being sent by another worker", job.id)));
-            }
+            Claim::InFlight => return Err(NotifyError::InFlight(job.id)),
             Claim::Claimed => {}
         }
         match self.mailer.send(&job.to, &render(job)).await {
@@ -227,13 +243,13 @@ impl Notifier {
             Err(MailError::Rejected(why)) => {
                 // Keep the claim: this id must not be tried again.
                 let _ = self.log.mark_sent(job.id, self.clock.now()).await;
-                Err(NotifyError::Permanent(format!("the mail service rejected it: {why}")))
+                Err(NotifyError::Rejected(why))
             }
             Err(unavailable @ MailError::Unavailable(_)) => {
                 if let Err(e) = self.log.release(job.id).await {
                     tracing::warn!(email_id = %job.id, error = %e, "could not release the claim; a retry waits for the lease");
                 }
-                Err(NotifyError::Transient(crate::errors::chain(&unavailable)))
+                Err(NotifyError::MailUnavailable(unavailable))
             }
         }
     }
