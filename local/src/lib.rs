@@ -235,7 +235,7 @@ impl LocalSystem {
     /// An account made directly in the users table, and a token for it: for
     /// benches, which measure the pipeline rather than sign-up.
     pub async fn direct_account(&self, email: &str) -> Result<(shared::domain::UserId, String)> {
-        use shared::ports::UserStore;
+        use shared::auth::ports::UserStore;
         let now = time::OffsetDateTime::now_utc();
         let user = shared::user::User {
             id: shared::domain::UserId::new(),

@@ -16,9 +16,10 @@ use common::TestApp;
 use serde_json::json;
 use shared::adapters::dynamodb::DynamoUserStore;
 use shared::adapters::dynamodb_deliveries::DynamoDeliveryLog;
+use shared::auth::ports::{RecordStore, StoredRecord, UserStore};
 use shared::domain::{Email, PersonName, UserId};
 use shared::notify::{Claim, DeliveryLog};
-use shared::ports::{RecordStore, StoreError, StoredRecord, UserStore};
+use shared::ports::StoreError;
 use shared::user::User;
 use time::{Duration, OffsetDateTime};
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::adapters::account_content::JobsOfAccount;
 use crate::adapters::dynamodb::DynamoUserStore;
 use crate::adapters::dynamodb_deliveries::DynamoDeliveryLog;
 use crate::adapters::dynamodb_jobs::DynamoJobStore;
@@ -17,9 +18,9 @@ use crate::adapters::sqs::{SqsEmailQueue, SqsJobQueue};
 use crate::auth::{AccessGuard, AuthPorts, AuthService};
 use crate::clock::SystemClock;
 use crate::config::{AuthConfig, ConfigError, JwtConfig, JwtSecret, NotifyConfig, OcrConfig, UploadConfig};
-use crate::jobs::{JobProcessor, JobService, UploadLimits};
+use crate::jobs::ports::TextRecognizer;
+use crate::jobs::{JobProcessor, JobService};
 use crate::notify::Notifier;
-use crate::ports::TextRecognizer;
 use crate::sqs_batch::RecordQueues;
 
 /// Builds each service's client on demand from one shared configuration, so
@@ -129,13 +130,8 @@ pub async fn jwt_secret(config: &JwtConfig, clients: &AwsClients) -> Result<JwtS
 pub fn auth_service(config: &AuthConfig, secret: &JwtSecret, clients: &AwsClients) -> Arc<AuthService> {
     let users = Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table));
     let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table));
-    let content = JobService::new(
-        jobs.clone(),
-        jobs,
-        Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
-        Arc::new(SystemClock),
-        UploadLimits::default(),
-    );
+    let content =
+        JobsOfAccount::new(jobs.clone(), jobs, Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)));
     let ports = AuthPorts {
         users: users.clone(),
         records: users,

@@ -89,6 +89,12 @@ impl EmailJob {
     }
 }
 
+/// Where e-mail jobs go; the notify function sends them.
+#[async_trait::async_trait]
+pub trait EmailQueue: Send + Sync {
+    async fn enqueue(&self, job: &EmailJob) -> Result<(), crate::ports::QueueError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

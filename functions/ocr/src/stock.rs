@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::engine::sha256_hex;
 use ocrs::{ImageSource, OcrEngine, OcrEngineParams, TextItem};
 use rten::Model;
+use shared::jobs::ports::{RecognizeError, TextRecognizer};
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
-use shared::ports::{RecognizeError, TextRecognizer};
 
 /// SHA-256 of the official ocrs models embedded by the ikvmt crates
 /// (checked by a test, and reported with every result).

@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use local::fixtures::{self, Fixture, ReceiptLayout, cer, in_reference_order, load_font, normalise};
-use shared::ports::TextRecognizer;
+use shared::jobs::ports::TextRecognizer;
 
 const PROSE: [&str; 4] = [
     "Invoice 2026-117 was paid on 14 March.",

@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::auth::ports::{RecordStore, StoredRecord, UserStore};
 use crate::domain::{Email, PersonName, UserId};
-use crate::ports::{RecordStore, StoreError, StoredRecord, UserStore};
+use crate::ports::StoreError;
 use crate::user::User;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;

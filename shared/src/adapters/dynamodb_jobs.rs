@@ -12,8 +12,9 @@ use super::dynamodb::{
     timestamp,
 };
 use crate::domain::{Email, UserId};
+use crate::jobs::ports::{IdempotencyStore, JobPage, JobStore, JobWeight};
 use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrMode, OcrResult, StoredResult};
-use crate::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, StoreError};
+use crate::ports::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {

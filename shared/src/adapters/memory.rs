@@ -7,16 +7,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::auth::ports::{RecordStore, StoredRecord, UserStore};
 use crate::auth::{AuthPorts, AuthService, CodeKey, TokenService};
 use crate::clock::Clock;
 use crate::domain::{Email, UserId};
-use crate::email::EmailJob;
-use crate::jobs::{IdempotencyKey, IdempotencyRecord, JobService, UploadLimits};
+use crate::email::{EmailJob, EmailQueue};
+use crate::jobs::ports::{IdempotencyStore, JobPage, JobStore};
+use crate::jobs::{IdempotencyKey, IdempotencyRecord};
 use crate::jobs::{Job, JobId};
-use crate::ports::{
-    BlobError, BlobStore, EmailQueue, IdempotencyStore, JobPage, JobStore, QueueError, RecordStore, StoreError,
-    StoredRecord, UserStore,
-};
+use crate::ports::{BlobError, BlobStore, QueueError, StoreError};
 use crate::user::User;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -239,12 +238,16 @@ impl JobStore for MemoryJobStore {
         &self,
         owner: &UserId,
         since: time::OffsetDateTime,
-    ) -> Result<Vec<crate::ports::JobWeight>, StoreError> {
+    ) -> Result<Vec<crate::jobs::ports::JobWeight>, StoreError> {
         let jobs = lock(&self.jobs);
         Ok(jobs
             .values()
             .filter(|j| j.owner == *owner && j.created_at >= since)
-            .map(|j| crate::ports::JobWeight { status: j.status, created_at: j.created_at, pages_total: j.pages_total })
+            .map(|j| crate::jobs::ports::JobWeight {
+                status: j.status,
+                created_at: j.created_at,
+                pages_total: j.pages_total,
+            })
             .collect())
     }
 }
@@ -334,7 +337,7 @@ impl MemoryJobQueue {
 }
 
 #[async_trait]
-impl crate::ports::JobQueue for MemoryJobQueue {
+impl crate::jobs::ports::JobQueue for MemoryJobQueue {
     async fn continue_job(&self, owner: &UserId, id: &JobId) -> Result<(), QueueError> {
         lock(&self.continued).push((*owner, *id));
         Ok(())
@@ -475,13 +478,8 @@ impl crate::ports::SourceQueue for MemorySourceQueue {
 pub fn auth_service(emails: Arc<MemoryEmailQueue>, clock: Arc<dyn Clock>) -> AuthService {
     let users = Arc::new(MemoryUserStore::default());
     let job_store = Arc::new(MemoryJobStore::default());
-    let content = JobService::new(
-        job_store.clone(),
-        job_store,
-        Arc::new(MemoryBlobStore::default()),
-        clock.clone(),
-        UploadLimits::default(),
-    );
+    let content =
+        super::account_content::JobsOfAccount::new(job_store.clone(), job_store, Arc::new(MemoryBlobStore::default()));
     let ports = AuthPorts { users: users.clone(), records: users, emails, content: Arc::new(content), clock };
     let tokens = TokenService::new(&[9; 32], "issuer", "audience", time::Duration::hours(1));
     AuthService::new(ports, tokens, CodeKey::new(vec![3; 32]))

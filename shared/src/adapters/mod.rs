@@ -1,5 +1,6 @@
 //! Implementations of the ports: AWS for real, in-memory for fast tests.
 
+pub mod account_content;
 pub mod dynamodb;
 pub mod dynamodb_deliveries;
 pub mod dynamodb_jobs;

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 
-use crate::email::EmailJob;
-use crate::ports::{EmailQueue, QueueError};
+use crate::email::{EmailJob, EmailQueue};
+use crate::ports::QueueError;
 
 async fn send(client: &Client, queue_url: &str, body: String) -> Result<(), QueueError> {
     client
@@ -54,7 +54,7 @@ impl SqsJobQueue {
 }
 
 #[async_trait]
-impl crate::ports::JobQueue for SqsJobQueue {
+impl crate::jobs::ports::JobQueue for SqsJobQueue {
     async fn continue_job(&self, owner: &crate::domain::UserId, id: &crate::jobs::JobId) -> Result<(), QueueError> {
         let body = crate::jobs::ContinueJob { owner: *owner, job_id: *id }.to_message();
         send(&self.client, &self.queue_url, body).await?;

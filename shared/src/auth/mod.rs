@@ -7,6 +7,7 @@
 mod account;
 mod codes;
 pub mod passwords;
+pub mod ports;
 mod records;
 mod recovery;
 mod registration;
@@ -20,10 +21,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::auth::ports::{AccountContent, RecordStore, UserStore};
 use crate::clock::Clock;
 use crate::domain::{Email, Password, PersonName, UserId};
-use crate::email::{EmailJob, EmailMessage};
-use crate::ports::{AccountContent, EmailQueue, RecordStore, StoreError, UserStore};
+use crate::email::{EmailJob, EmailMessage, EmailQueue};
+use crate::ports::StoreError;
 use crate::retry::Contended;
 use crate::user::{SendPolicy, User};
 pub use codes::CodeKey;

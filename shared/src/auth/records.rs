@@ -6,8 +6,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::auth::ports::{RecordStore, StoredRecord};
 use crate::domain::{ClientAddress, Email};
-use crate::ports::{RecordStore, StoreError, StoredRecord};
+use crate::ports::StoreError;
 
 /// A document as read, with the version its next write is conditional on
 /// (0: nothing stored yet).

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::throttle::Subject;
 use super::{AccessToken, AuthError, AuthService, Claims, TokenService, passwords};
+use crate::auth::ports::UserStore;
 use crate::domain::{ClientAddress, Email, PasswordAttempt};
-use crate::ports::UserStore;
 use crate::retry;
 use crate::user::User;
 

@@ -6,11 +6,12 @@ use serde_json::json;
 use time::Duration;
 
 use super::*;
+use crate::adapters::account_content::JobsOfAccount;
 use crate::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobStore, MemoryUserStore};
+use crate::auth::ports::{RecordStore, UserStore};
 use crate::clock::ManualClock;
 use crate::domain::{ClientAddress, OneTimeCode, PasswordAttempt};
 use crate::jobs::{JobService, Owner, UploadLimits};
-use crate::ports::{RecordStore, UserStore};
 use crate::user::User;
 
 struct Harness {
@@ -46,7 +47,7 @@ fn harness() -> Harness {
         users: users.clone(),
         records: users.clone(),
         emails: emails.clone(),
-        content: jobs.clone(),
+        content: Arc::new(JobsOfAccount::new(job_store.clone(), job_store.clone(), blobs.clone())),
         clock: clock.clone(),
     };
     let service = AuthService::new(ports, tokens, CodeKey::new(vec![1; 32]));

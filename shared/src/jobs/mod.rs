@@ -4,6 +4,7 @@
 mod idempotency;
 mod model;
 pub mod outputs;
+pub mod ports;
 mod processor;
 mod quota;
 
@@ -25,7 +26,8 @@ use crate::clock::Clock;
 use crate::domain::{Email, UserId};
 use crate::imaging::document::DocumentLimits;
 use crate::imaging::{self, ImageProblem};
-use crate::ports::{AccountContent, BlobError, BlobStore, IdempotencyStore, JobStore, StoreError};
+use crate::jobs::ports::{IdempotencyStore, JobStore};
+use crate::ports::{BlobError, BlobStore, StoreError};
 use crate::retry::{self, Contended};
 
 /// The caller on whose behalf a job is made or read.
@@ -395,42 +397,6 @@ impl Contended for JobError {
 
     fn busy() -> Self {
         Self::Busy
-    }
-}
-
-/// Jobs listed per round when an account's content goes.
-const DELETION_PAGE: usize = 100;
-
-#[async_trait::async_trait]
-impl AccountContent for JobService {
-    /// Objects first, then the job, so that a failure leaves the job listed
-    /// and a repeat finds what is left; last, the idempotency keys (which
-    /// name the jobs).
-    async fn delete_all(&self, owner: &UserId) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        loop {
-            let page = self.jobs.list_jobs(owner, None, DELETION_PAGE).await?;
-            if page.jobs.is_empty() {
-                self.keys.delete_all_keys(owner).await?;
-                return Ok(removed);
-            }
-            let mut removed_here = 0;
-            for job in &page.jobs {
-                for key in job_objects(&job) {
-                    self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-                }
-                match self.jobs.delete_job(job).await {
-                    Ok(()) => removed_here += 1,
-                    // Changed by a worker since it was listed: the next round sees it again.
-                    Err(StoreError::Conflict) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if removed_here == 0 {
-                return Err(StoreError::Conflict);
-            }
-            removed += removed_here;
-        }
     }
 }
 

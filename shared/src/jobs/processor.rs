@@ -10,15 +10,14 @@ use super::model::*;
 use super::outputs;
 use crate::clock::Clock;
 use crate::domain::UserId;
-use crate::email::{EmailJob, EmailMessage};
+use crate::email::{EmailJob, EmailMessage, EmailQueue};
 use crate::imaging::document::{self, DocumentInfo, DocumentLimits};
 use crate::imaging::sandbox::Confinement;
 use crate::imaging::straighten::straighten;
 use crate::imaging::text_layer::LayerLine;
 use crate::imaging::{self, ImageProblem};
-use crate::ports::{
-    BlobError, BlobStore, Cause, EmailQueue, JobQueue, JobStore, QueueError, StoreError, TextRecognizer,
-};
+use crate::jobs::ports::{JobQueue, JobStore, TextRecognizer};
+use crate::ports::{BlobError, BlobStore, Cause, QueueError, StoreError};
 
 /// A failure worth retrying (AWS unavailable, throttled, another worker busy
 /// with the job): the message goes back on the queue.
@@ -127,7 +126,7 @@ pub enum JobFailure {
     )]
     OverQuota { pages: u32, used: u32, limit: u32 },
     #[error(transparent)]
-    Recognition(#[from] crate::ports::RecognizeError),
+    Recognition(#[from] crate::jobs::ports::RecognizeError),
     #[error("the page image could not be encoded")]
     Encoding(#[source] image::ImageError),
     #[error("text recognition crashed")]
@@ -220,7 +219,7 @@ impl ProcessorLimits {
 pub struct JobProcessor {
     jobs: Arc<dyn JobStore>,
     blobs: Arc<dyn BlobStore>,
-    emails: Arc<dyn crate::ports::EmailQueue>,
+    emails: Arc<dyn crate::email::EmailQueue>,
     queue: Arc<dyn JobQueue>,
     recognizer: Arc<dyn TextRecognizer>,
     clock: Arc<dyn Clock>,
@@ -696,7 +695,7 @@ impl JobProcessor {
 #[cfg(test)]
 mod failure_tests {
     use super::*;
-    use crate::ports::RecognizeError;
+    use crate::jobs::ports::RecognizeError;
 
     #[test]
     fn a_failure_keeps_its_words_with_every_cause_and_its_class() {

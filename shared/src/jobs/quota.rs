@@ -7,7 +7,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::JobStatus;
-use crate::ports::JobWeight;
+use crate::jobs::ports::JobWeight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {

@@ -9,7 +9,7 @@ use crate::clock::ManualClock;
 use crate::email::EmailMessage;
 use crate::imaging::ImageProblem;
 use crate::imaging::testing::{png, png_claiming};
-use crate::ports::TextRecognizer;
+use crate::jobs::ports::TextRecognizer;
 
 /// Reads "text" made of one line per 10 pixels of image height.
 struct FakeRecognizer {
@@ -27,7 +27,7 @@ impl FakeRecognizer {
 }
 
 impl TextRecognizer for FakeRecognizer {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, crate::ports::RecognizeError> {
+    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, crate::jobs::ports::RecognizeError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.panic {
             panic!("engine bug");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::adapters::memory::{MemoryDeliveryLog, MemoryMailer};
 use crate::clock::ManualClock;
+use crate::domain::Email;
 
 fn job(message: EmailMessage) -> EmailJob {
     EmailJob::new(Email::parse("ada@example.org").unwrap(), message)

@@ -25,8 +25,8 @@ use rten_imageproc::{Rect, RotatedRect};
 use rten_tensor::prelude::*;
 use sha2::{Digest, Sha256};
 use shared::imaging::straighten::{MIN_SKEW_DEGREES, Straightening, straighten_gray};
+use shared::jobs::ports::{RecognizeError, TextRecognizer};
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine, Word};
-use shared::ports::{RecognizeError, TextRecognizer};
 
 use detection::Detector;
 pub use kernels::KernelPath;
