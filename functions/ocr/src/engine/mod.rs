@@ -335,20 +335,23 @@ impl FastEngine {
         let mut how = Straightening { rotation, skew_degrees: 0.0 };
         let mut straight = if rotation == 0 { Cow::Borrowed(page) } else { Cow::Owned(straighten_gray(page, how)) };
         let mut words = words;
-        let mut skew = orientation::skew_degrees(&words);
-        if skew.abs() >= MIN_SKEW_DEGREES {
-            skew = orientation::refine_skew(&straight, skew);
-        }
+        // A long word across says there is a line to measure; its ink says
+        // by how much (the words lean less than their lines).
+        let skew = if orientation::has_text_across(&words) { orientation::projection_skew(&straight) } else { 0.0 };
         if skew.abs() >= MIN_SKEW_DEGREES {
             how.skew_degrees = (skew * 10.0).round() / 10.0;
             straight = Cow::Owned(straighten_gray(page, how));
-            words = self.detector.detect_words(&straight)?;
+            words = self.detector.detect_words_in_content(&straight)?;
         }
         let (mut lines, verdict) = self.read_words(&straight, &words, true)?;
         if verdict.is_upside_down() {
             how.rotation = (how.rotation + 180) % 360;
             straight = Cow::Owned(straighten_gray(page, how));
-            words = self.detector.detect_words(&straight)?;
+            words = if how.skew_degrees == 0.0 {
+                self.detector.detect_words(&straight)?
+            } else {
+                self.detector.detect_words_in_content(&straight)?
+            };
             lines = self.read_words(&straight, &words, false)?.0;
         }
         Ok(Candidate { page: PageReading { lines, straightening: how }, confidence: verdict.best() })
