@@ -219,7 +219,7 @@ impl ProcessorLimits {
 pub struct JobProcessor {
     jobs: Arc<dyn JobStore>,
     blobs: Arc<dyn BlobStore>,
-    emails: Arc<dyn crate::email::EmailQueue>,
+    emails: Arc<dyn EmailQueue>,
     queue: Arc<dyn JobQueue>,
     recognizer: Arc<dyn TextRecognizer>,
     clock: Arc<dyn Clock>,

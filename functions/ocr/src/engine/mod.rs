@@ -341,20 +341,26 @@ impl FastEngine {
         if skew.abs() >= MIN_SKEW_DEGREES {
             how.skew_degrees = (skew * 10.0).round() / 10.0;
             straight = Cow::Owned(straighten_gray(page, how));
-            words = self.detector.detect_words_in_content(&straight)?;
+            words = self.detect_straightened(&straight, how)?;
         }
         let (mut lines, verdict) = self.read_words(&straight, &words, true)?;
         if verdict.is_upside_down() {
             how.rotation = (how.rotation + 180) % 360;
             straight = Cow::Owned(straighten_gray(page, how));
-            words = if how.skew_degrees == 0.0 {
-                self.detector.detect_words(&straight)?
-            } else {
-                self.detector.detect_words_in_content(&straight)?
-            };
+            words = self.detect_straightened(&straight, how)?;
             lines = self.read_words(&straight, &words, false)?.0;
         }
         Ok(Candidate { page: PageReading { lines, straightening: how }, confidence: verdict.best() })
+    }
+
+    /// The words of `page`, straightened as `how` says: a deskewed page
+    /// without the blank corners its rotation added.
+    fn detect_straightened(&self, page: &GrayImage, how: Straightening) -> Result<Vec<RotatedRect>, EngineError> {
+        if how.skew_degrees == 0.0 {
+            self.detector.detect_words(page)
+        } else {
+            self.detector.detect_words_in_content(page)
+        }
     }
 
     /// The lines of an upright page made of `words`, and (if asked) whether
