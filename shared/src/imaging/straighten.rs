@@ -4,7 +4,7 @@
 //! it keeps for the searchable PDF with the same function, so boxes, hOCR
 //! and the PDF's text all refer to one picture.
 
-use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Pixel};
+use image::{DynamicImage, GrayImage, ImageBuffer, Pixel};
 use serde::{Deserialize, Serialize};
 
 /// What was done to a page before it was read.
@@ -134,18 +134,6 @@ pub fn turned_by(image: &DynamicImage, degrees: f32) -> DynamicImage {
     straighten(image, Straightening { rotation: quarter, skew_degrees: -rest })
 }
 
-/// The size of an image after [`straighten`], without straightening it.
-pub fn straightened_size(image: &impl GenericImageView, how: Straightening) -> (u32, u32) {
-    let (w, h) = image.dimensions();
-    let (w, h) = if how.rotation % 180 == 90 { (h, w) } else { (w, h) };
-    if how.skew_degrees == 0.0 {
-        return (w, h);
-    }
-    let (sin, cos) = f64::from(how.skew_degrees).to_radians().sin_cos();
-    let (w, h) = (f64::from(w), f64::from(h));
-    ((w * cos.abs() + h * sin.abs()).round().max(1.0) as u32, (w * sin.abs() + h * cos.abs()).round().max(1.0) as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use image::RgbImage;
@@ -190,7 +178,6 @@ mod tests {
         // The bar's middle is 10 px left of the page's.
         let (l, r) = (dark_rows(&back, back.width() / 2 - 35), dark_rows(&back, back.width() / 2 + 15));
         assert!(l[0].abs_diff(r[0]) <= 1, "level again: {l:?} {r:?}");
-        assert_eq!(straightened_size(&skewed, Straightening { rotation: 0, skew_degrees: 5.0 }), back.dimensions());
     }
 
     #[test]
