@@ -64,6 +64,7 @@ pub const MAX_DOCUMENT_PAGES: &str = "MAX_DOCUMENT_PAGES";
 pub const MAX_JOBS_IN_FLIGHT: &str = "MAX_JOBS_IN_FLIGHT";
 pub const MAX_PAGES_PER_DAY: &str = "MAX_PAGES_PER_DAY";
 pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
+pub const OCR_PAGES_PER_INVOCATION: &str = "OCR_PAGES_PER_INVOCATION";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const OCR_MODELS_DIR: &str = "OCR_MODELS_DIR";
 pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
@@ -181,6 +182,15 @@ fn max_pages(env: &Env) -> Result<u32, ConfigError> {
     Ok(pages)
 }
 
+/// 0 (the default): as many pages as the invocation's deadline allows.
+fn pages_per_invocation(env: &Env) -> Result<Option<std::num::NonZeroU32>, ConfigError> {
+    let pages: u32 = env.parsed(OCR_PAGES_PER_INVOCATION, 0)?;
+    if pages > 1000 {
+        return Err(ConfigError::Invalid { name: OCR_PAGES_PER_INVOCATION, why: "must be between 0 and 1000".into() });
+    }
+    Ok(std::num::NonZeroU32::new(pages))
+}
+
 /// Jobs in flight and pages a day per account.
 fn quota(env: &Env) -> Result<crate::jobs::Quota, ConfigError> {
     let defaults = crate::jobs::Quota::default();
@@ -258,6 +268,7 @@ impl OcrConfig {
             lease: Duration::seconds(lease),
             retention: Duration::days(retention),
             quota: quota(env)?,
+            pages_per_invocation: pages_per_invocation(env)?,
             ..Default::default()
         };
         Ok(Self {

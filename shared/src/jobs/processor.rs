@@ -187,6 +187,10 @@ pub struct ProcessorLimits {
     /// Pages a day per account: a presigned upload's pages are known only
     /// when it arrives, and checked then.
     pub quota: super::Quota,
+    /// Pages of one document read in one invocation before it is handed on
+    /// to the back of the queue (`None`: as many as the deadline allows), so
+    /// that jobs queued behind long documents start sooner.
+    pub pages_per_invocation: Option<std::num::NonZeroU32>,
 }
 
 impl Default for ProcessorLimits {
@@ -201,6 +205,7 @@ impl Default for ProcessorLimits {
             preview_chars: 1000,
             retention: Duration::days(DEFAULT_RETENTION_DAYS),
             quota: super::Quota::default(),
+            pages_per_invocation: None,
         }
     }
 }
@@ -489,8 +494,10 @@ impl JobProcessor {
         let mut slowest = std::time::Duration::ZERO;
         while (pages.len() as u32) < info.pages {
             let index = pages.len() as u32;
-            if pages.len() > kept && finish_by.is_some_and(|t| Instant::now() + slowest.mul_f32(1.5) + HAND_ON_TIME > t)
-            {
+            let read_here = (pages.len() - kept) as u32;
+            let out_of_time = finish_by.is_some_and(|t| Instant::now() + slowest.mul_f32(1.5) + HAND_ON_TIME > t);
+            let turn_over = self.limits.pages_per_invocation.is_some_and(|turn| read_here >= turn.get());
+            if read_here > 0 && (out_of_time || turn_over) {
                 return self.hand_on(job, &pages, kept, info.pages).await;
             }
             let page_started = Instant::now();

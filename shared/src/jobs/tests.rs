@@ -435,6 +435,33 @@ async fn a_document_that_outlasts_the_deadline_is_handed_on_and_finished_by_the_
 }
 
 #[tokio::test]
+async fn a_document_is_handed_on_after_its_pages_per_invocation_even_with_time_to_spare() {
+    use crate::imaging::document::testing::multipage_tiff;
+    let turn = std::num::NonZeroU32::new(2);
+    let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
+    let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50, 60]))).await.unwrap();
+    let mut handed_on_at = Vec::new();
+    loop {
+        // No deadline at all: only the turn's length hands it on.
+        match h.processor.process(&h.owner.id, &job.id, None).await.unwrap() {
+            Outcome::HandedOn { pages_done, .. } => {
+                handed_on_at.push(pages_done);
+                assert_eq!(h.queue.take(), [(h.owner.id, job.id)]);
+            }
+            Outcome::Finished(report) => {
+                assert_eq!((report.status, report.pages), (JobStatus::Done, 5));
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(handed_on_at.len() < 10);
+    }
+    assert_eq!(handed_on_at, [2, 4]);
+    assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 5, "no page read twice");
+    assert_eq!(h.emails.jobs().len(), 1);
+}
+
+#[tokio::test]
 async fn pages_kept_for_a_job_deleted_meanwhile_are_removed_when_it_comes_back() {
     use crate::imaging::document::testing::multipage_tiff;
     let h = harness();
