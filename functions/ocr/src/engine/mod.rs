@@ -637,6 +637,23 @@ mod tests {
         assert_eq!(engine.info.kernel.as_deref(), Some(engine.kernel_path().family));
     }
 
+    /// A line cut from a page with its ink at the edges (a screenshot of a
+    /// line, a cropped scan) is detected set in paper: read whole, its boxes
+    /// where its words are.
+    #[test]
+    fn a_line_cut_close_to_its_ink_is_read_whole() {
+        let engine = FastEngine::embedded().unwrap();
+        let line = image::load_from_memory(SELF_CHECK_IMAGE).unwrap().into_luma8();
+        for edge in [0, 1, 2, 3] {
+            let (x, y, width, height) = detection::ink_box(&line);
+            let (x, y) = (x - edge, y - edge);
+            let cut = image::imageops::crop_imm(&line, x, y, width + 2 * edge, height + 2 * edge).to_image();
+            let read: Vec<String> =
+                engine.read(&DynamicImage::ImageLuma8(cut)).unwrap().into_iter().map(|l| l.text).collect();
+            assert_eq!(read.join(" "), SELF_CHECK_TEXT, "cut {edge} px from the ink");
+        }
+    }
+
     /// The rotation decision rests on the recogniser's confidences, which
     /// differ a little between kernel paths: so it is checked on each
     /// (this test runs on the emulated CPUs too).
