@@ -15,7 +15,9 @@
 //! interleaved, per folder and in total: CER, case-folded CER, an
 //! order-tolerant CER (the hypothesis' lines put in the reference's order
 //! first, so that reading order and recognition are told apart), engine
-//! time and peak RSS.
+//! time and peak RSS. With `job` among the engines, the whole job as the
+//! OCR function runs it (in-memory stores; decoding, recognition, result,
+//! page JPEG and searchable PDF), and its recognition share.
 //!
 //! `--pdf` measures documents: 10-page US Letter PDFs scanned at 300 dpi
 //! (text of each size, different on each page) drawn at each resolution and read
@@ -93,6 +95,8 @@ struct Run {
     peak_rss_kib: i64,
     /// The fast engine's rotation and skew decision.
     straightening: Option<(u16, f32)>,
+    /// Of a whole job's time, the recognition calls'.
+    recognition_millis: Option<f64>,
 }
 
 /// Runs `command`, waits with wait4 to read its own peak RSS.
@@ -143,7 +147,7 @@ fn engine(name: &str, image: &Path, runs: usize) -> Result<Run> {
         (Some(rotation), Some(skew)) => Some((rotation.parse()?, skew.parse()?)),
         _ => None,
     };
-    Ok(Run { millis, text: text.to_owned(), peak_rss_kib, straightening })
+    Ok(Run { millis, text: text.to_owned(), peak_rss_kib, straightening, recognition_millis: None })
 }
 
 /// Tesseract's whole process on `image`, as it is run in practice.
@@ -152,7 +156,7 @@ fn tesseract(image: &Path) -> Result<Run> {
     command.arg(image).arg("-").arg("-l").arg("eng").env("OMP_THREAD_LIMIT", "1");
     let (text, _, millis, peak_rss_kib) =
         run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
-    Ok(Run { millis, text, peak_rss_kib, straightening: None })
+    Ok(Run { millis, text, peak_rss_kib, straightening: None, recognition_millis: None })
 }
 
 fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
@@ -181,6 +185,73 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
     let shared::imaging::straighten::Straightening { rotation, skew_degrees } = how;
     println!("{} {rotation} {skew_degrees}\n{text}", median(times));
     Ok(())
+}
+
+/// The whole worker path in a child: `--job PATH` prints the job's
+/// milliseconds and those of its recognition calls, then its text.
+fn job(image: &Path) -> Result<Run> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("--job").arg(image).env("RTEN_NUM_THREADS", "1");
+    let (stdout, _, _, peak_rss_kib) = run_measured(&mut command)?;
+    let (first, text) = stdout.split_once('\n').unwrap_or((&stdout, ""));
+    let mut fields = first.split_whitespace();
+    let millis = fields.next().context("no time")?.parse()?;
+    let recognition = fields.next().context("no recognition time")?.parse()?;
+    Ok(Run { millis, text: text.to_owned(), peak_rss_kib, straightening: None, recognition_millis: Some(recognition) })
+}
+
+/// The fast engine, timed.
+struct Timed {
+    engine: ocr::engine::FastEngine,
+    millis: std::sync::Mutex<f64>,
+}
+
+impl TextRecognizer for Timed {
+    fn recognize(
+        &self,
+        image: &image::DynamicImage,
+    ) -> Result<shared::jobs::Recognized, shared::jobs::ports::RecognizeError> {
+        let started = Instant::now();
+        let recognized = self.engine.recognize(image);
+        *self.millis.lock().unwrap() += started.elapsed().as_secs_f64() * 1000.0;
+        recognized
+    }
+}
+
+/// One job as the OCR function runs it (engine loaded, a warm Lambda),
+/// against the in-memory stores: fetch, decode or draw, recognise, write
+/// the outputs (result JSON, page JPEG, searchable PDF), finish.
+fn job_child(path: &Path) -> Result<()> {
+    use shared::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobQueue, MemoryJobStore};
+    use shared::jobs::{JobProcessor, JobService, Owner, ProcessorLimits, UploadLimits};
+    use std::sync::Arc;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let jobs = Arc::new(MemoryJobStore::default());
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let clock = Arc::new(shared::clock::SystemClock);
+        let recognizer = Arc::new(Timed { engine: ocr::engine::FastEngine::embedded()?, millis: Default::default() });
+        let limits = UploadLimits { max_direct_bytes: 64 << 20, ..Default::default() };
+        let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), limits);
+        let processor = JobProcessor::new(
+            jobs.clone(),
+            blobs.clone(),
+            Arc::new(MemoryEmailQueue::default()),
+            Arc::new(MemoryJobQueue::default()),
+            recognizer.clone(),
+            clock,
+            ProcessorLimits { max_object_bytes: 64 << 20, ..Default::default() },
+        );
+        let owner = Owner { id: shared::domain::UserId::new(), email: shared::domain::Email::parse("bench@example.org")? };
+        let job = service.submit(&owner, std::fs::read(path)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        processor.process(&owner.id, &job.id, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        let details = service.get(&owner, &job.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = details.result.map(|r| r.text).with_context(|| format!("no result: {:?}", details.job.failure))?;
+        println!("{millis} {}\n{text}", recognizer.millis.lock().unwrap());
+        Ok(())
+    })
 }
 
 /// Edits and reference length, to aggregate CER over the set.
@@ -323,6 +394,7 @@ struct DatasetTotals {
     folded_edits: f64,
     ordered_edits: f64,
     millis: f64,
+    recognition_millis: f64,
     worst_rss_kib: i64,
 }
 
@@ -335,6 +407,7 @@ impl DatasetTotals {
         self.folded_edits += edits(&truth.to_lowercase(), &run.text.to_lowercase()).0;
         self.ordered_edits += edits(truth, &in_reference_order(truth, &run.text)).0;
         self.millis += run.millis;
+        self.recognition_millis += run.recognition_millis.unwrap_or(0.0);
         self.worst_rss_kib = self.worst_rss_kib.max(run.peak_rss_kib);
     }
 
@@ -377,6 +450,7 @@ fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
         for (e, name) in engines.iter().enumerate() {
             let run = match *name {
                 "tesseract" => tesseract(path)?,
+                "job" => job(path)?,
                 engine_name => engine(engine_name, path, runs)?,
             };
             eprintln!("{} {name}: CER {:.3}, {:.0} ms", path.display(), cer(truth, &run.text), run.millis);
@@ -394,6 +468,23 @@ fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
     }
     for (e, name) in engines.iter().enumerate().skip(1) {
         println!("\ntime ratio {}/{name}: {:.2}", engines[0], total[0].millis / total[e].millis);
+    }
+    if let Some(e) = engines.iter().position(|name| *name == "job") {
+        println!("\nThe whole job on the worker path (in-memory stores), by stage:\n");
+        println!("| folder | items | whole job ms | recognition ms | decoding, outputs, stores ms | recognition share |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        let rows = by_folder.iter().map(|(folder, sums)| (folder.as_str(), sums)).chain([("total", &total)]);
+        for (folder, sums) in rows {
+            let job = &sums[e];
+            println!(
+                "| {folder} | {} | {:.0} | {:.0} | {:.0} | {:.1}% |",
+                job.items,
+                job.millis,
+                job.recognition_millis,
+                job.millis - job.recognition_millis,
+                100.0 * job.recognition_millis / job.millis.max(1.0)
+            );
+        }
     }
     Ok(())
 }
@@ -525,11 +616,14 @@ fn main() -> Result<()> {
     if args.get(1).map(String::as_str) == Some("--recognize") {
         return recognize_child(&args[2], Path::new(&args[3]), args[4].parse()?);
     }
+    if args.get(1).map(String::as_str) == Some("--job") {
+        return job_child(Path::new(&args[2]));
+    }
     if args.get(1).map(String::as_str) == Some("--pdf-child") {
         return document_child(Path::new(&args[2]), args[3].parse()?);
     }
     if args.get(1).map(String::as_str) == Some("--dataset") {
-        let usage = "usage: ocr-bench --dataset DIR [--runs N] [--engines fast,fast-as-is,tesseract]";
+        let usage = "usage: ocr-bench --dataset DIR [--runs N] [--engines fast,fast-as-is,job,tesseract]";
         let dir = args.get(2).context(usage)?;
         let (mut runs, mut engines) = (1, vec!["fast", "tesseract"]);
         let mut rest = args[3..].iter();
@@ -630,7 +724,7 @@ fn main() -> Result<()> {
                 let millis = median(runs.iter().map(|r| r.millis).collect());
                 let peak_rss_kib = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
                 let text = runs.into_iter().last().map(|r| r.text).unwrap_or_default();
-                Run { millis, text, peak_rss_kib, straightening: None }
+                Run { millis, text, peak_rss_kib, straightening: None, recognition_millis: None }
             })
             .collect();
         println!(
