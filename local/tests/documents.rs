@@ -47,7 +47,8 @@ async fn watch_with_kept_pages(app: &TestApp, token: &str, id: &str) -> (Value, 
         }
         let kept = app.system.clients.s3().list_objects_v2().bucket(&bucket).prefix(format!("results/{id}/pages/"));
         let kept = kept.send().await.unwrap();
-        most_kept = most_kept.max(kept.contents().iter().filter(|o| o.key().is_some_and(|k| k.ends_with(".json"))).count());
+        most_kept =
+            most_kept.max(kept.contents().iter().filter(|o| o.key().is_some_and(|k| k.ends_with(".json"))).count());
         assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -242,7 +242,8 @@ fn job_child(path: &Path) -> Result<()> {
             clock,
             ProcessorLimits { max_object_bytes: 64 << 20, ..Default::default() },
         );
-        let owner = Owner { id: shared::domain::UserId::new(), email: shared::domain::Email::parse("bench@example.org")? };
+        let owner =
+            Owner { id: shared::domain::UserId::new(), email: shared::domain::Email::parse("bench@example.org")? };
         let job = service.submit(&owner, std::fs::read(path)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
         processor.process(&owner.id, &job.id, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -471,7 +472,9 @@ fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
     }
     if let Some(e) = engines.iter().position(|name| *name == "job") {
         println!("\nThe whole job on the worker path (in-memory stores), by stage:\n");
-        println!("| folder | items | whole job ms | recognition ms | decoding, outputs, stores ms | recognition share |");
+        println!(
+            "| folder | items | whole job ms | recognition ms | decoding, outputs, stores ms | recognition share |"
+        );
         println!("|---|---:|---:|---:|---:|---:|");
         let rows = by_folder.iter().map(|(folder, sums)| (folder.as_str(), sums)).chain([("total", &total)]);
         for (folder, sums) in rows {

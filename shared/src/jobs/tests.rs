@@ -438,7 +438,8 @@ async fn a_document_that_outlasts_the_deadline_is_handed_on_and_finished_by_the_
 async fn a_document_is_handed_on_after_its_pages_per_invocation_even_with_time_to_spare() {
     use crate::imaging::document::testing::multipage_tiff;
     let turn = std::num::NonZeroU32::new(2);
-    let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
+    let h =
+        harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
     let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50, 60]))).await.unwrap();
     let mut handed_on_at = Vec::new();
     loop {

@@ -143,7 +143,10 @@ fn is_tight_crop(page: &GrayImage) -> bool {
     }
     let (x, y, ink_width, ink_height) = ink_box(page);
     let ink = (ink_width, ink_height) != (0, 0);
-    ink && (x < TIGHT_EDGE || y < TIGHT_EDGE || x + ink_width + TIGHT_EDGE > width || y + ink_height + TIGHT_EDGE > height)
+    ink && (x < TIGHT_EDGE
+        || y < TIGHT_EDGE
+        || x + ink_width + TIGHT_EDGE > width
+        || y + ink_height + TIGHT_EDGE > height)
 }
 
 /// Paler than this is blank paper, for finding a page's margins.
@@ -156,9 +159,8 @@ const CONTENT_MARGIN: u32 = 32;
 /// is paper.
 fn framed_by_paper(page: &GrayImage) -> bool {
     let (width, height) = page.dimensions();
-    let frame = (0..width)
-        .flat_map(|x| [(x, 0), (x, height - 1)])
-        .chain((0..height).flat_map(|y| [(0, y), (width - 1, y)]));
+    let frame =
+        (0..width).flat_map(|x| [(x, 0), (x, height - 1)]).chain((0..height).flat_map(|y| [(0, y), (width - 1, y)]));
     let (mut paper, mut all) = (0usize, 0usize);
     for (x, y) in frame {
         all += 1;
