@@ -169,7 +169,10 @@ async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_for
 #[tokio::test]
 async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
     // The worker's log (records sent back, jobs read) shows with a failure.
-    let _ = tracing_subscriber::fmt().with_env_filter("shared=info,ocr=info").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("shared=info,domain=info,imaging=info,ocr=info")
+        .with_test_writer()
+        .try_init();
     let options =
         Options { worker_timeout: Some(Duration::from_secs(22)), max_pollers: Some(1), ..Options::for_test() };
     let mut app = TestApp::spawn_with(options.clone()).await;

@@ -1,22 +1,17 @@
-//! Everything the functions share: the domain (newtypes, users, auth), the
-//! ports it needs and their adapters, configuration, telemetry, and the HTTP
-//! plumbing (problem+json errors, strict JSON bodies, bearer tokens).
+//! The outer layer every function shares: configuration, the AWS adapters
+//! and the one place that builds AWS clients, the Lambda/SQS host loop,
+//! telemetry, and the HTTP plumbing (problem+json errors, strict JSON
+//! bodies, bearer tokens). The inner layers are crates of their own
+//! (`domain`, `imaging`), re-exported here under the paths the functions
+//! use; see ARCHITECTURE.md.
 
 pub mod adapters;
-pub mod auth;
 pub mod aws;
-pub mod clock;
 pub mod config;
-pub mod domain;
-pub mod email;
-pub mod errors;
 pub mod http;
-pub mod imaging;
-pub mod jobs;
-pub mod markup;
-pub mod notify;
-pub mod ports;
-pub mod retry;
 pub mod sqs_batch;
 pub mod telemetry;
-pub mod user;
+
+pub use ::domain::values as domain;
+pub use ::domain::{auth, clock, email, errors, jobs, markup, notify, ports, retry, user};
+pub use imaging;

@@ -10,11 +10,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use shared::auth::{AccessGuard, AccessToken, AuthError, AuthService, Profile, Registration};
+use shared::auth::{AccessGuard, AccessToken, AuthService, Profile, Registration};
 use shared::aws::{self, AwsClients};
 use shared::config::{AuthConfig, Env};
 use shared::domain::{Email, OneTimeCode, Password, PasswordAttempt, PersonName};
-use shared::http::{Authenticated, Client, JsonBody, api_layers, site};
+use shared::http::{Authenticated, Client, JsonBody, Problem, api_layers, site};
 
 #[derive(Clone)]
 pub struct AuthState {
@@ -128,7 +128,7 @@ async fn register(
     State(state): State<AuthState>,
     Client(source): Client,
     JsonBody(request): JsonBody<RegisterRequest>,
-) -> Result<impl IntoResponse, AuthError> {
+) -> Result<impl IntoResponse, Problem> {
     let registration = Registration { name: request.name, email: request.email, password: request.password };
     state.auth.register(&source, registration).await?;
     Ok(pending(StatusCode::CREATED, CODE_SENT))
@@ -138,7 +138,7 @@ async fn request_code(
     State(state): State<AuthState>,
     Client(source): Client,
     JsonBody(request): JsonBody<CodeRequest>,
-) -> Result<impl IntoResponse, AuthError> {
+) -> Result<impl IntoResponse, Problem> {
     state.auth.request_code(&source, &request.email, &request.password).await?;
     Ok(pending(StatusCode::ACCEPTED, CODE_SENT))
 }
@@ -147,7 +147,7 @@ async fn verify(
     State(state): State<AuthState>,
     Client(source): Client,
     JsonBody(request): JsonBody<VerifyRequest>,
-) -> Result<impl IntoResponse, AuthError> {
+) -> Result<impl IntoResponse, Problem> {
     state.auth.verify(&source, &request.email, &request.code, &request.password).await?;
     Ok(progress("verified", "Email verified. Log in with POST /auth/login."))
 }
@@ -156,15 +156,15 @@ async fn login(
     State(state): State<AuthState>,
     Client(source): Client,
     JsonBody(request): JsonBody<LoginRequest>,
-) -> Result<axum::Json<AccessToken>, AuthError> {
-    state.auth.login(&source, &request.email, &request.password).await.map(axum::Json)
+) -> Result<axum::Json<AccessToken>, Problem> {
+    Ok(axum::Json(state.auth.login(&source, &request.email, &request.password).await?))
 }
 
 async fn forgot_password(
     State(state): State<AuthState>,
     Client(source): Client,
     JsonBody(request): JsonBody<ForgotRequest>,
-) -> Result<impl IntoResponse, AuthError> {
+) -> Result<impl IntoResponse, Problem> {
     state.auth.forgot_password(&source, &request.email).await?;
     Ok((StatusCode::ACCEPTED, progress("reset_pending", RESET_SENT)))
 }
@@ -173,7 +173,7 @@ async fn reset_password(
     State(state): State<AuthState>,
     Client(source): Client,
     JsonBody(request): JsonBody<ResetRequest>,
-) -> Result<impl IntoResponse, AuthError> {
+) -> Result<impl IntoResponse, Problem> {
     state.auth.reset_password(&source, &request.email, &request.code, &request.new_password).await?;
     let message = "Password changed; every earlier session is signed out. Log in with POST /auth/login.";
     Ok(progress("password_changed", message))
@@ -182,8 +182,8 @@ async fn reset_password(
 async fn me(
     State(state): State<AuthState>,
     Authenticated(claims): Authenticated,
-) -> Result<axum::Json<Profile>, AuthError> {
-    state.auth.profile(&claims).await.map(axum::Json)
+) -> Result<axum::Json<Profile>, Problem> {
+    Ok(axum::Json(state.auth.profile(&claims).await?))
 }
 
 async fn change_password(
@@ -191,7 +191,7 @@ async fn change_password(
     Client(source): Client,
     Authenticated(claims): Authenticated,
     JsonBody(request): JsonBody<ChangePasswordRequest>,
-) -> Result<axum::Json<AccessToken>, AuthError> {
+) -> Result<axum::Json<AccessToken>, Problem> {
     let token = state.auth.change_password(&source, &claims, &request.current_password, &request.new_password).await?;
     Ok(axum::Json(token))
 }
@@ -199,7 +199,7 @@ async fn change_password(
 async fn sign_out_everywhere(
     State(state): State<AuthState>,
     Authenticated(claims): Authenticated,
-) -> Result<StatusCode, AuthError> {
+) -> Result<StatusCode, Problem> {
     state.auth.sign_out_everywhere(&claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -209,7 +209,7 @@ async fn delete_account(
     Client(source): Client,
     Authenticated(claims): Authenticated,
     JsonBody(request): JsonBody<DeleteAccountRequest>,
-) -> Result<StatusCode, AuthError> {
+) -> Result<StatusCode, Problem> {
     state.auth.delete_account(&source, &claims, &request.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -151,7 +151,7 @@ async fn presign(
     State(state): State<UploadState>,
     Authenticated(claims): Authenticated,
     JsonBody(request): JsonBody<PresignRequest>,
-) -> Result<Response, JobError> {
+) -> Result<Response, Problem> {
     let (job, upload) =
         state.jobs.presign_with(&owner(&claims), &request.content_type, request.bytes, request.ocr).await?;
     record_job(&job.id);
@@ -169,7 +169,7 @@ async fn get_job(
     State(state): State<UploadState>,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
-) -> Result<Response, JobError> {
+) -> Result<Response, Problem> {
     let id = parse_job_id(&id)?;
     record_job(&id);
     let details = state.jobs.get(&owner(&claims), &id).await?;
@@ -226,7 +226,7 @@ async fn delete_job(
     State(state): State<UploadState>,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
-) -> Result<StatusCode, JobError> {
+) -> Result<StatusCode, Problem> {
     let id = parse_job_id(&id)?;
     record_job(&id);
     state.jobs.delete(&owner(&claims), &id).await?;

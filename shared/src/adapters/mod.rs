@@ -1,10 +1,11 @@
-//! Implementations of the ports: AWS for real, in-memory for fast tests.
+//! Implementations of the ports in AWS (the in-memory ones live beside the
+//! ports, in the `domain` crate, and are re-exported here).
 
-pub mod account_content;
+pub use ::domain::{account_content, memory};
+
 pub mod dynamodb;
 pub mod dynamodb_deliveries;
 pub mod dynamodb_jobs;
-pub mod memory;
 pub mod s3;
 pub mod ses;
 pub mod sqs;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::{StatusCode, header, request::Parts};
-use axum::response::{IntoResponse, Response};
 
 use super::{Problem, unavailable};
 use crate::auth::{AccessGuard, AuthError, Claims};
@@ -39,12 +38,6 @@ impl From<AuthError> for Problem {
                 unavailable()
             }
         }
-    }
-}
-
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
     }
 }
 

@@ -1,7 +1,6 @@
 //! Job errors as problems.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 use super::{Problem, unavailable};
 use crate::errors::chain;
@@ -77,11 +76,5 @@ impl From<JobError> for Problem {
                 unavailable()
             }
         }
-    }
-}
-
-impl IntoResponse for JobError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
     }
 }

@@ -1,0 +1,59 @@
+//! The auth side's `AccountContent` port over the jobs' stores: when an
+//! account goes, its jobs, every object they own and its idempotency keys
+//! go with it. (The jobs service knows nothing of accounts being deleted.)
+
+use std::sync::Arc;
+
+use crate::auth::ports::AccountContent;
+use crate::jobs::job_objects;
+use crate::jobs::ports::{IdempotencyStore, JobStore};
+use crate::ports::{BlobStore, StoreError};
+use crate::values::UserId;
+
+/// Jobs listed per round when an account's content goes.
+const DELETION_PAGE: usize = 100;
+
+pub struct JobsOfAccount {
+    jobs: Arc<dyn JobStore>,
+    keys: Arc<dyn IdempotencyStore>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl JobsOfAccount {
+    pub fn new(jobs: Arc<dyn JobStore>, keys: Arc<dyn IdempotencyStore>, blobs: Arc<dyn BlobStore>) -> Self {
+        Self { jobs, keys, blobs }
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountContent for JobsOfAccount {
+    /// Objects first, then the job, so that a failure leaves the job listed
+    /// and a repeat finds what is left; last, the idempotency keys (which
+    /// name the jobs).
+    async fn delete_all(&self, owner: &UserId) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        loop {
+            let page = self.jobs.list_jobs(owner, None, DELETION_PAGE).await?;
+            if page.jobs.is_empty() {
+                self.keys.delete_all_keys(owner).await?;
+                return Ok(removed);
+            }
+            let mut removed_here = 0;
+            for job in &page.jobs {
+                for key in job_objects(&job) {
+                    self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+                }
+                match self.jobs.delete_job(job).await {
+                    Ok(()) => removed_here += 1,
+                    // Changed by a worker since it was listed: the next round sees it again.
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if removed_here == 0 {
+                return Err(StoreError::Conflict);
+            }
+            removed += removed_here;
+        }
+    }
+}

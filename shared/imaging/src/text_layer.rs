@@ -1,0 +1,364 @@
+//! A PDF page's own text: the glyphs its content draws, with the Unicode
+//! its fonts map them to, placed where they are drawn. Born-digital pages
+//! (invoices, statements, papers made by software) carry their text
+//! exactly; reading it is faster and truer than OCR of the drawn page.
+//!
+//! Whether a page's text is usable is decided here, case by case:
+//! - no glyphs: a scan (or a page of pictures) — OCR;
+//! - any glyph drawn invisibly (text render mode 3): an OCR layer another
+//!   tool put over a scan, of unknown quality — OCR, ours;
+//! - more than [`MAX_UNMAPPED_SHARE`] of the glyphs without a usable
+//!   Unicode mapping (a subset font without `ToUnicode`): the text would be
+//!   wrong — OCR;
+//! - a picture covering [`SCAN_AREA_SHARE`] of the page under a few words
+//!   (a scanned page with a stamp or a typed header): the text layer
+//!   would miss the scan's text — OCR.
+//!
+//! Otherwise the page's text is its result, each word with confidence 1.
+
+use hayro::hayro_interpret::TransformExt;
+use hayro::hayro_interpret::font::GlyphRun;
+use hayro::hayro_interpret::{
+    BlendMode, ClipPath, Context, Device, DrawMode, DrawProps, Image, ImageDrawProps, InterpreterCache,
+    InterpreterSettings, SoftMask, interpret_page,
+};
+use hayro::hayro_syntax::page::Page;
+use hayro::kurbo::{Affine, BezPath, Point, Rect, Shape};
+use serde::{Deserialize, Serialize};
+
+/// Glyph space units per em (hayro's).
+const UNITS_PER_EM: f64 = 1000.0;
+/// A glyph's box runs from its baseline this far down and up, in ems.
+const DESCENT: f64 = 0.2;
+const ASCENT: f64 = 0.8;
+/// More glyphs than this share without Unicode makes the text unusable.
+pub const MAX_UNMAPPED_SHARE: f32 = 0.05;
+/// A picture covering this share of the page is a scan.
+pub const SCAN_AREA_SHARE: f64 = 0.5;
+/// A gap wider than this (in ems of the glyphs beside it) between glyphs
+/// on one baseline separates words, when the PDF draws no space.
+const WORD_GAP_EMS: f64 = 0.25;
+
+/// One glyph as drawn, in the drawn page's pixels (origin top left).
+#[derive(Debug, Clone)]
+struct PlacedGlyph {
+    text: Option<String>,
+    bbox: Rect,
+    /// The em size on the page, in pixels.
+    em: f64,
+    baseline: f64,
+}
+
+#[derive(Default)]
+struct Collector {
+    glyphs: Vec<PlacedGlyph>,
+    invisible: usize,
+    picture_area: f64,
+}
+
+impl<'a> Device<'a> for Collector {
+    fn draw_path(&mut self, _: &BezPath, _: DrawProps<'a>, _: &DrawMode) {}
+    fn push_clip_path(&mut self, _: &ClipPath) {}
+    fn push_transparency_group(&mut self, _: f32, _: Option<SoftMask<'a>>, _: BlendMode) {}
+    fn pop_clip(&mut self) {}
+    fn pop_transparency_group(&mut self) {}
+
+    fn draw_image(&mut self, image: Image<'a, '_>, props: ImageDrawProps<'a>) {
+        let size = Rect::new(0.0, 0.0, f64::from(image.width()), f64::from(image.height()));
+        self.picture_area += props.transform.transform_rect_bbox(size).area();
+    }
+
+    fn draw_glyph_run(&mut self, run: &GlyphRun<'_, 'a>, props: DrawProps<'a>, mode: &DrawMode) {
+        if matches!(mode, DrawMode::Invisible) {
+            self.invisible += run.glyphs().len();
+            return;
+        }
+        let glyphs = run.glyphs();
+        for (i, glyph) in glyphs.iter().enumerate() {
+            let transform: Affine = props.transform * glyph.transform();
+            let origin = transform * Point::ZERO;
+            let up = transform * Point::new(0.0, UNITS_PER_EM);
+            let em = origin.distance(up);
+            // The glyph's width: up to the next glyph's origin, or its ink.
+            let advance = match glyphs.get(i + 1) {
+                Some(next) => {
+                    let next_origin = props.transform * next.transform() * Point::ZERO;
+                    let to_next = (next.transform() * Point::ZERO).x - (glyph.transform() * Point::ZERO).x;
+                    (to_next > 0.0).then(|| origin.distance(next_origin))
+                }
+                None => None,
+            }
+            .unwrap_or_else(|| match &**glyph {
+                hayro::hayro_interpret::font::Glyph::Outline(outline) => {
+                    let ink = outline.outline().bounding_box();
+                    (transform * Point::new(ink.x1.max(0.0), 0.0)).distance(origin)
+                }
+                hayro::hayro_interpret::font::Glyph::Type3(t3) => {
+                    f64::from(t3.advance_width().unwrap_or(500.0)) / UNITS_PER_EM * em
+                }
+            });
+            let text = glyph.as_unicode().map(|u| match u {
+                hayro::hayro_interpret::hayro_cmap::BfString::Char(c) => c.to_string(),
+                hayro::hayro_interpret::hayro_cmap::BfString::String(s) => s,
+            });
+            // Upright text only (rotated text is left to OCR's turn).
+            let bbox = Rect::new(origin.x, origin.y - ASCENT * em, origin.x + advance, origin.y + DESCENT * em);
+            self.glyphs.push(PlacedGlyph { text, bbox, em, baseline: origin.y });
+        }
+    }
+}
+
+/// A word of a page's own text, in the drawn page's pixels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerWord {
+    pub text: String,
+    /// x, y, width, height.
+    pub bbox: [i32; 4],
+}
+
+/// A line of a page's own text, its words left to right.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerLine {
+    pub words: Vec<LayerWord>,
+}
+
+/// Why a page's own text is not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unusable {
+    NoText,
+    InvisibleLayer,
+    Unmapped,
+    Scanned,
+}
+
+/// The page's own text as lines in reading order (top to bottom, left to
+/// right), drawn at `scale` pixels a point; or why it is not used.
+pub fn page_text(page: &Page<'_>, scale: f32) -> Result<Vec<LayerLine>, Unusable> {
+    let (width, height) = page.render_dimensions();
+    let transform = Affine::scale(f64::from(scale)) * page.initial_transform(true).to_kurbo();
+    let target = Rect::new(0.0, 0.0, f64::from(width * scale), f64::from(height * scale));
+    let cache = InterpreterCache::new();
+    let mut context = Context::new(transform, target, &cache, page.xref(), InterpreterSettings::default());
+    let mut collector = Collector::default();
+    interpret_page(page, &mut context, &mut collector);
+    decide(collector, target.area())
+}
+
+fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusable> {
+    if collector.invisible > 0 {
+        return Err(Unusable::InvisibleLayer);
+    }
+    let drawn = &collector.glyphs;
+    let visible = drawn.iter().filter(|g| g.text.as_deref().is_some_and(|t| !t.trim().is_empty())).count();
+    if visible == 0 {
+        return Err(Unusable::NoText);
+    }
+    let unmapped = drawn
+        .iter()
+        .filter(|g| {
+            g.text
+                .as_deref()
+                .is_none_or(|t| t.chars().any(|c| c.is_control() || ('\u{e000}'..='\u{f8ff}').contains(&c)))
+        })
+        .count();
+    if unmapped as f32 > MAX_UNMAPPED_SHARE * drawn.len() as f32 {
+        return Err(Unusable::Unmapped);
+    }
+    if collector.picture_area >= SCAN_AREA_SHARE * page_area {
+        return Err(Unusable::Scanned);
+    }
+    Ok(lines(&collector.glyphs))
+}
+
+/// Glyphs grouped into lines by baseline, and into words by spaces and gaps.
+fn lines(glyphs: &[PlacedGlyph]) -> Vec<LayerLine> {
+    let mut order: Vec<&PlacedGlyph> = glyphs.iter().collect();
+    order.sort_by(|a, b| a.baseline.total_cmp(&b.baseline));
+    let mut rows: Vec<Vec<&PlacedGlyph>> = Vec::new();
+    for glyph in order {
+        match rows.last_mut() {
+            Some(row) if (glyph.baseline - row[0].baseline).abs() <= 0.3 * row[0].em.max(glyph.em) => row.push(glyph),
+            _ => rows.push(vec![glyph]),
+        }
+    }
+    rows.into_iter()
+        .filter_map(|mut row| {
+            row.sort_by(|a, b| a.bbox.x0.total_cmp(&b.bbox.x0));
+            let mut words: Vec<(String, Rect)> = Vec::new();
+            let mut last: Option<&PlacedGlyph> = None;
+            for glyph in row {
+                let text = glyph.text.clone().unwrap_or_default();
+                let gap = last.map_or(f64::INFINITY, |l| glyph.bbox.x0 - l.bbox.x1);
+                let space = text.trim().is_empty();
+                let new_word = last.is_none() || gap > WORD_GAP_EMS * glyph.em.max(1.0);
+                if space {
+                    last = None;
+                    continue;
+                }
+                match words.last_mut() {
+                    Some((word, bbox)) if !new_word => {
+                        word.push_str(&text);
+                        *bbox = bbox.union(glyph.bbox);
+                    }
+                    _ => words.push((text, glyph.bbox)),
+                }
+                last = Some(glyph);
+            }
+            let words: Vec<LayerWord> = words
+                .into_iter()
+                .filter(|(text, _)| !text.is_empty())
+                .map(|(text, r)| LayerWord {
+                    text,
+                    bbox: [
+                        r.x0.round() as i32,
+                        r.y0.round() as i32,
+                        r.width().round() as i32,
+                        r.height().round() as i32,
+                    ],
+                })
+                .collect();
+            (!words.is_empty()).then_some(LayerLine { words })
+        })
+        .collect()
+}
+
+/// PDFs with text of each kind, for tests.
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
+    use pdf_writer::types::TextRenderingMode;
+    use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+
+    /// How the text of [`text_page`] is set.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Setting {
+        /// Helvetica and Times, as software sets it.
+        Plain,
+        /// Invisible (render mode 3) over a picture: another tool's OCR layer.
+        InvisibleOverScan,
+        /// A font whose codes map to glyph names without Unicode (no
+        /// `ToUnicode`).
+        Unmapped,
+        /// A full-page picture with a few words stamped on it.
+        StampedScan,
+    }
+
+    /// Two pages: `scan` drawn at `dpi`, then a born-digital US Letter page
+    /// with `lines` (a mixed document).
+    pub fn scan_then_text(scan: &image::GrayImage, dpi: f32, lines: &[&str]) -> Vec<u8> {
+        let mut pdf = Pdf::new();
+        let (catalog, tree, scanned, picture, scan_content, text, text_content, font) =
+            (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4), Ref::new(5), Ref::new(6), Ref::new(7), Ref::new(8));
+        pdf.catalog(catalog).pages(tree);
+        pdf.pages(tree).kids([scanned, text]).count(2);
+        let (w, h) = (scan.width() as f32 * 72.0 / dpi, scan.height() as f32 * 72.0 / dpi);
+        let mut p = pdf.page(scanned);
+        p.media_box(Rect::new(0.0, 0.0, w, h)).parent(tree).contents(scan_content);
+        p.resources().x_objects().pair(Name(b"Im0"), picture);
+        p.finish();
+        let mut image = pdf.image_xobject(picture, scan.as_raw());
+        image.width(scan.width() as i32).height(scan.height() as i32).bits_per_component(8);
+        image.color_space().device_gray();
+        image.finish();
+        let mut c = Content::new();
+        c.save_state().transform([w, 0.0, 0.0, h, 0.0, 0.0]).x_object(Name(b"Im0")).restore_state();
+        pdf.stream(scan_content, &c.finish());
+        let mut p = pdf.page(text);
+        p.media_box(Rect::new(0.0, 0.0, 612.0, 792.0)).parent(tree).contents(text_content);
+        p.resources().fonts().pair(Name(b"F1"), font);
+        p.finish();
+        pdf.type1_font(font).base_font(Name(b"Helvetica"));
+        pdf.stream(text_content, &crate::document::testing::text_lines(lines));
+        pdf.finish()
+    }
+
+    /// A US Letter page with `lines` from the top, set as `setting` says.
+    pub fn text_page(lines: &[&str], setting: Setting) -> Vec<u8> {
+        let mut pdf = Pdf::new();
+        let (catalog, tree, page, content, helvetica, times, picture) =
+            (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4), Ref::new(5), Ref::new(6), Ref::new(7));
+        pdf.catalog(catalog).pages(tree);
+        pdf.pages(tree).kids([page]).count(1);
+        let mut p = pdf.page(page);
+        p.media_box(Rect::new(0.0, 0.0, 612.0, 792.0)).parent(tree).contents(content);
+        let mut resources = p.resources();
+        resources.fonts().pair(Name(b"F1"), helvetica).pair(Name(b"F2"), times);
+        resources.x_objects().pair(Name(b"Im0"), picture);
+        resources.finish();
+        p.finish();
+        let mut font = pdf.type1_font(helvetica);
+        font.base_font(Name(b"Helvetica"));
+        if setting == Setting::Unmapped {
+            let mut encoding = font.encoding_custom();
+            let mut differences = encoding.differences();
+            differences.consecutive(32, (32..127).map(|code| Name(format!("g{code}").leak().as_bytes())));
+        }
+        font.finish();
+        pdf.type1_font(times).base_font(Name(b"Times-Roman"));
+        let scanned = matches!(setting, Setting::InvisibleOverScan | Setting::StampedScan);
+        let grey = vec![230u8; 64 * 64];
+        let mut image = pdf.image_xobject(picture, &grey);
+        image.width(64).height(64).bits_per_component(8);
+        image.color_space().device_gray();
+        image.finish();
+        let mut c = Content::new();
+        if scanned {
+            c.save_state().transform([612.0, 0.0, 0.0, 792.0, 0.0, 0.0]).x_object(Name(b"Im0")).restore_state();
+        }
+        let shown = if setting == Setting::StampedScan { &lines[..1] } else { lines };
+        for (i, line) in shown.iter().enumerate() {
+            c.begin_text();
+            if setting == Setting::InvisibleOverScan {
+                c.set_text_rendering_mode(TextRenderingMode::Invisible);
+            }
+            let font = if i % 2 == 0 { Name(b"F1") } else { Name(b"F2") };
+            c.set_font(font, 14.0).next_line(72.0, 720.0 - 24.0 * i as f32).show(Str(line.as_bytes())).end_text();
+        }
+        pdf.stream(content, &c.finish());
+        pdf.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hayro::hayro_syntax::Pdf;
+
+    use super::testing::{Setting, text_page};
+    use super::*;
+
+    fn read(pdf: Vec<u8>) -> Result<Vec<LayerLine>, Unusable> {
+        let pdf = Pdf::new(pdf).unwrap();
+        let page = &pdf.pages()[0];
+        page_text(page, 200.0 / 72.0)
+    }
+
+    fn texts(lines: &[LayerLine]) -> Vec<String> {
+        lines.iter().map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")).collect()
+    }
+
+    #[test]
+    fn a_born_digital_page_gives_its_text_in_order_with_boxes_where_it_is_drawn() {
+        let lines = ["Invoice 2026-117 total 1,250.00 EUR", "Due within 30 days, thank you."];
+        let read = read(text_page(&lines, Setting::Plain)).unwrap();
+        assert_eq!(texts(&read), lines);
+        // 72 pt from the left and 72 pt from the top at 200 dpi: 200 px.
+        let first = &read[0].words[0];
+        assert_eq!(first.text, "Invoice");
+        let [x, y, w, h] = first.bbox;
+        assert!((x - 200).abs() <= 2, "{:?}", first.bbox);
+        let baseline = (792.0 - 720.0) * 200.0 / 72.0;
+        assert!((y as f32 - (baseline - 0.8 * 14.0 * 200.0 / 72.0)).abs() <= 3.0, "{:?}", first.bbox);
+        assert!(w > 100 && w < 200 && (h - 39).abs() <= 2, "{:?}", first.bbox);
+        let second = &read[0].words[1];
+        assert!(second.bbox[0] > x + w, "words in order, apart");
+    }
+
+    #[test]
+    fn pages_whose_text_is_not_to_be_trusted_are_left_to_ocr() {
+        let lines = ["Scanned letter, first line", "and its second line"];
+        assert_eq!(read(text_page(&lines, Setting::InvisibleOverScan)), Err(Unusable::InvisibleLayer));
+        assert_eq!(read(text_page(&lines, Setting::Unmapped)), Err(Unusable::Unmapped));
+        assert_eq!(read(text_page(&lines, Setting::StampedScan)), Err(Unusable::Scanned));
+        let scan = crate::document::testing::scanned_pdf(&[image::GrayImage::new(100, 100)], 72.0);
+        assert_eq!(read(scan), Err(Unusable::NoText));
+    }
+}
