@@ -94,10 +94,10 @@ pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
     let auth = auth::AuthState::from_env(&stack.function_env("AuthFunction")?, clients)
         .await
         .map_err(wiring_error("AuthFunction"))?;
-    let upload = upload::UploadState::from_env(&stack.function_env("UploadFunction")?, clients)
+    let upload = jobs_api::UploadState::from_env(&stack.function_env("UploadFunction")?, clients)
         .await
         .map_err(wiring_error("UploadFunction"))?;
-    Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(upload::routes(upload))))
+    Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(jobs_api::routes(upload))))
 }
 
 /// Feeds `worker` from a queue as Lambda's event source would: batches of
@@ -216,7 +216,7 @@ impl LocalSystem {
     /// `run_ocr_worker` is set; a test that wants the queue filled first
     /// calls it later).
     pub fn start_ocr_worker(&mut self, options: &Options) -> Result<()> {
-        let worker = ocr::Worker::from_env(&self.stack.function_env("OcrFunction")?, &self.clients)
+        let worker = ocr_worker::Worker::from_env(&self.stack.function_env("OcrFunction")?, &self.clients)
             .map_err(wiring_error("OcrFunction"))?;
         let stopped = self.shutdown.subscribe();
         let queue = ("OcrJobsQueue", "OcrFunction");

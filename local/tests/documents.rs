@@ -170,7 +170,7 @@ async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_for
 async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
     // The worker's log (records sent back, jobs read) shows with a failure.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("shared=info,domain=info,imaging=info,ocr=info")
+        .with_env_filter("shared=info,domain=info,imaging=info,ocr_worker=info")
         .with_test_writer()
         .try_init();
     let options =

@@ -167,7 +167,7 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
     let owner = me["id"].as_str().unwrap();
 
     // POST /ocr with the sample image (base64, as API Gateway sends it).
-    let mut upload = start(&app, "upload", "UploadFunction").await;
+    let mut upload = start(&app, "jobs-api", "UploadFunction").await;
     let submitted =
         upload.invoke(json(&event("upload-submit.json").replace("REPLACE_WITH_ACCESS_TOKEN", &token))).await.unwrap();
     assert_eq!(status(&submitted), 202, "{submitted}");
@@ -243,7 +243,7 @@ async fn upload_ocr_and_notify_binaries_run_the_pipeline() {
 async fn an_ocr_engine_that_misreads_cannot_start() {
     let app = TestApp::spawn().await;
     let models = tempfile::tempdir().unwrap();
-    ocr::engine::broken::write_models(models.path()).unwrap();
+    ocr_worker::engine::broken::write_models(models.path()).unwrap();
     let mut env = app.system.stack.function_env_vars("OcrFunction").unwrap();
     env.insert(shared::config::OCR_MODELS_DIR.into(), models.path().display().to_string());
     let mut process = LambdaProcess::start(&binary("ocr-worker"), "OcrFunction", &env).await.unwrap();

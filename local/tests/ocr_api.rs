@@ -346,7 +346,7 @@ async fn duplicate_deliveries_give_one_result_and_one_mail_and_bad_records_fail_
     };
     let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
     let env = app.system.stack.function_env("OcrFunction").unwrap();
-    let worker = ocr::Worker::from_env(&env, &app.system.clients).unwrap();
+    let worker = ocr_worker::Worker::from_env(&env, &app.system.clients).unwrap();
 
     // One batch: the same notification twice, S3's test event, a message
     // that is no notification at all, one for a key outside uploads/, and
@@ -444,7 +444,7 @@ async fn a_batch_longer_than_the_deadline_loses_nothing_and_does_nothing_twice()
         jobs.push(id);
     }
     let env = app.system.stack.function_env("OcrFunction").unwrap();
-    let worker = ocr::Worker::from_env(&env, &app.system.clients).unwrap();
+    let worker = ocr_worker::Worker::from_env(&env, &app.system.clients).unwrap();
 
     // Time for one record only (one takes well over 50 ms): the rest go
     // back to the queue as new messages, untouched, and count no receive.

@@ -3,7 +3,7 @@
 //! size, gap width, row count and alignment, and no noise from artwork.
 
 use local::fixtures::{self, ColumnLayout, Fixture, ReceiptLayout, cer, in_reference_order, load_font};
-use ocr::engine::FastEngine;
+use ocr_worker::engine::FastEngine;
 use shared::jobs::TextLine;
 use std::sync::OnceLock;
 

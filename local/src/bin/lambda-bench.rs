@@ -133,7 +133,7 @@ async fn main() -> Result<()> {
         })
         .await?,
     );
-    all.push(measure(&system, "upload", "UploadFunction", runs, async || Ok(serde_json::from_str(&list)?)).await?);
+    all.push(measure(&system, "jobs-api", "UploadFunction", runs, async || Ok(serde_json::from_str(&list)?)).await?);
     all.push(
         measure(&system, "ocr-worker", "OcrFunction", runs, async || {
             // A fresh job each time, so every run really reads an image.
@@ -173,7 +173,7 @@ async fn main() -> Result<()> {
 
     let targets: HashMap<&str, (f64, f64)> = HashMap::from([
         ("auth", (3.0, 15.0)),
-        ("upload", (3.0, 15.0)),
+        ("jobs-api", (3.0, 15.0)),
         ("notify", (3.0, 15.0)),
         ("ocr-worker", (14.0, 40.0)),
     ]);

@@ -166,9 +166,9 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let recognizer: Box<dyn TextRecognizer> = match engine {
-        "fast" => Box::new(ocr::engine::FastEngine::embedded()?),
-        "fast-as-is" => Box::new(ocr::engine::FastEngine::embedded()?.without_straightening()),
-        "stock" => Box::new(ocr::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?),
+        "fast" => Box::new(ocr_worker::engine::FastEngine::embedded()?),
+        "fast-as-is" => Box::new(ocr_worker::engine::FastEngine::embedded()?.without_straightening()),
+        "stock" => Box::new(ocr_worker::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?),
         other => bail!("unknown engine {other}"),
     };
     let image = image::open(path)?;
@@ -202,7 +202,7 @@ fn job(image: &Path) -> Result<Run> {
 
 /// The fast engine, timed.
 struct Timed {
-    engine: ocr::engine::FastEngine,
+    engine: ocr_worker::engine::FastEngine,
     millis: std::sync::Mutex<f64>,
 }
 
@@ -230,7 +230,8 @@ fn job_child(path: &Path) -> Result<()> {
         let jobs = Arc::new(MemoryJobStore::default());
         let blobs = Arc::new(MemoryBlobStore::default());
         let clock = Arc::new(shared::clock::SystemClock);
-        let recognizer = Arc::new(Timed { engine: ocr::engine::FastEngine::embedded()?, millis: Default::default() });
+        let recognizer =
+            Arc::new(Timed { engine: ocr_worker::engine::FastEngine::embedded()?, millis: Default::default() });
         let limits = UploadLimits { max_direct_bytes: 64 << 20, ..Default::default() };
         let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), limits);
         let processor = JobProcessor::new(
@@ -281,7 +282,7 @@ impl Totals {
 /// `render_ms ocr_ms` then the page's text, pages separated by a form feed.
 fn document_child(pdf: &Path, dpi: f32) -> Result<()> {
     use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
-    let recognizer = ocr::engine::FastEngine::embedded()?;
+    let recognizer = ocr_worker::engine::FastEngine::embedded()?;
     let bytes = std::fs::read(pdf)?;
     let limits = DocumentLimits { pdf_dpi: dpi, ..Default::default() };
     let info = inspect_document(&bytes, &limits)?;
@@ -318,7 +319,7 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
     println!(
         "10-page US Letter PDFs scanned at 300 dpi; RTEN_NUM_THREADS=1; {cores} cores\nCPU: {}; kernels: {}\n",
         cpu_model(),
-        ocr::engine::KernelPath::detect()
+        ocr_worker::engine::KernelPath::detect()
     );
     println!(
         "| text | drawn at | page px | draw ms/page | read ms/page | ms/page | pages/min | peak RSS MB | CER per page (mean / worst) |"
@@ -436,7 +437,7 @@ fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
         items.len(),
         dir.display(),
         cpu_model(),
-        ocr::engine::KernelPath::detect(),
+        ocr_worker::engine::KernelPath::detect(),
     );
     let mut by_folder: std::collections::BTreeMap<String, Vec<DatasetTotals>> = Default::default();
     let mut total = vec![DatasetTotals::default(); engines.len()];
@@ -506,7 +507,7 @@ fn turned_dataset_bench(dir: &Path, turns: &[f32]) -> Result<()> {
         items.len(),
         dir.display(),
         cpu_model(),
-        ocr::engine::KernelPath::detect(),
+        ocr_worker::engine::KernelPath::detect(),
     );
     println!("| folder | turn ° | items | CER | case-folded CER | rotation wrong | mean skew error ° | engine ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -575,7 +576,7 @@ fn text_layer_bench(runs: usize) -> Result<()> {
     let pdf = text_page(&lines, Setting::Plain);
     let limits = DocumentLimits::default();
     let info = inspect_document(&pdf, &limits)?;
-    let engine = ocr::engine::FastEngine::embedded()?;
+    let engine = ocr_worker::engine::FastEngine::embedded()?;
     let (mut text_ms, mut ocr_ms) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let started = Instant::now();
@@ -685,7 +686,7 @@ fn main() -> Result<()> {
         "{} vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\nCPU: {}; kernels: {}\n",
         engines.iter().filter(|e| **e != "tesseract").copied().collect::<Vec<_>>().join(" vs "),
         cpu_model(),
-        ocr::engine::KernelPath::detect(),
+        ocr_worker::engine::KernelPath::detect(),
     );
     let columns: Vec<&str> = engines.clone();
     println!(

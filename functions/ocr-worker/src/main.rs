@@ -15,7 +15,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     telemetry::init("ocr");
     // A failed start (the engine's self-check above all) is logged as one
     // JSON line with its causes; the exit makes it Lambda's init error.
-    let worker = ocr::Worker::from_env(&Env::process(), &AwsClients::from_env().await)
+    let worker = ocr_worker::Worker::from_env(&Env::process(), &AwsClients::from_env().await)
         .inspect_err(|e| tracing::error!(error = errors::chain(e.as_ref()), "the OCR function cannot start"))?;
     sqs_batch::serve(worker).await
 }

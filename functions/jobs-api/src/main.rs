@@ -13,6 +13,6 @@ fn main() -> Result<(), lambda_http::Error> {
 #[tokio::main]
 async fn serve() -> Result<(), lambda_http::Error> {
     telemetry::init("upload");
-    let state = upload::UploadState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
-    lambda_http::run(upload::router(state)).await
+    let state = jobs_api::UploadState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
+    lambda_http::run(jobs_api::router(state)).await
 }
