@@ -7,6 +7,7 @@ use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 
 use super::model::{OcrResult, PAGE_SEPARATOR, PageResult};
 use crate::markup::escape_html;
+pub use imaging::straighten::Placement;
 
 /// Plain text: lines in reading order, pages separated by a form feed.
 pub fn text(result: &OcrResult) -> String {
@@ -82,6 +83,9 @@ pub struct PdfPage<'a> {
     /// `true` for a one-channel (grey) JPEG.
     pub gray: bool,
     pub dpi: f32,
+    /// The JPEG is the page as uploaded, to be drawn turned onto the page
+    /// the result describes; `None`: it is that page already.
+    pub placement: Option<Placement>,
 }
 
 /// Courier's advance is 600/1000 of the font size for every character, so
@@ -123,6 +127,17 @@ fn show_line(content: &mut Content, line: &super::model::TextLine, scale: f32, p
     }
 }
 
+/// The PDF matrix that draws an image (PDF's unit square, y up) where
+/// `placement` puts its pixels (y down) on a page `page_height` pixels
+/// tall, at `scale` points per pixel.
+fn image_matrix(placement: &Placement, scale: f32, page_height: u32) -> [f32; 6] {
+    let [a, b, c, d, e, f] = placement.matrix;
+    let (w, h, s, page_h) =
+        (f64::from(placement.width), f64::from(placement.height), f64::from(scale), f64::from(page_height));
+    // The unit square's (u, v) is the image's pixel (u·w, (1 − v)·h).
+    [s * a * w, -s * b * w, -s * c * h, s * d * h, s * (c * h + e), s * (page_h - d * h - f)].map(|v| v as f32)
+}
+
 /// The searchable PDF: each page its image, full size, and over it the
 /// lines in reading order as invisible text (rendering mode 3), each word
 /// where it is seen, so that selection, search and extraction find it.
@@ -151,9 +166,14 @@ pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
         resources.finish();
         p.finish();
 
+        let placement = page.placement.unwrap_or(Placement {
+            width: page.result.width,
+            height: page.result.height,
+            matrix: [1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        });
         let mut image = pdf.image_xobject(image_ref, page.jpeg);
         image.filter(Filter::DctDecode);
-        image.width(page.result.width as i32).height(page.result.height as i32);
+        image.width(placement.width as i32).height(placement.height as i32);
         if page.gray {
             image.color_space().device_gray();
         } else {
@@ -163,7 +183,11 @@ pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
         image.finish();
 
         let mut content = Content::new();
-        content.save_state().transform([width, 0.0, 0.0, height, 0.0, 0.0]).x_object(Name(b"Im0")).restore_state();
+        content
+            .save_state()
+            .transform(image_matrix(&placement, scale, page.result.height))
+            .x_object(Name(b"Im0"))
+            .restore_state();
         content.begin_text().set_text_rendering_mode(TextRenderingMode::Invisible);
         for line in &page.result.lines {
             show_line(&mut content, line, scale, height);
@@ -238,6 +262,44 @@ mod tests {
         assert_eq!(hocr.matches("class=\"ocr_page\"").count(), 2);
     }
 
+    /// A page turned or skewed is drawn from the upload's own pixels by a
+    /// matrix: drawn again, it must look like the page the engine read
+    /// (`straighten`), where the text layer's boxes are.
+    #[test]
+    fn a_straightened_page_is_drawn_where_its_boxes_are() {
+        use imaging::document::{DocumentLimits, inspect_document, render_page};
+        use imaging::straighten::{Straightening, placement, straighten};
+        let upload = image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(160, 100, |x, y| {
+            // Bars of different lengths: any turn or mirror shows.
+            let dark = (20..140).contains(&x) && (15..25).contains(&y)
+                || (20..80).contains(&x) && (45..55).contains(&y)
+                || (100..110).contains(&x) && (60..90).contains(&y);
+            image::Luma([if dark { 0 } else { 255 }])
+        }));
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        upload.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+        let jpeg = jpeg.into_inner();
+        for (rotation, skew_degrees) in [(0, 0.0), (90, 0.0), (180, 4.0), (270, -8.0), (0, 12.0)] {
+            let how = Straightening { rotation, skew_degrees };
+            let expected = straighten(&upload, how).to_luma8();
+            let mut result = result().pages.remove(0);
+            (result.width, result.height) = expected.dimensions();
+            let placement = (!how.is_identity()).then(|| placement(upload.width(), upload.height(), how));
+            let page = PdfPage { result: &result, jpeg: &jpeg, gray: true, dpi: 72.0, placement };
+            let pdf = searchable_pdf(&[page]);
+            let limits = DocumentLimits { pdf_dpi: 72.0, ..Default::default() };
+            let info = inspect_document(&pdf, &limits).unwrap();
+            let drawn = render_page(&pdf, &info, 0, &limits).unwrap().image.to_luma8();
+            assert_eq!(drawn.dimensions(), expected.dimensions(), "{how:?}");
+            let (mut differ, mut dark) = (0, 0);
+            for (a, b) in drawn.pixels().zip(expected.pixels()) {
+                dark += u32::from(b.0[0] < 128);
+                differ += u32::from((a.0[0] < 128) != (b.0[0] < 128));
+            }
+            assert!(dark > 1000 && differ * 50 < dark, "{how:?}: {differ} of {dark} dark pixels differ");
+        }
+    }
+
     #[test]
     fn the_searchable_pdf_has_a_page_per_page_and_the_words_in_order() {
         let result = result();
@@ -248,8 +310,11 @@ mod tests {
                 .unwrap();
             out.into_inner()
         };
-        let pages: Vec<_> =
-            result.pages.iter().map(|p| PdfPage { result: p, jpeg: &jpeg, gray: true, dpi: 144.0 }).collect();
+        let pages: Vec<_> = result
+            .pages
+            .iter()
+            .map(|p| PdfPage { result: p, jpeg: &jpeg, gray: true, dpi: 144.0, placement: None })
+            .collect();
         let pdf = searchable_pdf(&pages);
         let parsed = hayro::hayro_syntax::Pdf::new(pdf.clone()).expect("a PDF hayro reads");
         assert_eq!(parsed.pages().len(), 2);

@@ -510,10 +510,15 @@ async fn a_page_the_engine_turned_is_reported_stored_and_drawn_as_turned() {
     assert_eq!((page.width, page.height, page.rotation, page.skew_degrees), (30, 40, 90, 0.0));
     let json = serde_json::to_value(page).unwrap();
     assert_eq!((json["rotation"].as_u64(), json["skew_degrees"].as_f64()), (Some(90), Some(0.0)));
-    // The searchable PDF's page image is the turned page.
+    // The searchable PDF's page is the turned page (30×40 px at the 150
+    // dpi assumed for images), its image the upload's own 40×30 pixels
+    // drawn turned (outputs.rs tests where they land).
     let pdf = h.blobs.get(&searchable_pdf_key(&job.id), u64::MAX).await.unwrap();
+    let parsed = hayro::hayro_syntax::Pdf::new(pdf.clone()).unwrap();
+    let (width, height) = parsed.pages()[0].render_dimensions();
+    assert!((width - 14.4).abs() < 0.01 && (height - 19.2).abs() < 0.01, "{width}×{height} pt");
     let text = String::from_utf8_lossy(&pdf);
-    assert!(text.contains("/Width 30") && text.contains("/Height 40"), "the page image is 30×40");
+    assert!(text.contains("/Width 40") && text.contains("/Height 30"), "the page image is the upload's");
 
     // A skew grows the canvas: the stored size is the deskewed page's.
     let mut recognizer = FakeRecognizer::new("skewed");

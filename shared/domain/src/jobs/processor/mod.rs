@@ -317,6 +317,7 @@ impl JobProcessor {
                         jpeg: &p.jpeg,
                         gray: p.page.gray,
                         dpi: p.page.dpi,
+                        placement: p.page.placement,
                     })
                     .collect();
                 let pdf = outputs::searchable_pdf(&pdf_pages);

@@ -115,7 +115,7 @@ pub enum JobFailure {
     #[error(transparent)]
     Recognition(#[from] crate::jobs::ports::RecognizeError),
     #[error("the page image could not be encoded")]
-    Encoding(#[source] image::ImageError),
+    Encoding(#[source] Cause),
     #[error("text recognition crashed")]
     Crashed(#[source] tokio::task::JoinError),
     /// One page of a document failed.

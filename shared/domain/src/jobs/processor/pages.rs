@@ -5,8 +5,9 @@
 use super::super::model::*;
 use super::outcome::JobFailure;
 use crate::jobs::ports::TextRecognizer;
+use image::DynamicImage;
 use imaging::document::{self, DocumentInfo, DocumentLimits};
-use imaging::straighten::straighten;
+use imaging::straighten::{Placement, placement, straightened_size};
 use imaging::text_layer::LayerLine;
 
 /// Quality of the page images in the searchable PDF.
@@ -20,6 +21,10 @@ pub(super) struct KeptPage {
     pub(super) engine: EngineInfo,
     pub(super) gray: bool,
     pub(super) dpi: f32,
+    /// How the JPEG lies on the page; none for an upright page, and for
+    /// pages kept by workers that stored the page straightened.
+    #[serde(default)]
+    pub(super) placement: Option<Placement>,
 }
 
 /// A recognised page and its image (JPEG), kept beside it between invocations.
@@ -53,15 +58,13 @@ pub(super) fn recognize_page(
         None => (recognizer.recognize(&drawn.image)?, PageSource::Ocr),
     };
     // The boxes are in the page as the engine straightened it: so are the
-    // page's size, its hOCR and its image in the searchable PDF.
+    // page's size and its hOCR. The searchable PDF draws the page as drawn
+    // here, turned onto that page by its placement (the same map).
     let how = recognized.straightening;
-    let image = if how.is_identity() { drawn.image } else { straighten(&drawn.image, how) };
-    let (width, height) = (image.width(), image.height());
-    let gray = !image.color().has_color();
-    let mut jpeg = std::io::Cursor::new(Vec::new());
-    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, PDF_JPEG_QUALITY);
-    let encoded = if gray { encoder.encode_image(&image.to_luma8()) } else { encoder.encode_image(&image.to_rgb8()) };
-    encoded.map_err(JobFailure::Encoding)?;
+    let image = drawn.image;
+    let (width, height) = straightened_size(image.width(), image.height(), how);
+    let placement = (!how.is_identity()).then(|| placement(image.width(), image.height(), how));
+    let (jpeg, gray) = page_jpeg(&image)?;
     let orientation_applied = drawn.orientation_applied;
     let result = PageResult {
         page: index + 1,
@@ -73,9 +76,32 @@ pub(super) fn recognize_page(
         skew_degrees: how.skew_degrees,
         source,
     };
-    let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi };
-    Ok(DonePage { page, jpeg: jpeg.into_inner() })
+    let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi, placement };
+    Ok(DonePage { page, jpeg })
 }
+
+/// The page as the searchable PDF's JPEG (grey when the page is), without a
+/// copy when it is already 8-bit grey or RGB.
+fn page_jpeg(image: &DynamicImage) -> Result<(Vec<u8>, bool), JobFailure> {
+    use jpeg_encoder::{ColorType, Encoder};
+    let side = |pixels: u32| {
+        u16::try_from(pixels)
+            .map_err(|_| JobFailure::Encoding(format!("a JPEG is at most 65535 pixels a side, not {pixels}").into()))
+    };
+    let (width, height) = (side(image.width())?, side(image.height())?);
+    let mut jpeg = Vec::new();
+    let encoder = Encoder::new(&mut jpeg, PDF_JPEG_QUALITY);
+    let gray = !image.color().has_color();
+    let encoded = match image {
+        DynamicImage::ImageLuma8(page) => encoder.encode(page.as_raw(), width, height, ColorType::Luma),
+        DynamicImage::ImageRgb8(page) => encoder.encode(page.as_raw(), width, height, ColorType::Rgb),
+        _ if gray => encoder.encode(image.to_luma8().as_raw(), width, height, ColorType::Luma),
+        _ => encoder.encode(image.to_rgb8().as_raw(), width, height, ColorType::Rgb),
+    };
+    encoded.map_err(|e| JobFailure::Encoding(Box::new(e)))?;
+    Ok((jpeg, gray))
+}
+
 /// A page's own text as a reading: every word exact (confidence 1), in the
 /// drawn page's pixels.
 fn text_layer_reading(layer: Vec<LayerLine>) -> Recognized {
@@ -103,4 +129,52 @@ fn text_layer_reading(layer: Vec<LayerLine>) -> Recognized {
         })
         .collect();
     Recognized { lines, engine: EngineInfo::text_layer(), straightening: Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{GenericImageView, GrayImage, LumaA, Rgb, RgbImage, Rgba, Rgba32FImage};
+
+    use super::*;
+
+    #[test]
+    fn a_page_image_is_a_jpeg_of_the_page_in_grey_or_colour() {
+        let grey = GrayImage::from_fn(70, 40, |x, y| image::Luma([(x * 3 + y) as u8]));
+        let colour = RgbImage::from_fn(70, 40, |x, y| Rgb([(x * 3) as u8, (y * 5) as u8, 90]));
+        let pages = [
+            (DynamicImage::ImageLuma8(grey.clone()), true),
+            (DynamicImage::ImageRgb8(colour.clone()), false),
+            (
+                DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(70, 40, |x, y| LumaA([(x * 3 + y) as u8, 255]))),
+                true,
+            ),
+            (
+                DynamicImage::ImageRgba32F(Rgba32FImage::from_fn(70, 40, |x, y| {
+                    let Rgb([r, g, b]) = *colour.get_pixel(x, y);
+                    Rgba([f32::from(r) / 255.0, f32::from(g) / 255.0, f32::from(b) / 255.0, 1.0])
+                })),
+                false,
+            ),
+        ];
+        for (page, gray) in pages {
+            let (jpeg, is_gray) = page_jpeg(&page).unwrap();
+            assert_eq!(is_gray, gray, "{:?}", page.color());
+            let decoded = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+            assert_eq!(decoded.dimensions(), (70, 40));
+            assert_eq!(decoded.color().channel_count(), if gray { 1 } else { 3 });
+            let expected =
+                if gray { DynamicImage::ImageLuma8(grey.clone()) } else { DynamicImage::ImageRgb8(colour.clone()) };
+            let (a, b) = (decoded.to_rgb8(), expected.to_rgb8());
+            let error: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+            assert!(
+                error / (a.as_raw().len() as u64) < 4,
+                "{:?}: mean error {}",
+                page.color(),
+                error / a.as_raw().len() as u64
+            );
+        }
+        let too_wide = DynamicImage::ImageLuma8(GrayImage::new(70_000, 1));
+        let failure = page_jpeg(&too_wide).unwrap_err();
+        assert!(failure.reason().contains("65535 pixels a side, not 70000"), "{}", failure.reason());
+    }
 }
