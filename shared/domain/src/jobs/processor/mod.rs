@@ -21,7 +21,7 @@ use crate::email::{EmailJob, EmailMessage, EmailQueue};
 use crate::jobs::ports::{JobQueue, JobStore, TextRecognizer};
 use crate::ports::{BlobError, BlobStore, StoreError};
 use crate::values::UserId;
-use imaging::document::{self, DocumentLimits};
+use imaging::document::{self, DocumentInfo, DocumentLimits};
 use imaging::sandbox::Confinement;
 
 /// Days a finished job and its result are kept unless configured otherwise.
@@ -95,6 +95,24 @@ const MAX_CONFLICT_RETRIES: usize = 5;
 const HAND_ON_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// A kept page's JSON or JPEG.
 const MAX_KEPT_PAGE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An upload fetched and inspected.
+struct Upload {
+    bytes: Arc<Vec<u8>>,
+    info: DocumentInfo,
+}
+
+/// How reading a document's pages stopped.
+enum PagesRead {
+    All(Vec<DonePage>),
+    Failed(JobFailure),
+    /// Out of time (or at the end of its turn): the pages so far, of which
+    /// the first `kept` were read by earlier invocations.
+    HandOn {
+        pages: Vec<DonePage>,
+        kept: usize,
+    },
+}
 
 /// How a run ended.
 enum Run {
@@ -227,14 +245,32 @@ impl JobProcessor {
             pages: 0,
             lines: 0,
         };
+        let upload = match self.fetch_and_inspect(&mut job).await? {
+            Ok(upload) => upload,
+            Err(failure) => return self.finish(job, Err(failure), report, started).await,
+        };
+        match self.read_pages(&mut job, &upload, finish_by).await? {
+            PagesRead::HandOn { pages, kept } => self.hand_on(job, &pages, kept, upload.info.pages).await,
+            PagesRead::Failed(failure) => self.finish(job, Err(failure), report, started).await,
+            PagesRead::All(pages) => {
+                report.pages = upload.info.pages;
+                report.megapixels = Some(
+                    pages.iter().map(|p| f64::from(p.page.result.width) * f64::from(p.page.result.height)).sum::<f64>()
+                        / 1e6,
+                );
+                report.lines = pages.iter().map(|p| p.page.result.lines.len()).sum();
+                self.finish(job, Ok(pages), report, started).await
+            }
+        }
+    }
+
+    /// The upload's bytes and what document they are; a presigned upload's
+    /// pages are admitted to its account's day now that they are known.
+    async fn fetch_and_inspect(&self, job: &mut Job) -> Result<Result<Upload, JobFailure>, Transient> {
         let bytes = match self.blobs.get(&job.upload_key, self.limits.max_object_bytes).await {
             Ok(bytes) => Arc::new(bytes),
-            Err(BlobError::NotFound) => {
-                return self.finish(job, Err(JobFailure::ImageMissing), report, started).await;
-            }
-            Err(BlobError::TooLarge(limit)) => {
-                return self.finish(job, Err(JobFailure::ImageTooLarge { limit }), report, started).await;
-            }
+            Err(BlobError::NotFound) => return Ok(Err(JobFailure::ImageMissing)),
+            Err(BlobError::TooLarge(limit)) => return Ok(Err(JobFailure::ImageTooLarge { limit })),
             Err(unavailable @ BlobError::Unavailable(_)) => return Err(unavailable.into()),
         };
         let limits = self.limits.document();
@@ -244,16 +280,27 @@ impl JobProcessor {
         };
         let info = match inspected {
             Ok(info) => info,
-            Err(failure) => return self.finish(job, Err(failure), report, started).await,
+            Err(failure) => return Ok(Err(failure)),
         };
         if job.pages_total.is_none() {
-            // A presigned upload: its pages are known from now on.
-            if let Err(over) = self.admit_pages(&job, info.pages).await? {
-                return self.finish(job, Err(over), report, started).await;
+            if let Err(over) = self.admit_pages(job, info.pages).await? {
+                return Ok(Err(over));
             }
         }
         job.pages_total = Some(info.pages);
-        let mut pages = self.kept_pages(&job).await?;
+        Ok(Ok(Upload { bytes, info }))
+    }
+
+    /// Reads the pages not yet read, in order, until the last, a failure,
+    /// or the time (or the turn) to hand the document on.
+    async fn read_pages(
+        &self,
+        job: &mut Job,
+        upload: &Upload,
+        finish_by: Option<Instant>,
+    ) -> Result<PagesRead, Transient> {
+        let (limits, info) = (self.limits.document(), upload.info);
+        let mut pages = self.kept_pages(job).await?;
         let kept = pages.len();
         let mut slowest = std::time::Duration::ZERO;
         while (pages.len() as u32) < info.pages {
@@ -262,32 +309,24 @@ impl JobProcessor {
             let out_of_time = finish_by.is_some_and(|t| Instant::now() + slowest.mul_f32(1.5) + HAND_ON_TIME > t);
             let turn_over = self.limits.pages_per_invocation.is_some_and(|turn| read_here >= turn.get());
             if read_here > 0 && (out_of_time || turn_over) {
-                return self.hand_on(job, &pages, kept, info.pages).await;
+                return Ok(PagesRead::HandOn { pages, kept });
             }
             let page_started = Instant::now();
-            let (recognizer, bytes) = (self.recognizer.clone(), bytes.clone());
+            let (recognizer, bytes) = (self.recognizer.clone(), upload.bytes.clone());
             let ocr = job.ocr;
             let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits, ocr)).await;
-            let page = match drawn {
-                Ok(page) => page,
-                Err(failure) => {
-                    return self.finish(job, Err(failure.on_page(index, info.pages)), report, started).await;
-                }
-            };
+            match drawn {
+                Ok(page) => pages.push(page),
+                Err(failure) => return Ok(PagesRead::Failed(failure.on_page(index, info.pages))),
+            }
             slowest = slowest.max(page_started.elapsed());
-            pages.push(page);
             if info.pages > 1 {
                 // Progress for GET /jobs/{id}, and a renewed lease.
                 job.pages_done = pages.len() as u32;
-                self.save(&mut job).await?;
+                self.save(job).await?;
             }
         }
-        report.pages = info.pages;
-        report.megapixels = Some(
-            pages.iter().map(|p| f64::from(p.page.result.width) * f64::from(p.page.result.height)).sum::<f64>() / 1e6,
-        );
-        report.lines = pages.iter().map(|p| p.page.result.lines.len()).sum();
-        self.finish(job, Ok(pages), report, started).await
+        Ok(PagesRead::All(pages))
     }
 
     /// Records the outcome: the result (and the searchable PDF) and DONE,
