@@ -15,12 +15,13 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
-    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME, StoredReply, outputs,
+    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME, StoredReply, job_path,
+    outputs,
 };
 use shared::telemetry::record_job;
 
 mod responses;
-use responses::{DownloadLink, JobAccepted, JobDetail, JobList, JobView, NextLink, UploadCreated, job_path};
+use responses::{DownloadLink, JobAccepted, JobDetail, JobList, JobView, NextLink, UploadCreated};
 
 #[derive(Clone)]
 pub struct UploadState {

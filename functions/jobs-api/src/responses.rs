@@ -2,7 +2,7 @@
 //! web/openapi.json, which the contract test holds every answer to).
 
 use serde::Serialize;
-use shared::jobs::{Job, JobId, OcrResult, PresignedUpload, StoredResult, excerpt};
+use shared::jobs::{Job, JobId, OcrResult, PresignedUpload, StoredResult, excerpt, job_path};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -11,11 +11,6 @@ const PREVIEW_CHARS: usize = 200;
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// `/jobs/{id}`: where a job is, for links and `Location`.
-pub fn job_path(id: &JobId) -> String {
-    format!("/jobs/{id}")
 }
 
 #[derive(Debug, Serialize)]

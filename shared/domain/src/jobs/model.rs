@@ -334,6 +334,12 @@ impl Job {
     }
 }
 
+/// `/jobs/{id}`: where the API serves a job, for its links, its
+/// `Location` and the "ready" e-mail's link (the one place that says so).
+pub fn job_path(id: &JobId) -> String {
+    format!("/jobs/{id}")
+}
+
 /// `uploads/<owner>/<job id>`: the only shape of key the pipeline accepts.
 pub fn upload_key(owner: &UserId, id: &JobId) -> String {
     format!("uploads/{owner}/{id}")

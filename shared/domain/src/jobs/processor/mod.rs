@@ -476,7 +476,7 @@ impl JobProcessor {
                     StoredResult::Inline(r) => r.excerpt(EMAIL_EXCERPT_CHARS),
                     StoredResult::Blob { preview, .. } => excerpt(preview, EMAIL_EXCERPT_CHARS),
                 },
-                result_path: format!("/jobs/{}", job.id),
+                result_path: job_path(&job.id),
             },
             (JobStatus::Failed, _, failure) => EmailMessage::OcrFailed {
                 job_id: job.id.to_string(),
