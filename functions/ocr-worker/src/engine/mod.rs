@@ -12,6 +12,7 @@ mod gutters;
 mod kernels;
 pub mod layout;
 mod lines;
+mod memory;
 mod orientation;
 mod recognition;
 
@@ -141,6 +142,8 @@ pub struct FastEngine {
 impl FastEngine {
     /// The models compiled into the binary.
     pub fn embedded() -> Result<Self, EngineError> {
+        // Before loading: RTen's threads start (and take arenas) then.
+        memory::share_one_arena();
         let load = |what: &str, bytes: &'static [u8]| {
             Model::load_static_slice(bytes).map_err(|source| EngineError::Load { what: what.into(), source })
         };
@@ -154,6 +157,7 @@ impl FastEngine {
 
     /// The models from `dir`, under the names in [`MODEL_FILES`].
     pub fn from_dir(dir: &Path) -> Result<Self, EngineError> {
+        memory::share_one_arena();
         let load = |name: &str| {
             let path = dir.join(name);
             let bytes = std::fs::read(&path).map_err(|source| EngineError::Read {
