@@ -112,6 +112,123 @@ mod tests {
         assert_eq!(family("generic-u8i8i32", false), "generic");
     }
 
+    /// An int8 convolution as RTen runs the recognition CNN's: the image
+    /// unrolled into columns (im2col) and packed by the kernel this CPU
+    /// takes, which `vendor/rten-gemm` copies a contiguous run at a time
+    /// where a block of columns is one run of an image row. Against the
+    /// definition, for strides 1 and 2 (runs and no runs), widths whose
+    /// output rows split blocks or not, and a weight zero point (so the
+    /// packed column sums count). Positions whose patch reaches into the
+    /// padding are left out: their value is the kernels' own convention,
+    /// which the vendored change does not touch.
+    #[test]
+    fn packed_int8_convolutions_compute_the_definition() {
+        use rten_gemm::{ColOffsets, GemmInputA, GemmInputB, GemmOptions, Im2Col, QuantParams, RowOffsets};
+        use rten_tensor::prelude::*;
+        use rten_tensor::{NdTensor, NdTensorView};
+
+        let mut seed = 0x2545_f491_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let gemm = GemmExecutor::<u8, i8, i32>::default();
+        let (pad, kernel) = (1i32, 3i32);
+        for (channels, height, width, stride) in
+            [(3, 9, 70, 1), (2, 5, 33, 1), (4, 8, 64, 1), (3, 9, 41, 2), (1, 4, 17, 1)]
+        {
+            // Values kept small enough that no kernel's pairwise 16-bit sums
+            // saturate (the AVX2 kernel's do with full-range values: the
+            // reason the CNN's weights are 7-bit).
+            let image = NdTensor::<i8, 3>::from_fn([channels, height, width], |_| (next() % 128) as i8 - 64);
+            let view: NdTensorView<i8, 3> = image.view();
+            let [chan_stride, row_stride, col_stride] = view.strides().map(|s| s as i32);
+            let out_h = (height as i32 + 2 * pad - kernel) / stride + 1;
+            let out_w = (width as i32 + 2 * pad - kernel) / stride + 1;
+            let (n_rows, n_cols) = (channels * (kernel * kernel) as usize, (out_h * out_w) as usize);
+
+            let mut rows = RowOffsets { chan: Vec::new(), y: Vec::new(), x: Vec::new() };
+            for c in 0..channels as i32 {
+                for ky in 0..kernel {
+                    for kx in 0..kernel {
+                        rows.chan.push(c * chan_stride);
+                        rows.y.push(ky * row_stride);
+                        rows.x.push(kx * col_stride);
+                    }
+                }
+            }
+            for _ in n_rows..n_rows.next_multiple_of(gemm.im2col_row_count_step()) {
+                rows.chan.push(i32::MAX);
+                rows.y.push(i32::MAX);
+                rows.x.push(i32::MAX);
+            }
+            let mut cols = ColOffsets { y: Vec::new(), x: Vec::new() };
+            for oy in 0..out_h {
+                for ox in 0..out_w {
+                    cols.y.push((oy * stride - pad) * row_stride);
+                    cols.x.push((ox * stride - pad) * col_stride);
+                }
+            }
+            for _ in n_cols..n_cols.next_multiple_of(gemm.im2col_col_count_step()) {
+                cols.y.push(i32::MAX);
+                cols.x.push(i32::MAX);
+            }
+            let im2col = Im2Col {
+                image: view,
+                row_offsets: rows,
+                col_offsets: cols,
+                n_cols,
+                n_rows,
+                max_y_offset: (height as i32 - 1) * row_stride,
+                max_x_offset: (width as i32 - 1) * col_stride,
+            };
+
+            let filters = 5;
+            let weights = NdTensor::<u8, 2>::from_fn([filters, n_rows], |_| (next() % 64) as u8);
+            let zero_points: Vec<u8> = (0..filters).map(|_| (next() % 64) as u8).collect();
+            let mut output = vec![0i32; filters * n_cols];
+            let options = GemmOptions { a_quant: Some(QuantParams { zero_point: &zero_points }), ..Default::default() };
+            gemm.gemm(&mut output, GemmInputA::Unpacked(weights.view()), GemmInputB::Im2Col(&im2col), options)
+                .expect("gemm");
+
+            let mut compared = 0;
+            for oy in 0..out_h {
+                for ox in 0..out_w {
+                    let (top, left) = (oy * stride - pad, ox * stride - pad);
+                    let inside =
+                        top >= 0 && left >= 0 && top + kernel <= height as i32 && left + kernel <= width as i32;
+                    if !inside {
+                        continue;
+                    }
+                    let n = (oy * out_w + ox) as usize;
+                    for m in 0..filters {
+                        let mut expected = 0i32;
+                        for c in 0..channels {
+                            for ky in 0..kernel {
+                                for kx in 0..kernel {
+                                    let k = c * (kernel * kernel) as usize + (ky * kernel + kx) as usize;
+                                    let a = i32::from(weights[[m, k]]) - i32::from(zero_points[m]);
+                                    let b = image[[c, (top + ky) as usize, (left + kx) as usize]];
+                                    expected += a * i32::from(b);
+                                }
+                            }
+                        }
+                        assert_eq!(
+                            output[m * n_cols + n],
+                            expected,
+                            "{channels}x{height}x{width} stride {stride}: filter {m} at ({oy}, {ox}), kernel {}",
+                            gemm.kernel_name()
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+            assert!(3 * compared > filters * n_cols, "too few positions inside: {compared} of {}", filters * n_cols);
+        }
+    }
+
     /// The path this host takes agrees with the features it reports (run
     /// natively and, by `./dev test`, under emulated CPUs).
     #[test]
