@@ -5,7 +5,7 @@
 //! are freed into the main arena, the detection network's tensors into the
 //! worker's, and neither can reuse what the other freed. On a 2480×3508 page
 //! that costs about 20 MB of peak RSS (ocr-bench, three reads in one process:
-//! 174 MB → 153 MB; a read's time unchanged). The OCR function reads one
+//! 174 MB → 155 MB; a read's time unchanged). The OCR function reads one
 //! page at a time, so it has no allocator contention to trade this for.
 
 use std::sync::Once;
