@@ -263,6 +263,7 @@ impl Im2Col<'_, i8> {
     /// Where im2col row `k` of a block whose columns are the contiguous run
     /// at `(col_y, col_x)` starts in the image, if all `len` of its elements
     /// are inside the image (none in the padding).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     fn run_start(&self, k: usize, col_y: i64, col_x: i64, len: usize, image_len: usize) -> Option<usize> {
         let row = |offsets: &[i32]| i64::from(unsafe { *offsets.get_unchecked(k) });
@@ -275,6 +276,26 @@ impl Im2Col<'_, i8> {
             && start >= 0
             && start as usize + len <= image_len;
         inside.then_some(start as usize)
+    }
+
+    /// Where each of the K_TILE im2col rows from `start_row` starts in the
+    /// image, for a block of columns that is the contiguous run at
+    /// `(col_y, col_x)`, if every row's run is inside it.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[inline(always)]
+    fn group_starts<const K_TILE: usize>(
+        &self,
+        start_row: usize,
+        col_y: i64,
+        col_x: i64,
+        len: usize,
+        image_len: usize,
+    ) -> Option<[usize; K_TILE]> {
+        let mut starts = [0; K_TILE];
+        for (i, start) in starts.iter_mut().enumerate() {
+            *start = self.run_start(start_row + i, col_y, col_x, len, image_len)?;
+        }
+        Some(starts)
     }
 
     #[inline(always)]
@@ -334,72 +355,53 @@ impl Im2Col<'_, i8> {
             // Vendored change: where a block's columns are neighbours in one
             // row of the image (stride 1 across, the usual case away from the
             // ends of output rows), each of its rows is a contiguous run of
-            // the image, copied without computing and masking every offset
-            // (the generic path below took 29% of the OCR engine's time).
+            // the image, copied with SSE2 (every x86-64 CPU has it) without
+            // computing and masking every offset (the generic path below took
+            // 29% of the OCR engine's time). Other CPUs take the path below.
+            let copies_runs = cfg!(target_arch = "x86_64") && K_TILE == 4 && ops.len() % 8 == 0;
             let runs: [Option<(i64, i64)>; NR_REGS] = std::array::from_fn(|c_block| {
                 let first = start_col + c_block * ops.len();
-                contiguous_run(
-                    &col_y_offsets[first..first + ops.len()],
-                    &col_x_offsets[first..first + ops.len()],
-                )
+                copies_runs
+                    .then(|| {
+                        contiguous_run(
+                            &col_y_offsets[first..first + ops.len()],
+                            &col_x_offsets[first..first + ops.len()],
+                        )
+                    })
+                    .flatten()
             });
 
             for start_row in rows.clone().step_by(K_TILE) {
-                // The K_TILE rows of a block that are all inside the image:
-                // interleaved together (the layout the dot-product kernels
-                // read) in one pass the compiler vectorises.
+                // Blocks whose K_TILE rows are all inside the image: their
+                // rows interleaved together (the layout the dot-product
+                // kernels read) from the contiguous runs.
+                #[allow(unused_mut)] // Only x86-64 copies runs.
                 let mut whole = [false; NR_REGS];
+                #[cfg(target_arch = "x86_64")]
                 for c_block in 0..NR_REGS {
                     let Some((col_y, col_x)) = runs[c_block] else {
                         continue;
                     };
-                    let mut starts = [0usize; K_TILE];
-                    let mut all_inside = true;
-                    for (i, start) in starts.iter_mut().enumerate() {
-                        let k = start_row + i;
-                        match self.run_start(k, col_y, col_x, ops.len(), img_data.len()) {
-                            Some(s) => *start = s,
-                            None => {
-                                all_inside = false;
-                                break;
-                            }
-                        }
-                    }
-                    if !all_inside {
+                    let Some(starts) =
+                        self.group_starts::<K_TILE>(start_row, col_y, col_x, ops.len(), img_data.len())
+                    else {
                         continue;
-                    }
+                    };
                     whole[c_block] = true;
                     let block = out_offset + c_block * ops.len() * K_TILE;
                     let sums = &mut col_sums[c_block];
-                    #[cfg(target_arch = "x86_64")]
-                    if K_TILE == 4 && ops.len() % 8 == 0 {
-                        for chunk in (0..ops.len()).step_by(8) {
-                            // Safety: the runs are inside the image (checked
-                            // above), the block inside `out`, and `sums` an
-                            // array of `ops.len()` i32s (`chunk + 8` within).
-                            unsafe {
-                                interleave_four_runs::<CAST_B_U8>(
-                                    std::array::from_fn(|i| img_data.as_ptr().add(starts[i] + chunk)),
-                                    out.as_mut_ptr().add(block + chunk * K_TILE) as *mut i8,
-                                    (sums as *mut _ as *mut i32).add(chunk),
-                                )
-                            };
-                        }
-                        continue;
-                    }
-                    for idx in 0..ops.len() {
-                        let mut sum = 0i32;
-                        for (i, &start) in starts.iter().enumerate() {
-                            let src_elem = unsafe { *img_data.get_unchecked(start + idx) };
-                            let elem = if CAST_B_U8 {
-                                shift_cast_i8_u8(src_elem) as i8
-                            } else {
-                                src_elem
-                            };
-                            sum += if CAST_B_U8 { elem as u8 as i32 } else { elem as i32 };
-                            unsafe { out.get_unchecked_mut(block + idx * K_TILE + i) }.write(elem);
-                        }
-                        sums[idx] += sum;
+                    for chunk in (0..ops.len()).step_by(8) {
+                        // Safety: the runs are inside the image (checked by
+                        // `group_starts`), the block inside `out`, and `sums`
+                        // an array of `ops.len()` i32s (`chunk + 8` within);
+                        // `copies_runs` made K_TILE 4.
+                        unsafe {
+                            interleave_four_runs::<CAST_B_U8>(
+                                std::array::from_fn(|i| img_data.as_ptr().add(starts[i] + chunk)),
+                                out.as_mut_ptr().add(block + chunk * K_TILE) as *mut i8,
+                                (sums as *mut _ as *mut i32).add(chunk),
+                            )
+                        };
                     }
                 }
 
