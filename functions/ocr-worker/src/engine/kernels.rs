@@ -112,6 +112,99 @@ mod tests {
         assert_eq!(family("generic-u8i8i32", false), "generic");
     }
 
+    use rten_gemm::{ColOffsets, GemmInputA, GemmInputB, GemmOptions, Im2Col, QuantParams, RowOffsets};
+    use rten_tensor::prelude::*;
+    use rten_tensor::{NdTensor, NdTensorView};
+
+    /// A 3×3 convolution's geometry over a `[channels, height, width]` image.
+    struct Convolution {
+        stride: i32,
+        out_h: i32,
+        out_w: i32,
+    }
+
+    const KERNEL: i32 = 3;
+    const PAD: i32 = 1;
+
+    impl Convolution {
+        fn over(image: &NdTensorView<i8, 3>, stride: i32) -> Self {
+            let [_, height, width] = image.shape().map(|side| side as i32);
+            Self {
+                stride,
+                out_h: (height + 2 * PAD - KERNEL) / stride + 1,
+                out_w: (width + 2 * PAD - KERNEL) / stride + 1,
+            }
+        }
+
+        /// The top left of output `(oy, ox)`'s patch in the image (negative
+        /// in the padding).
+        fn patch(&self, oy: i32, ox: i32) -> (i32, i32) {
+            (oy * self.stride - PAD, ox * self.stride - PAD)
+        }
+
+        /// The image unrolled as RTen's convolution does it: rows (channel,
+        /// ky, kx), columns the output positions, each padded with
+        /// `i32::MAX` to the kernel's steps.
+        fn im2col<'a>(&self, image: NdTensorView<'a, i8, 3>, row_step: usize, col_step: usize) -> Im2Col<'a, i8> {
+            let [channels, height, width] = image.shape();
+            let [chan_stride, row_stride, col_stride] = image.strides().map(|s| s as i32);
+            let mut rows = RowOffsets { chan: Vec::new(), y: Vec::new(), x: Vec::new() };
+            for c in 0..channels as i32 {
+                for (ky, kx) in (0..KERNEL).flat_map(|ky| (0..KERNEL).map(move |kx| (ky, kx))) {
+                    rows.chan.push(c * chan_stride);
+                    rows.y.push(ky * row_stride);
+                    rows.x.push(kx * col_stride);
+                }
+            }
+            let n_rows = rows.chan.len();
+            rows.chan.resize(n_rows.next_multiple_of(row_step), i32::MAX);
+            rows.y.resize(n_rows.next_multiple_of(row_step), i32::MAX);
+            rows.x.resize(n_rows.next_multiple_of(row_step), i32::MAX);
+            let mut cols = ColOffsets { y: Vec::new(), x: Vec::new() };
+            for (oy, ox) in (0..self.out_h).flat_map(|oy| (0..self.out_w).map(move |ox| (oy, ox))) {
+                let (top, left) = self.patch(oy, ox);
+                cols.y.push(top * row_stride);
+                cols.x.push(left * col_stride);
+            }
+            let n_cols = cols.y.len();
+            cols.y.resize(n_cols.next_multiple_of(col_step), i32::MAX);
+            cols.x.resize(n_cols.next_multiple_of(col_step), i32::MAX);
+            Im2Col {
+                image,
+                row_offsets: rows,
+                col_offsets: cols,
+                n_cols,
+                n_rows,
+                max_y_offset: (height as i32 - 1) * row_stride,
+                max_x_offset: (width as i32 - 1) * col_stride,
+            }
+        }
+
+        /// Filter `m`'s output at `(top, left)` by definition, the weights'
+        /// zero points taken off.
+        fn expected(
+            &self,
+            image: &NdTensor<i8, 3>,
+            weights: &NdTensor<u8, 2>,
+            zero_point: u8,
+            m: usize,
+            (top, left): (i32, i32),
+        ) -> i32 {
+            let mut sum = 0;
+            let mut k = 0;
+            for c in 0..image.size(0) {
+                for ky in 0..KERNEL {
+                    for kx in 0..KERNEL {
+                        let a = i32::from(weights[[m, k]]) - i32::from(zero_point);
+                        sum += a * i32::from(image[[c, (top + ky) as usize, (left + kx) as usize]]);
+                        k += 1;
+                    }
+                }
+            }
+            sum
+        }
+    }
+
     /// An int8 convolution as RTen runs the recognition CNN's: the image
     /// unrolled into columns (im2col) and packed by the kernel this CPU
     /// takes, which `vendor/rten-gemm` copies a contiguous run at a time
@@ -123,10 +216,6 @@ mod tests {
     /// which the vendored change does not touch.
     #[test]
     fn packed_int8_convolutions_compute_the_definition() {
-        use rten_gemm::{ColOffsets, GemmInputA, GemmInputB, GemmOptions, Im2Col, QuantParams, RowOffsets};
-        use rten_tensor::prelude::*;
-        use rten_tensor::{NdTensor, NdTensorView};
-
         let mut seed = 0x2545_f491_u32;
         let mut next = move || {
             seed ^= seed << 13;
@@ -135,7 +224,7 @@ mod tests {
             seed
         };
         let gemm = GemmExecutor::<u8, i8, i32>::default();
-        let (pad, kernel) = (1i32, 3i32);
+        let filters = 5;
         for (channels, height, width, stride) in
             [(3, 9, 70, 1), (2, 5, 33, 1), (4, 8, 64, 1), (3, 9, 41, 2), (1, 4, 17, 1)]
         {
@@ -143,49 +232,9 @@ mod tests {
             // saturate (the AVX2 kernel's do with full-range values: the
             // reason the CNN's weights are 7-bit).
             let image = NdTensor::<i8, 3>::from_fn([channels, height, width], |_| (next() % 128) as i8 - 64);
-            let view: NdTensorView<i8, 3> = image.view();
-            let [chan_stride, row_stride, col_stride] = view.strides().map(|s| s as i32);
-            let out_h = (height as i32 + 2 * pad - kernel) / stride + 1;
-            let out_w = (width as i32 + 2 * pad - kernel) / stride + 1;
-            let (n_rows, n_cols) = (channels * (kernel * kernel) as usize, (out_h * out_w) as usize);
-
-            let mut rows = RowOffsets { chan: Vec::new(), y: Vec::new(), x: Vec::new() };
-            for c in 0..channels as i32 {
-                for ky in 0..kernel {
-                    for kx in 0..kernel {
-                        rows.chan.push(c * chan_stride);
-                        rows.y.push(ky * row_stride);
-                        rows.x.push(kx * col_stride);
-                    }
-                }
-            }
-            for _ in n_rows..n_rows.next_multiple_of(gemm.im2col_row_count_step()) {
-                rows.chan.push(i32::MAX);
-                rows.y.push(i32::MAX);
-                rows.x.push(i32::MAX);
-            }
-            let mut cols = ColOffsets { y: Vec::new(), x: Vec::new() };
-            for oy in 0..out_h {
-                for ox in 0..out_w {
-                    cols.y.push((oy * stride - pad) * row_stride);
-                    cols.x.push((ox * stride - pad) * col_stride);
-                }
-            }
-            for _ in n_cols..n_cols.next_multiple_of(gemm.im2col_col_count_step()) {
-                cols.y.push(i32::MAX);
-                cols.x.push(i32::MAX);
-            }
-            let im2col = Im2Col {
-                image: view,
-                row_offsets: rows,
-                col_offsets: cols,
-                n_cols,
-                n_rows,
-                max_y_offset: (height as i32 - 1) * row_stride,
-                max_x_offset: (width as i32 - 1) * col_stride,
-            };
-
-            let filters = 5;
+            let convolution = Convolution::over(&image.view(), stride);
+            let im2col = convolution.im2col(image.view(), gemm.im2col_row_count_step(), gemm.im2col_col_count_step());
+            let (n_rows, n_cols) = (im2col.rows(), im2col.cols());
             let weights = NdTensor::<u8, 2>::from_fn([filters, n_rows], |_| (next() % 64) as u8);
             let zero_points: Vec<u8> = (0..filters).map(|_| (next() % 64) as u8).collect();
             let mut output = vec![0i32; filters * n_cols];
@@ -194,35 +243,20 @@ mod tests {
                 .expect("gemm");
 
             let mut compared = 0;
-            for oy in 0..out_h {
-                for ox in 0..out_w {
-                    let (top, left) = (oy * stride - pad, ox * stride - pad);
-                    let inside =
-                        top >= 0 && left >= 0 && top + kernel <= height as i32 && left + kernel <= width as i32;
-                    if !inside {
-                        continue;
-                    }
-                    let n = (oy * out_w + ox) as usize;
-                    for m in 0..filters {
-                        let mut expected = 0i32;
-                        for c in 0..channels {
-                            for ky in 0..kernel {
-                                for kx in 0..kernel {
-                                    let k = c * (kernel * kernel) as usize + (ky * kernel + kx) as usize;
-                                    let a = i32::from(weights[[m, k]]) - i32::from(zero_points[m]);
-                                    let b = image[[c, (top + ky) as usize, (left + kx) as usize]];
-                                    expected += a * i32::from(b);
-                                }
-                            }
-                        }
-                        assert_eq!(
-                            output[m * n_cols + n],
-                            expected,
-                            "{channels}x{height}x{width} stride {stride}: filter {m} at ({oy}, {ox}), kernel {}",
-                            gemm.kernel_name()
-                        );
-                        compared += 1;
-                    }
+            for (oy, ox) in (0..convolution.out_h).flat_map(|oy| (0..convolution.out_w).map(move |ox| (oy, ox))) {
+                let (top, left) = convolution.patch(oy, ox);
+                if top < 0 || left < 0 || top + KERNEL > height as i32 || left + KERNEL > width as i32 {
+                    continue;
+                }
+                let n = (oy * convolution.out_w + ox) as usize;
+                for m in 0..filters {
+                    assert_eq!(
+                        output[m * n_cols + n],
+                        convolution.expected(&image, &weights, zero_points[m], m, (top, left)),
+                        "{channels}x{height}x{width} stride {stride}: filter {m} at ({oy}, {ox}), kernel {}",
+                        gemm.kernel_name()
+                    );
+                    compared += 1;
                 }
             }
             assert!(3 * compared > filters * n_cols, "too few positions inside: {compared} of {}", filters * n_cols);
