@@ -99,6 +99,42 @@ fn an_honest_page_is_drawn_in_the_child_as_in_process_and_says_what_that_costs()
     }
 }
 
+#[test]
+fn the_child_can_reach_nothing_but_its_pipes() {
+    // What a Lambda function's process holds: credentials in its
+    // environment, descriptors without close-on-exec.
+    // SAFETY: no other thread of this test binary reads the environment
+    // while this test sets it (the other tests here start no threads that
+    // do before it).
+    unsafe { std::env::set_var("AWS_SECRET_ACCESS_KEY", "the function's own") };
+    let mut leaked = [0; 2];
+    // SAFETY: pipe writes two descriptors into the array given.
+    assert_eq!(unsafe { libc::pipe(leaked.as_mut_ptr()) }, 0);
+    let reach = sandbox::probe_with(child_program()).expect("the child answers");
+    println!("{reach:?}");
+    assert!(!reach.environment.iter().any(|name| name.starts_with("AWS")), "{:?}", reach.environment);
+    assert!(reach.descriptors.is_empty(), "inherited descriptors: {:?}", reach.descriptors);
+    assert!(reach.no_new_privileges && reach.filtered, "{reach:?}");
+    assert!(!reach.opened_a_file && !reach.opened_a_socket && !reach.started_a_process, "{reach:?}");
+    assert!(reach.is_confined());
+}
+
+#[test]
+fn text_layer_fan_outs_are_refused_within_the_childs_time_and_memory() {
+    let limits = DocumentLimits::default();
+    for (name, pdf, pages) in [
+        ("one page of 2^20 glyphs", hostile_pdfs::glyph_fan_out(20, 1), 1),
+        ("50 pages of 2^17 glyphs", hostile_pdfs::glyph_fan_out(17, 50), 50),
+    ] {
+        assert!(pdf.len() < 20 << 10, "{name}: {} bytes", pdf.len());
+        let (counted, _) = sandbox::inspect_with(child_program(), &pdf, &limits, Confinement::INSPECTION);
+        assert_eq!(counted, Ok(pages), "{name}");
+        let info = DocumentInfo { kind: DocumentKind::Pdf, pages };
+        let drawn = sandbox::draw_with(child_program(), &pdf, &info, pages - 1, &limits, Confinement::DRAWING);
+        assert_refused(name, (drawn.0.map(|page| page.dpi), drawn.1), Confinement::DRAWING);
+    }
+}
+
 #[tokio::test]
 async fn hostile_uploads_fail_with_their_reason_and_the_next_image_is_read() {
     let app = TestApp::spawn_with(local::Options { run_ocr_worker: true, ..local::Options::for_test() }).await;
@@ -122,6 +158,10 @@ async fn hostile_uploads_fail_with_their_reason_and_the_next_image_is_read() {
         let job: serde_json::Value = response.json().await.unwrap();
         jobs.push((name, job["job_id"].as_str().unwrap().to_owned()));
     }
+    // Fifty pages that share a text-layer fan-out: refused at its first
+    // page, not read page after page (nor started again in a loop).
+    let fan_out = hostile_pdfs::glyph_fan_out(17, 50);
+    jobs.push(("text-layer fan-out", app.upload_presigned(&token, "application/pdf", fan_out).await));
     let font = local::fixtures::load_font("DejaVuSans.ttf").unwrap();
     let image = local::fixtures::paragraph("after", &font, 30.0, &["After the bombs"]).png();
     let response = app.upload_raw(&token, "image/png", image).await;

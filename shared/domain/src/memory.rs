@@ -153,6 +153,7 @@ impl EmailQueue for MemoryEmailQueue {
 pub struct MemoryJobStore {
     jobs: Mutex<HashMap<(UserId, JobId), Job>>,
     keys: Mutex<HashMap<(UserId, String), (IdempotencyRecord, u64)>>,
+    pages_by_day: Mutex<HashMap<(UserId, time::Date), u32>>,
 }
 
 #[async_trait]
@@ -249,6 +250,25 @@ impl JobStore for MemoryJobStore {
                 pages_total: j.pages_total,
             })
             .collect())
+    }
+
+    async fn charge_pages(
+        &self,
+        owner: &UserId,
+        day: time::Date,
+        pages: u32,
+        limit: u32,
+    ) -> Result<crate::jobs::ports::PageCharge, StoreError> {
+        use crate::jobs::ports::PageCharge;
+        let mut days = lock(&self.pages_by_day);
+        let used = days.entry((*owner, day)).or_default();
+        Ok(match used.checked_add(pages).filter(|&sum| sum <= limit) {
+            Some(sum) => {
+                *used = sum;
+                PageCharge::Charged { used: sum }
+            }
+            None => PageCharge::Over { used: *used },
+        })
     }
 }
 

@@ -97,8 +97,7 @@ fn is_tiff(bytes: &[u8]) -> bool {
 /// page. A PDF is opened in the [`sandbox`] when this process has one.
 pub fn inspect_document(bytes: &[u8], limits: &DocumentLimits) -> Result<DocumentInfo, ImageProblem> {
     if is_pdf(bytes) {
-        let pages = sandbox::inspect_pdf(bytes, limits, limits.confinement)
-            .unwrap_or_else(|| inspect_pdf_here(bytes, limits))?;
+        let pages = sandbox::inspect_pdf(bytes, limits, limits.confinement)?;
         return Ok(DocumentInfo { kind: DocumentKind::Pdf, pages });
     }
     if is_tiff(bytes) {
@@ -134,8 +133,7 @@ pub fn render_page(
             Ok(RenderedPage { image: upright.image, dpi: ASSUMED_IMAGE_DPI, orientation_applied, text_layer: None })
         }
         DocumentKind::Tiff => tiff_page(bytes, index, limits),
-        DocumentKind::Pdf => sandbox::draw_pdf_page(bytes, info, index, limits, limits.confinement)
-            .unwrap_or_else(|| draw_pdf_page_here(bytes, info, index, limits)),
+        DocumentKind::Pdf => sandbox::draw_pdf_page(bytes, info, index, limits, limits.confinement),
     }
 }
 
@@ -234,6 +232,22 @@ pub(super) fn draw_pdf_page_here(
         .ok_or_else(|| ImageProblem::Unreadable(format!("the PDF has no page {}", index + 1)))?;
     let (_, _, dpi) = pdf_page_pixels(page.render_dimensions(), index as usize, limits)?;
     let scale = dpi / 72.0;
+    // The text first: a page that draws too many glyphs is refused before
+    // it is drawn.
+    let text_layer = match super::text_layer::page_text(page, scale) {
+        Ok(lines) => Some(lines),
+        Err(super::text_layer::Unusable::TooManyGlyphs) => {
+            return Err(ImageProblem::TooDemanding(format!(
+                "page {} draws more than {} characters",
+                index + 1,
+                super::text_layer::MAX_GLYPHS_PER_PAGE
+            )));
+        }
+        Err(why) => {
+            tracing::debug!(page = index + 1, ?why, "the page's own text is not used");
+            None
+        }
+    };
     let cache = RenderCache::new();
     let settings = PixmapSettings { x_scale: scale, y_scale: scale, bg_color: WHITE };
     let pixmap = hayro::render(page, &cache, &InterpreterSettings::default(), &RenderSettings::default(), &settings);
@@ -247,13 +261,6 @@ pub(super) fn draw_pdf_page_here(
         .collect();
     let image = GrayImage::from_raw(width, height, gray)
         .ok_or_else(|| ImageProblem::Corrupt(format!("page {} could not be drawn", index + 1)))?;
-    let text_layer = match super::text_layer::page_text(page, scale) {
-        Ok(lines) => Some(lines),
-        Err(why) => {
-            tracing::debug!(page = index + 1, ?why, "the page's own text is not used");
-            None
-        }
-    };
     Ok(RenderedPage { image: DynamicImage::ImageLuma8(image), dpi, orientation_applied: None, text_layer })
 }
 

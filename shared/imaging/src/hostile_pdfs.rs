@@ -137,6 +137,45 @@ pub fn form_fan_out(depth: u32) -> Vec<u8> {
     one_page("/XObject << /F0 5 0 R >>", content, forms)
 }
 
+/// `pages` US Letter pages that share one content stream, which draws a
+/// form that draws the next twice, `depth` deep, down to one glyph: 2^depth
+/// glyphs a page from a few kilobytes (the text-layer fan-out a security
+/// review sent).
+pub fn glyph_fan_out(depth: u32, pages: u32) -> Vec<u8> {
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", i + 4)).collect();
+    let mut objects: Vec<Vec<u8>> =
+        vec![CATALOG.into(), format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")).into_bytes()];
+    // Object 3: the shared content; then the pages; then the font and forms.
+    let content = 3;
+    let font = 4 + pages as usize;
+    let first_form = font + 1;
+    objects.push(stream("", b"/F0 Do"));
+    for _ in 0..pages {
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /F0 {first_form} 0 R >> >> /Contents {content} 0 R >>"
+            )
+            .into_bytes(),
+        );
+    }
+    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
+    for level in 0..depth {
+        let (drawing, resources) = if level + 1 == depth {
+            ("BT /H 12 Tf 72 700 Td (A) Tj ET".to_owned(), format!("/Font << /H {font} 0 R >>"))
+        } else {
+            (
+                format!("/F{n} Do /F{n} Do", n = level + 1),
+                format!("/XObject << /F{} {} 0 R >>", level + 1, first_form + level as usize + 1),
+            )
+        };
+        objects.push(stream(
+            &format!("/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << {resources} >>"),
+            drawing.as_bytes(),
+        ));
+    }
+    pdf_of(&objects)
+}
+
 /// The page object lives in an object stream that inflates to `size`
 /// bytes (the page, then zeros): reading the page tree, which the API does
 /// to count pages, inflates it.
@@ -225,9 +264,11 @@ mod tests {
             ("image", image_bomb(gib)),
             ("object stream", object_stream_bomb(gib)),
             ("fan-out", form_fan_out(30)),
+            ("glyph fan-out", glyph_fan_out(20, 50)),
         ] {
             assert!(pdf.len() < 2 << 20, "{name}: {} bytes", pdf.len());
         }
+        assert!(glyph_fan_out(17, 50).len() < 20 << 10, "fifty pages of 2^17 glyphs in a few kilobytes");
     }
 
     #[test]

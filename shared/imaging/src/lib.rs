@@ -44,6 +44,17 @@ pub enum ImageProblem {
     /// A PDF that asks for more than it may: see `sandbox`.
     #[error("the document is too complex: {0}")]
     TooDemanding(String),
+    /// The confined PDF reader could not be started or watched: nothing is
+    /// known of the document, and asking again later may succeed.
+    #[error("the PDF reader is not available: {0}")]
+    ReaderUnavailable(String),
+}
+
+impl ImageProblem {
+    /// Whether the fault is ours and passing, not the document's.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ImageProblem::ReaderUnavailable(_))
+    }
 }
 
 /// What the header says.

@@ -6,9 +6,20 @@
 //! parent kills it at its deadline. What it cannot do ends as an
 //! [`ImageProblem`]; the parent, its memory and its other work are untouched.
 //!
+//! The child can reach nothing but its pipes: it starts with an empty
+//! environment (no credentials, no runtime API), closes every descriptor
+//! it inherited beyond stdin, stdout and stderr, may open no file and start
+//! no process (`RLIMIT_NOFILE`, `RLIMIT_NPROC`, `no_new_privs`), and once
+//! it has read its input a seccomp filter lets through only what parsing
+//! and drawing in memory need: no `open`, no socket, no `clone`, no
+//! `execve`. The parent reads its answer through a bounded reader and
+//! checks it against the limits it asked for: a child that was made to
+//! misbehave can at most fail its own document.
+//!
 //! A program that can be its own child calls [`serve_if_child`] first thing
-//! in `main`. A process that has not (unit tests) opens PDFs in-process;
-//! a test harness names a program that can with [`use_program`].
+//! in `main`; a test harness names such a program with [`use_program`]. A
+//! process with neither opens no PDF (in builds for tests, unit tests open
+//! them in-process).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,8 +38,14 @@ const CHILD_VARIABLE: &str = "OCR_DOCUMENT_SANDBOX_CHILD";
 /// The child's address-space limit, in bytes (set in its environment so
 /// that it applies before the child reads anything).
 const MEMORY_VARIABLE: &str = "OCR_DOCUMENT_SANDBOX_MEMORY";
-/// A program, its drawing answer and its failure text are read up to this.
+/// The child's failure text is read up to this.
 const MAX_STDERR_BYTES: u64 = 8 * 1024;
+/// The answer's JSON line is read up to this: a page's text layer at its
+/// cap of glyphs is a few megabytes.
+const MAX_ANSWER_BYTES: u64 = 32 << 20;
+/// The child's exit code when it could not confine itself: the fault is
+/// the host's, not the document's.
+const UNCONFINED_EXIT: i32 = 4;
 
 static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
 
@@ -76,8 +93,16 @@ fn program() -> Option<&'static Path> {
 /// What the parent asks of the child.
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
-    Inspect { limits: WireLimits },
-    Draw { info: WireInfo, page: u32, limits: WireLimits },
+    Inspect {
+        limits: WireLimits,
+    },
+    Draw {
+        info: WireInfo,
+        page: u32,
+        limits: WireLimits,
+    },
+    /// What the child can reach, confined as for a document.
+    Probe,
 }
 
 /// The child's answer, followed for a drawn page by its grey pixels.
@@ -86,6 +111,36 @@ enum Answer {
     Inspected { pages: u32 },
     Drawn { width: u32, height: u32, dpi: f32, text_layer: Option<Vec<super::text_layer::LayerLine>> },
     Refused(WireProblem),
+    Probed(Reach),
+}
+
+/// What a confined child could reach when it tried (see [`probe_with`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reach {
+    /// The names of the variables in its environment.
+    pub environment: Vec<String>,
+    /// Descriptors open beyond stdin, stdout and stderr.
+    pub descriptors: Vec<i32>,
+    pub no_new_privileges: bool,
+    /// Whether the syscall filter was in force.
+    pub filtered: bool,
+    pub opened_a_file: bool,
+    pub opened_a_socket: bool,
+    pub started_a_process: bool,
+}
+
+impl Reach {
+    /// Whether the child can reach nothing but its pipes.
+    pub fn is_confined(&self) -> bool {
+        let allowed = [CHILD_VARIABLE, MEMORY_VARIABLE];
+        self.environment.iter().all(|name| allowed.contains(&name.as_str()))
+            && self.descriptors.is_empty()
+            && self.no_new_privileges
+            && self.filtered
+            && !self.opened_a_file
+            && !self.opened_a_socket
+            && !self.started_a_process
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -122,6 +177,7 @@ enum WireProblem {
     Encrypted,
     TooManyPages { limit: u32 },
     PageTooLarge { page: u32, width_pt: u32, height_pt: u32 },
+    TooDemanding(String),
     Other(String),
 }
 
@@ -138,6 +194,7 @@ impl From<ImageProblem> for WireProblem {
             ImageProblem::PageTooLarge { page, width_pt, height_pt } => {
                 Self::PageTooLarge { page, width_pt, height_pt }
             }
+            ImageProblem::TooDemanding(why) => Self::TooDemanding(why),
             other => Self::Other(other.to_string()),
         }
     }
@@ -154,6 +211,7 @@ impl From<WireProblem> for ImageProblem {
             WireProblem::Encrypted => Self::Encrypted,
             WireProblem::TooManyPages { limit } => Self::TooManyPages { limit },
             WireProblem::PageTooLarge { page, width_pt, height_pt } => Self::PageTooLarge { page, width_pt, height_pt },
+            WireProblem::TooDemanding(why) => Self::TooDemanding(why),
         }
     }
 }
@@ -166,26 +224,54 @@ pub struct ChildRun {
     pub peak_rss_bytes: u64,
 }
 
-/// [`super::document::inspect_document`] of a PDF, in a child when this
-/// process has one.
+/// [`super::document::inspect_document`] of a PDF, in a child.
 pub(super) fn inspect_pdf(
     bytes: &[u8],
     limits: &DocumentLimits,
     confinement: Confinement,
-) -> Option<Result<u32, ImageProblem>> {
-    Some(inspect_with(program()?, bytes, limits, confinement).0)
+) -> Result<u32, ImageProblem> {
+    match program() {
+        Some(program) => inspect_with(program, bytes, limits, confinement).0,
+        None => without_child::inspect(bytes, limits),
+    }
 }
 
-/// [`super::document::render_page`] of a PDF's page, in a child when this
-/// process has one.
+/// [`super::document::render_page`] of a PDF's page, in a child.
 pub(super) fn draw_pdf_page(
     bytes: &[u8],
     info: &DocumentInfo,
     index: u32,
     limits: &DocumentLimits,
     confinement: Confinement,
-) -> Option<Result<RenderedPage, ImageProblem>> {
-    Some(draw_with(program()?, bytes, info, index, limits, confinement).0)
+) -> Result<RenderedPage, ImageProblem> {
+    match program() {
+        Some(program) => draw_with(program, bytes, info, index, limits, confinement).0,
+        None => without_child::draw(bytes, info, index, limits),
+    }
+}
+
+/// A process that cannot start a child: in builds for tests, unit tests
+/// read PDFs here; anywhere else no PDF is read unconfined.
+#[cfg(any(test, feature = "test-util"))]
+mod without_child {
+    pub(super) use super::super::document::{draw_pdf_page_here as draw, inspect_pdf_here as inspect};
+}
+
+#[cfg(not(any(test, feature = "test-util")))]
+mod without_child {
+    use super::*;
+
+    fn refused() -> ImageProblem {
+        ImageProblem::ReaderUnavailable("this program has no confined PDF reader (see sandbox::serve_if_child)".into())
+    }
+
+    pub(super) fn inspect(_: &[u8], _: &DocumentLimits) -> Result<u32, ImageProblem> {
+        Err(refused())
+    }
+
+    pub(super) fn draw(_: &[u8], _: &DocumentInfo, _: u32, _: &DocumentLimits) -> Result<RenderedPage, ImageProblem> {
+        Err(refused())
+    }
 }
 
 /// Opens the PDF with `program` to count and measure its pages, and says
@@ -196,11 +282,11 @@ pub fn inspect_with(
     limits: &DocumentLimits,
     confinement: Confinement,
 ) -> (Result<u32, ImageProblem>, ChildRun) {
-    let (answer, run) = ask(program, &Request::Inspect { limits: limits.into() }, bytes, confinement, "opened");
+    let (answer, run) = ask(program, &Request::Inspect { limits: limits.into() }, bytes, 0, confinement, "opened");
     let pages = answer.and_then(|(answer, _)| match answer {
-        Answer::Inspected { pages } => Ok(pages),
+        Answer::Inspected { pages } if pages <= limits.max_pages => Ok(pages),
         Answer::Refused(problem) => Err(problem.into()),
-        Answer::Drawn { .. } => Err(protocol("an answer to another question")),
+        _ => Err(protocol("an answer to another question")),
     });
     (pages, run)
 }
@@ -215,18 +301,40 @@ pub fn draw_with(
     confinement: Confinement,
 ) -> (Result<RenderedPage, ImageProblem>, ChildRun) {
     let request = Request::Draw { info: WireInfo { pages: info.pages }, page: index, limits: limits.into() };
-    let (answer, run) = ask(program, &request, bytes, confinement, "drawn");
+    let (answer, run) = ask(program, &request, bytes, limits.max_pixels, confinement, "drawn");
     let page = answer.and_then(|(answer, pixels)| match answer {
         Answer::Drawn { width, height, dpi, text_layer } => {
+            if u64::from(width) * u64::from(height) > limits.max_pixels {
+                return Err(protocol("a page larger than asked"));
+            }
+            if pixels.len() as u64 != u64::from(width) * u64::from(height) {
+                return Err(protocol("another number of pixels than the page's size"));
+            }
             let image = image::GrayImage::from_raw(width, height, pixels)
                 .ok_or_else(|| protocol("fewer pixels than the page's size"))?;
             let image = image::DynamicImage::ImageLuma8(image);
             Ok(RenderedPage { image, dpi, orientation_applied: None, text_layer })
         }
         Answer::Refused(problem) => Err(problem.into()),
-        Answer::Inspected { .. } => Err(protocol("an answer to another question")),
+        _ => Err(protocol("an answer to another question")),
     });
     (page, run)
+}
+
+/// What a child of `program`, confined as for a document, can reach: for
+/// the start-up self-check and the tests.
+pub fn probe_with(program: &Path) -> Result<Reach, ImageProblem> {
+    let confinement = Confinement::INSPECTION;
+    let (answer, _) = ask(program, &Request::Probe, b"", 0, confinement, "probed");
+    match answer?.0 {
+        Answer::Probed(reach) => Ok(reach),
+        _ => Err(protocol("an answer to another question")),
+    }
+}
+
+/// [`probe_with`] the program this process registered.
+pub fn probe() -> Result<Reach, ImageProblem> {
+    probe_with(program().ok_or_else(|| ImageProblem::ReaderUnavailable("no program registered".into()))?)
 }
 
 fn protocol(what: &str) -> ImageProblem {
@@ -234,17 +342,24 @@ fn protocol(what: &str) -> ImageProblem {
 }
 
 /// Runs one request in a child: the request as a JSON line, then the
-/// document on stdin; the answer as a JSON line, then any pixels, on stdout.
+/// document on stdin; the answer as a JSON line, then at most
+/// `max_pixels` pixels, on stdout.
 fn ask(
     program: &Path,
     request: &Request,
     bytes: &[u8],
+    max_pixels: u64,
     confinement: Confinement,
     what: &str,
 ) -> (Result<(Answer, Vec<u8>), ImageProblem>, ChildRun) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     let started = Instant::now();
     let crashed = |why: String| ImageProblem::Corrupt(format!("the PDF could not be {what}: {why}"));
+    // Nothing of this process's environment: in Lambda it holds the
+    // function's credentials and the runtime API's address.
     let spawned = Command::new(program)
+        .env_clear()
         .env(CHILD_VARIABLE, "1")
         .env(MEMORY_VARIABLE, confinement.memory_bytes.to_string())
         .stdin(Stdio::piped())
@@ -255,12 +370,14 @@ fn ask(
         Ok(child) => child,
         Err(e) => {
             let run = ChildRun { elapsed: started.elapsed(), peak_rss_bytes: 0 };
-            return (Err(crashed(format!("the PDF reader did not start: {e}"))), run);
+            return (Err(ImageProblem::ReaderUnavailable(format!("it did not start: {e}"))), run);
         }
     };
     let header = serde_json::to_vec(request).expect("a request serializes");
-    let (mut stdin, mut stdout, stderr) =
+    let (mut stdin, stdout, stderr) =
         (child.stdin.take().expect("piped"), child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let max_answer = MAX_ANSWER_BYTES + max_pixels;
+    let overflowed = AtomicBool::new(false);
     let (ended, output, failure) = std::thread::scope(|scope| {
         scope.spawn(move || {
             // The child may exit before reading it all: a broken pipe is its
@@ -268,9 +385,13 @@ fn ask(
             let _ =
                 stdin.write_all(&header).and_then(|()| stdin.write_all(b"\n")).and_then(|()| stdin.write_all(bytes));
         });
-        let output = scope.spawn(move || {
+        let output = scope.spawn(|| {
             let mut output = Vec::new();
-            stdout.read_to_end(&mut output).map(|_| output)
+            let read = stdout.take(max_answer + 1).read_to_end(&mut output);
+            if output.len() as u64 > max_answer {
+                overflowed.store(true, Ordering::Relaxed);
+            }
+            read.map(|_| output)
         });
         let failure = scope.spawn(move || {
             let mut text = String::new();
@@ -281,9 +402,12 @@ fn ask(
         let ended = loop {
             match reap(&child, libc::WNOHANG) {
                 Ok(Some((status, peak))) => break Ok((Ok(status), peak)),
+                Ok(None) if overflowed.load(Ordering::Relaxed) => {
+                    let peak = kill_and_reap(&mut child);
+                    break Ok((Err(protocol("more than it may")), peak));
+                }
                 Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let peak = reap(&child, 0).ok().flatten().map_or(0, |(_, peak)| peak);
+                    let peak = kill_and_reap(&mut child);
                     let too_long = ImageProblem::TooDemanding(format!(
                         "it takes more than {} s to be {what}",
                         confinement.time.as_secs_f32()
@@ -291,7 +415,11 @@ fn ask(
                     break Ok((Err(too_long), peak));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => break Err(crashed(e.to_string())),
+                // The child cannot be watched: it is not left running.
+                Err(e) => {
+                    kill_and_reap(&mut child);
+                    break Err(ImageProblem::ReaderUnavailable(format!("it could not be watched: {e}")));
+                }
             }
         };
         (ended, output.join(), failure.join().unwrap_or_default())
@@ -305,18 +433,43 @@ fn ask(
         if !status.success() {
             return Err(failed_child(status, &failure, confinement, what));
         }
+        if overflowed.load(Ordering::Relaxed) {
+            return Err(protocol("more than it may"));
+        }
         let Ok(Ok(output)) = output else {
             return Err(crashed("its answer could not be read".into()));
         };
         let end = output.iter().position(|&b| b == b'\n').ok_or_else(|| protocol("no answer"))?;
+        if end as u64 > MAX_ANSWER_BYTES {
+            return Err(protocol("more than it may"));
+        }
         let answer = serde_json::from_slice(&output[..end]).map_err(|_| protocol("something unreadable"))?;
-        Ok((answer, output[end + 1..].to_vec()))
+        let mut output = output;
+        output.drain(..=end);
+        Ok((answer, output))
     });
     (answer, run)
 }
 
+/// Kills the child and waits for it; its peak resident memory.
+fn kill_and_reap(child: &mut std::process::Child) -> u64 {
+    let _ = child.kill();
+    loop {
+        match reap(child, 0) {
+            Ok(ended) => return ended.map_or(0, |(_, peak)| peak),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // Reaped already, or not ours: nothing is left running.
+            Err(_) => return 0,
+        }
+    }
+}
+
 /// Why a child that did not answer failed.
 fn failed_child(status: ExitStatus, stderr: &str, confinement: Confinement, what: &str) -> ImageProblem {
+    if status.code() == Some(UNCONFINED_EXIT) {
+        let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return ImageProblem::ReaderUnavailable(format!("it could not confine itself: {last_line}"));
+    }
     if stderr.contains("memory allocation of") {
         return ImageProblem::TooDemanding(format!(
             "it needs more than {} MB of memory to be {what}",
@@ -349,13 +502,23 @@ fn reap(child: &std::process::Child, options: libc::c_int) -> std::io::Result<Op
 mod child {
     use super::*;
 
-    /// The child's whole life: limits first, then the one request.
+    /// The child's whole life: confinement first, then the one request,
+    /// read whole before the syscall filter closes everything else.
     pub(super) fn main() -> i32 {
         let memory = std::env::var(MEMORY_VARIABLE).ok().and_then(|m| m.parse::<u64>().ok());
-        confine(memory);
+        if let Err(e) = confine::process(memory) {
+            eprintln!("{e}");
+            return UNCONFINED_EXIT;
+        }
         let mut input = Vec::new();
         if std::io::stdin().read_to_end(&mut input).is_err() {
             return 2;
+        }
+        let descriptors = confine::open_descriptors();
+        let no_new_privileges = confine::has_no_new_privileges();
+        if let Err(e) = confine::syscalls() {
+            eprintln!("{e}");
+            return UNCONFINED_EXIT;
         }
         let Some(end) = input.iter().position(|&b| b == b'\n') else {
             return 2;
@@ -381,23 +544,146 @@ mod child {
                     Err(problem) => (Answer::Refused(problem.into()), Vec::new()),
                 }
             }
+            Request::Probe => (Answer::Probed(confine::reach(descriptors, no_new_privileges)), Vec::new()),
         };
         let mut out = std::io::stdout().lock();
         let header = serde_json::to_vec(&answer).expect("an answer serializes");
         let written = out.write_all(&header).and_then(|()| out.write_all(b"\n")).and_then(|()| out.write_all(&pixels));
         if written.and_then(|()| out.flush()).is_err() { 3 } else { 0 }
     }
+}
 
-    /// The address-space limit, and death with the parent.
-    fn confine(memory: Option<u64>) {
-        // SAFETY: setrlimit and prctl only read the values given.
+/// Confinement is Linux's: elsewhere no PDF is read.
+#[cfg(not(target_os = "linux"))]
+mod confine {
+    pub(super) fn process(_: Option<u64>) -> Result<(), String> {
+        Err("the PDF reader is confined only on Linux".into())
+    }
+    pub(super) fn syscalls() -> Result<(), String> {
+        Err("the PDF reader is confined only on Linux".into())
+    }
+    pub(super) fn open_descriptors() -> Vec<i32> {
+        Vec::new()
+    }
+    pub(super) fn has_no_new_privileges() -> bool {
+        false
+    }
+    pub(super) fn reach(_: Vec<i32>, _: bool) -> super::Reach {
+        unreachable!("process() refused")
+    }
+}
+
+/// The operating system's limits on the child.
+#[cfg(target_os = "linux")]
+mod confine {
+    use std::collections::BTreeMap;
+
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+
+    use super::Reach;
+
+    /// Before the input is read: death with the parent, no descriptor but
+    /// the three pipes, no new privileges, the address-space limit, no
+    /// further descriptors or processes, no core dump.
+    pub(super) fn process(memory: Option<u64>) -> Result<(), String> {
+        // SAFETY: each call only reads the plain values given.
         unsafe {
-            if let Some(bytes) = memory {
-                let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
-                libc::setrlimit(libc::RLIMIT_AS, &limit);
-            }
-            #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+                for fd in 3..4096 {
+                    libc::close(fd);
+                }
+            }
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
+            }
+        }
+        let mut limits = vec![(libc::RLIMIT_NOFILE, 3), (libc::RLIMIT_NPROC, 0), (libc::RLIMIT_CORE, 0)];
+        if let Some(bytes) = memory {
+            limits.push((libc::RLIMIT_AS, bytes));
+        }
+        for (resource, value) in limits {
+            let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+            // SAFETY: setrlimit reads the limit given.
+            if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+                return Err(format!("setrlimit({resource}): {}", std::io::Error::last_os_error()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The system calls that reading a PDF in memory and answering on
+    /// stdout need; every other fails with `EPERM`.
+    const ALLOWED: &[libc::c_long] = &[
+        libc::SYS_read,
+        libc::SYS_write,
+        libc::SYS_writev,
+        libc::SYS_close,
+        libc::SYS_brk,
+        libc::SYS_mmap,
+        libc::SYS_munmap,
+        libc::SYS_mremap,
+        libc::SYS_mprotect,
+        libc::SYS_madvise,
+        libc::SYS_futex,
+        libc::SYS_sched_yield,
+        libc::SYS_getrandom,
+        libc::SYS_clock_gettime,
+        libc::SYS_rt_sigaction,
+        libc::SYS_rt_sigprocmask,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_sigaltstack,
+        // abort() after a failed allocation signals itself.
+        libc::SYS_getpid,
+        libc::SYS_gettid,
+        libc::SYS_tgkill,
+        libc::SYS_exit,
+        libc::SYS_exit_group,
+    ];
+
+    /// Once the input is read: only [`ALLOWED`] system calls.
+    pub(super) fn syscalls() -> Result<(), String> {
+        let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e}"))?;
+        let rules = ALLOWED.iter().map(|&call| (call as i64, Vec::new())).collect::<BTreeMap<_, _>>();
+        let filter = SeccompFilter::new(rules, SeccompAction::Errno(libc::EPERM as u32), SeccompAction::Allow, arch)
+            .map_err(|e| format!("seccomp: {e}"))?;
+        let program: BpfProgram = filter.try_into().map_err(|e| format!("seccomp: {e}"))?;
+        seccompiler::apply_filter(&program).map_err(|e| format!("seccomp: {e}"))
+    }
+
+    pub(super) fn open_descriptors() -> Vec<i32> {
+        // SAFETY: F_GETFD only asks about the descriptor.
+        (3..1024).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).collect()
+    }
+
+    pub(super) fn has_no_new_privileges() -> bool {
+        // SAFETY: a query without pointers.
+        unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 }
+    }
+
+    /// Tries what a parser bug would want, under the filter.
+    pub(super) fn reach(descriptors: Vec<i32>, no_new_privileges: bool) -> Reach {
+        let opened_a_file = std::fs::File::open("/proc/self/status").is_ok();
+        // SAFETY: socket takes plain values; a descriptor it returns is not
+        // used (the child exits).
+        let opened_a_socket = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) } >= 0;
+        // SAFETY: a forked copy exits at once without running anything.
+        let started_a_process = match unsafe { libc::fork() } {
+            0 => unsafe { libc::_exit(0) },
+            pid => pid > 0,
+        };
+        // The filter answers EPERM to a call it does not allow.
+        // SAFETY: getppid is allowed or refused; either way nothing changes.
+        let filtered = unsafe { libc::syscall(libc::SYS_getppid) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        Reach {
+            environment: std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()).collect(),
+            descriptors,
+            no_new_privileges,
+            filtered,
+            opened_a_file,
+            opened_a_socket,
+            started_a_process,
         }
     }
 }

@@ -14,6 +14,13 @@
 //!   (a scanned page with a stamp or a typed header): the text layer
 //!   would miss the scan's text — OCR.
 //!
+//! - more than [`MAX_GLYPHS_PER_PAGE`] glyphs (no real page has half as
+//!   many; forms that draw each other make millions from a few bytes): the
+//!   page is refused as too complex, and no more glyphs are kept once the
+//!   cap is passed, so the layer never outgrows it;
+//! - more than [`MAX_UNMAPPED_SHARE`] of the glyphs drawn off the page:
+//!   text nobody sees — OCR. Fewer are dropped.
+//!
 //! Otherwise the page's text is its result, each word with confidence 1.
 
 use hayro::hayro_interpret::TransformExt;
@@ -33,6 +40,9 @@ const DESCENT: f64 = 0.2;
 const ASCENT: f64 = 0.8;
 /// More glyphs than this share without Unicode makes the text unusable.
 pub const MAX_UNMAPPED_SHARE: f32 = 0.05;
+/// A page that draws more glyphs than this is refused (a dense broadsheet
+/// page has about 30,000 characters).
+pub const MAX_GLYPHS_PER_PAGE: usize = 100_000;
 /// A picture covering this share of the page is a scan.
 pub const SCAN_AREA_SHARE: f64 = 0.5;
 /// A gap wider than this (in ems of the glyphs beside it) between glyphs
@@ -49,11 +59,21 @@ struct PlacedGlyph {
     baseline: f64,
 }
 
-#[derive(Default)]
 struct Collector {
+    /// The page, in its drawn pixels.
+    page: Rect,
     glyphs: Vec<PlacedGlyph>,
+    /// Every glyph drawn, kept or not.
+    drawn: usize,
+    off_page: usize,
     invisible: usize,
     picture_area: f64,
+}
+
+impl Collector {
+    fn new(page: Rect) -> Self {
+        Self { page, glyphs: Vec::new(), drawn: 0, off_page: 0, invisible: 0, picture_area: 0.0 }
+    }
 }
 
 impl<'a> Device<'a> for Collector {
@@ -69,12 +89,16 @@ impl<'a> Device<'a> for Collector {
     }
 
     fn draw_glyph_run(&mut self, run: &GlyphRun<'_, 'a>, props: DrawProps<'a>, mode: &DrawMode) {
+        let glyphs = run.glyphs();
+        self.drawn = self.drawn.saturating_add(glyphs.len());
         if matches!(mode, DrawMode::Invisible) {
-            self.invisible += run.glyphs().len();
+            self.invisible += glyphs.len();
             return;
         }
-        let glyphs = run.glyphs();
         for (i, glyph) in glyphs.iter().enumerate() {
+            if self.glyphs.len() >= MAX_GLYPHS_PER_PAGE {
+                return;
+            }
             let transform: Affine = props.transform * glyph.transform();
             let origin = transform * Point::ZERO;
             let up = transform * Point::new(0.0, UNITS_PER_EM);
@@ -103,6 +127,10 @@ impl<'a> Device<'a> for Collector {
             });
             // Upright text only (rotated text is left to OCR's turn).
             let bbox = Rect::new(origin.x, origin.y - ASCENT * em, origin.x + advance, origin.y + DESCENT * em);
+            if !(bbox.is_finite() && self.page.overlaps(bbox)) {
+                self.off_page += 1;
+                continue;
+            }
             self.glyphs.push(PlacedGlyph { text, bbox, em, baseline: origin.y });
         }
     }
@@ -125,6 +153,9 @@ pub struct LayerLine {
 /// Why a page's own text is not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unusable {
+    /// More than [`MAX_GLYPHS_PER_PAGE`] glyphs: the page is too complex.
+    TooManyGlyphs,
+    OffPage,
     NoText,
     InvisibleLayer,
     Unmapped,
@@ -139,12 +170,15 @@ pub fn page_text(page: &Page<'_>, scale: f32) -> Result<Vec<LayerLine>, Unusable
     let target = Rect::new(0.0, 0.0, f64::from(width * scale), f64::from(height * scale));
     let cache = InterpreterCache::new();
     let mut context = Context::new(transform, target, &cache, page.xref(), InterpreterSettings::default());
-    let mut collector = Collector::default();
+    let mut collector = Collector::new(target);
     interpret_page(page, &mut context, &mut collector);
     decide(collector, target.area())
 }
 
 fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusable> {
+    if collector.drawn > MAX_GLYPHS_PER_PAGE {
+        return Err(Unusable::TooManyGlyphs);
+    }
     if collector.invisible > 0 {
         return Err(Unusable::InvisibleLayer);
     }
@@ -163,6 +197,9 @@ fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusab
         .count();
     if unmapped as f32 > MAX_UNMAPPED_SHARE * drawn.len() as f32 {
         return Err(Unusable::Unmapped);
+    }
+    if collector.off_page as f32 > MAX_UNMAPPED_SHARE * collector.drawn as f32 {
+        return Err(Unusable::OffPage);
     }
     if collector.picture_area >= SCAN_AREA_SHARE * page_area {
         return Err(Unusable::Scanned);

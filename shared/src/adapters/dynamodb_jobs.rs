@@ -12,7 +12,7 @@ use super::dynamodb::{
     timestamp,
 };
 use crate::domain::{Email, UserId};
-use crate::jobs::ports::{IdempotencyStore, JobPage, JobStore, JobWeight};
+use crate::jobs::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, PageCharge};
 use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrMode, OcrResult, StoredResult};
 use crate::ports::StoreError;
 
@@ -173,6 +173,60 @@ impl JobStore for DynamoJobStore {
         Ok(JobPage { jobs, next })
     }
 
+    /// One conditional `ADD`: parallel requests are serialised by
+    /// DynamoDB, and the count is read only from the item itself.
+    async fn charge_pages(
+        &self,
+        owner: &UserId,
+        day: time::Date,
+        pages: u32,
+        limit: u32,
+    ) -> Result<PageCharge, StoreError> {
+        let key = pages_key(owner, day);
+        let expires = day.midnight().assume_utc() + time::Duration::days(2);
+        let charged = match limit.checked_sub(pages) {
+            None => None,
+            Some(room) => {
+                let out = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .update_expression("ADD pages :pages SET #ttl = :expires")
+                    .condition_expression("attribute_not_exists(pages) OR pages <= :room")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":pages", number(pages))
+                    .expression_attribute_values(":room", number(room))
+                    .expression_attribute_values(":expires", number(expires.unix_timestamp()))
+                    .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                    .send()
+                    .await;
+                match out.map_err(store_error) {
+                    Ok(out) => Some(get_n::<u32>(&out.attributes.unwrap_or_default(), "pages")?),
+                    Err(StoreError::Conflict) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if let Some(used) = charged {
+            return Ok(PageCharge::Charged { used });
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let used = match out.item {
+            Some(item) if item.contains_key("pages") => get_n(&item, "pages")?,
+            _ => 0,
+        };
+        Ok(PageCharge::Over { used })
+    }
+
     /// Job ids are UUIDv7, time-ordered: the jobs created since `since` are
     /// a key range, read with their state, age and pages only.
     async fn recent_jobs(&self, owner: &UserId, since: OffsetDateTime) -> Result<Vec<JobWeight>, StoreError> {
@@ -207,6 +261,16 @@ impl JobStore for DynamoJobStore {
             }
         }
     }
+}
+
+/// Pages asked for per owner and UTC day live in the jobs table, one
+/// partition per owner (`PAGES#<owner>`, sorted by day), gone by TTL two
+/// days later.
+fn pages_key(owner: &UserId, day: time::Date) -> Item {
+    Item::from([
+        ("pk".into(), AttributeValue::S(format!("PAGES#{owner}"))),
+        ("sk".into(), AttributeValue::S(day.to_string())),
+    ])
 }
 
 /// Idempotency keys live in the jobs table, one partition per owner

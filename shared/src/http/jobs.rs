@@ -41,6 +41,10 @@ impl From<JobError> for Problem {
             JobError::Image(ImageProblem::Encrypted) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "encrypted-document", "Encrypted document", detail)
             }
+            JobError::Image(ImageProblem::ReaderUnavailable(_)) => {
+                tracing::error!(error = %chain(&error), "the PDF reader is unavailable");
+                unavailable()
+            }
             JobError::Image(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable-image", "Unreadable image", detail)
             }

@@ -85,6 +85,52 @@ impl PendingCode {
     }
 }
 
+/// Wrong guesses an address's codes of one purpose may take in
+/// [`GUESS_WINDOW`], whichever codes they were against: a fresh code does
+/// not give guesses back (5 a code and 20 codes an hour were 100 guesses an
+/// hour at one address).
+pub const MAX_WRONG_GUESSES_PER_ADDRESS: usize = 10;
+pub const GUESS_WINDOW: time::Duration = time::Duration::HOUR;
+
+/// The wrong guesses at one address's codes of one purpose, kept in the
+/// same record as the codes so that they are counted under its
+/// conditional write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WrongGuesses {
+    /// Unix seconds of each wrong guess in the window.
+    at: Vec<i64>,
+}
+
+impl WrongGuesses {
+    fn recent(&self, now: OffsetDateTime) -> impl Iterator<Item = &i64> {
+        let since = (now - GUESS_WINDOW).unix_timestamp();
+        self.at.iter().filter(move |&&t| t > since)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// Whether the address has no guess left in the window.
+    pub fn spent(&self, now: OffsetDateTime) -> bool {
+        self.recent(now).count() >= MAX_WRONG_GUESSES_PER_ADDRESS
+    }
+
+    pub fn record(&mut self, now: OffsetDateTime) {
+        let since = (now - GUESS_WINDOW).unix_timestamp();
+        self.at.retain(|&t| t > since);
+        self.at.push(now.unix_timestamp());
+    }
+
+    /// How long the record holding them must be kept.
+    pub fn kept_until(&self, now: OffsetDateTime) -> OffsetDateTime {
+        self.recent(now)
+            .max()
+            .and_then(|&t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .map_or(now, |last| last + GUESS_WINDOW)
+    }
+}
+
 /// Constant-time equality of two hashes.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

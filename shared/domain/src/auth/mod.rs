@@ -31,7 +31,7 @@ use crate::values::{Email, Password, PersonName, UserId};
 pub use codes::CodeKey;
 use records::Records;
 pub use sessions::AccessGuard;
-pub use throttle::{ACCOUNT_LOCKOUT, LockoutPolicy, SOURCE_LOCKOUT};
+pub use throttle::{ACCOUNT_LOCKOUT, ACCOUNT_WIDE_LOCKOUT, LockoutPolicy, SOURCE_LOCKOUT};
 pub use tokens::{AccessToken, Claims, TokenService};
 
 /// How long a one-time code stays valid.

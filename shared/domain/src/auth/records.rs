@@ -71,6 +71,15 @@ pub(crate) fn account_failures(email: &Email) -> String {
     format!("FAILS#account#{email}")
 }
 
+pub(crate) fn account_failures_from(email: &Email, source: &ClientAddress) -> String {
+    format!("FAILS#account#{email}#{source}")
+}
+
+/// A source from which the account's owner proved who they are.
+pub(crate) fn known_source(email: &Email, source: &ClientAddress) -> String {
+    format!("KNOWN#{email}#{source}")
+}
+
 pub(crate) fn source_failures(source: &ClientAddress) -> String {
     format!("FAILS#source#{source}")
 }

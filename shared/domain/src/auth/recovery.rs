@@ -2,22 +2,93 @@
 //! changes. Both revoke every token issued before them and tell the owner.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
-use super::codes::{PendingCode, Purpose};
+use super::codes::{PendingCode, Purpose, WrongGuesses};
 use super::registration::minutes;
 use super::sends::SendPurpose;
-use super::throttle::Subject;
+use super::throttle::{Subject, password_attempt};
 use super::{AccessToken, AuthError, AuthService, CODE_LIFETIME, Claims, passwords, records};
 use crate::email::EmailMessage;
 use crate::retry;
 use crate::user::User;
 use crate::values::{ClientAddress, Email, OneTimeCode, Password, PasswordAttempt};
 
-/// The reset code waiting at an address (written for unknown addresses too,
-/// so both cost the same calls; no account, no use).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Reset codes live at one address at once: a stranger's `forgot` mails the
+/// owner a new code without taking away the one the owner is typing.
+const MAX_LIVE_RESET_CODES: usize = 3;
+
+/// The reset codes waiting at an address (written for unknown addresses
+/// too, so both cost the same calls; no account, no use), newest last, and
+/// the wrong guesses at them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct ResetRequest {
+    /// The newest code (records from before several codes were kept hold
+    /// only this one).
     code: Option<PendingCode>,
+    /// The code last asked for from a source where the owner proved who
+    /// they are: strangers' requests never push it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owners: Option<PendingCode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier: Vec<PendingCode>,
+    #[serde(default, skip_serializing_if = "WrongGuesses::is_empty")]
+    wrong_guesses: WrongGuesses,
+}
+
+impl ResetRequest {
+    /// The owner's lane holds one code of its own.
+    fn add_owners(&mut self, pending: PendingCode) {
+        self.owners = Some(pending);
+    }
+
+    /// `pending` becomes the newest code; older ones stay usable.
+    fn add(&mut self, pending: PendingCode, now: OffsetDateTime) {
+        self.earlier.extend(self.code.replace(pending));
+        self.earlier.retain(|c| c.usable(now));
+        let over = self.earlier.len().saturating_sub(MAX_LIVE_RESET_CODES - 1);
+        self.earlier.drain(..over);
+    }
+
+    /// Takes `code` away wherever it is.
+    fn withdraw(&mut self, code: &PendingCode) {
+        if self.owners.as_ref() == Some(code) {
+            self.owners = None;
+        }
+        if self.code.as_ref() == Some(code) {
+            self.code = self.earlier.pop();
+        }
+        self.earlier.retain(|c| c != code);
+    }
+
+    /// Uses up the usable code that matches `guess`, or counts a wrong
+    /// guess against every usable code and the address.
+    fn take_matching(&mut self, guess: &[u8], now: OffsetDateTime) -> Option<PendingCode> {
+        if self.wrong_guesses.spent(now) {
+            return None;
+        }
+        let matched = self.codes().find(|c| c.usable(now) && c.matches(guess)).cloned();
+        if let Some(matched) = matched {
+            self.withdraw(&matched);
+            return Some(matched);
+        }
+        if self.codes().any(|c| c.usable(now)) {
+            self.wrong_guesses.record(now);
+            for code in self.code.iter_mut().chain(self.earlier.iter_mut()).chain(self.owners.iter_mut()) {
+                code.attempts += 1;
+            }
+        }
+        None
+    }
+
+    fn expires_at(&self, now: OffsetDateTime) -> OffsetDateTime {
+        let codes = self.codes().map(|c| c.expires_at).max().unwrap_or(now);
+        codes.max(self.wrong_guesses.kept_until(now))
+    }
+
+    fn codes(&self) -> impl Iterator<Item = &PendingCode> {
+        self.code.iter().chain(&self.earlier).chain(&self.owners)
+    }
 }
 
 impl AuthService {
@@ -33,28 +104,33 @@ impl AuthService {
         let stored = retry::on_conflict(|| async {
             let user = self.users.find_user(email).await?;
             let mut request = self.records.load::<ResetRequest>(&key).await?;
-            let previous = request.value.code.replace(pending.clone());
-            self.records.save(&key, &mut request, pending.expires_at).await?;
-            Ok((user, previous))
+            if slot.owners_lane {
+                request.value.add_owners(pending.clone());
+            } else {
+                request.value.add(pending.clone(), self.now());
+            }
+            let expires_at = request.value.expires_at(self.now());
+            self.records.save(&key, &mut request, expires_at).await?;
+            Ok(user)
         })
         .await;
-        let (sent, previous) = match stored {
-            Ok((Some(user), previous)) => {
+        let sent = match stored {
+            Ok(Some(user)) => {
                 let message = EmailMessage::PasswordResetCode {
                     name: user.name.as_str().to_owned(),
                     code: code.expose().to_owned(),
                     expires_in_minutes: minutes(CODE_LIFETIME),
                 };
-                (self.enqueue(email, message).await, previous)
+                self.enqueue(email, message).await
             }
-            Ok((None, previous)) => (self.enqueue(email, EmailMessage::NoAccount {}).await, previous),
+            Ok(None) => self.enqueue(email, EmailMessage::NoAccount {}).await,
             Err(e) => {
                 self.release_send(SendPurpose::Reset, email, source, slot).await;
                 return Err(e);
             }
         };
         if sent.is_err() {
-            self.put_back_reset_code(email, Some(&pending), previous).await;
+            self.change_reset_codes(email, |request| request.withdraw(&pending)).await;
             self.release_send(SendPurpose::Reset, email, source, slot).await;
         }
         sent
@@ -82,18 +158,13 @@ impl AuthService {
         let used = retry::on_conflict(|| async {
             let now = self.now();
             let mut request = self.records.load::<ResetRequest>(&key).await?;
-            let Some(pending) = request.value.code.as_mut().filter(|p| p.usable(now)) else {
-                return Err(AuthError::InvalidCode);
-            };
-            if !pending.matches(&guess) {
-                pending.attempts += 1;
-                let expires_at = pending.expires_at;
+            let before = request.value.clone();
+            let matched = request.value.take_matching(&guess, now);
+            if request.value != before {
+                let expires_at = request.value.expires_at(now);
                 self.records.save(&key, &mut request, expires_at).await?;
-                return Err(AuthError::InvalidCode);
             }
-            let used = request.value.code.take().expect("a usable code was just matched");
-            self.records.save(&key, &mut request, used.expires_at).await?;
-            Ok(used)
+            matched.ok_or(AuthError::InvalidCode)
         })
         .await?;
         let changed = retry::on_conflict(|| async {
@@ -109,10 +180,12 @@ impl AuthService {
         };
         if let Err(e) = changed.and(told) {
             // The owner may try again with the same code.
-            self.put_back_reset_code(email, None, Some(used)).await;
+            let now = self.now();
+            self.change_reset_codes(email, |request| request.add(used.clone(), now)).await;
             return Err(e);
         }
-        self.give_back(&[Subject::Account(email), Subject::Source(source)]).await;
+        self.give_back(&password_attempt(email, source)).await;
+        self.remember_source(email, source).await;
         Ok(())
     }
 
@@ -142,7 +215,7 @@ impl AuthService {
         claims: &Claims,
         password: &PasswordAttempt,
     ) -> Result<User, AuthError> {
-        let subjects = [Subject::Account(&claims.email), Subject::Source(source)];
+        let subjects = password_attempt(&claims.email, source);
         self.take_attempt(&subjects).await?;
         let user = self.guard.account(claims).await?;
         if !passwords::verify(password.expose().to_owned(), Some(user.password_hash.clone())).await {
@@ -163,23 +236,18 @@ impl AuthService {
         Ok(())
     }
 
-    /// Puts `previous` back as the address's reset code if the code there
-    /// is still `ours` (a new code that could not be mailed, or none: the
-    /// code a failed reset used up).
-    async fn put_back_reset_code(&self, email: &Email, ours: Option<&PendingCode>, previous: Option<PendingCode>) {
+    /// Changes the address's reset codes as `change` says. Best effort.
+    async fn change_reset_codes(&self, email: &Email, change: impl Fn(&mut ResetRequest)) {
         let key = records::reset(email);
-        let restored = retry::on_conflict(|| async {
+        let changed = retry::on_conflict(|| async {
             let mut request = self.records.load::<ResetRequest>(&key).await?;
-            if request.value.code.as_ref() != ours {
-                return Ok(());
-            }
-            request.value.code = previous.clone();
-            let expires_at = previous.as_ref().map_or(self.now(), |p| p.expires_at);
+            change(&mut request.value);
+            let expires_at = request.value.expires_at(self.now());
             self.records.save(&key, &mut request, expires_at).await.map_err(AuthError::from)
         })
         .await;
-        if let Err(e) = restored {
-            tracing::error!(error = %e, "could not put a reset code back");
+        if let Err(e) = changed {
+            tracing::error!(error = %e, "could not change the reset codes");
         }
     }
 }

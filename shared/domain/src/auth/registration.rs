@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::codes::{PendingCode, Purpose, same};
+use super::codes::{PendingCode, Purpose, WrongGuesses, same};
 use super::records::Versioned;
 use super::sends::{SendPurpose, SendSlot};
 use super::throttle::Subject;
@@ -26,6 +26,8 @@ const MAX_WAITING: usize = 5;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct WaitingRegistrations {
     entries: Vec<WaitingRegistration>,
+    #[serde(default, skip_serializing_if = "WrongGuesses::is_empty")]
+    wrong_guesses: WrongGuesses,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +57,8 @@ impl WaitingRegistrations {
     }
 
     fn expires_at(&self, now: OffsetDateTime) -> OffsetDateTime {
-        self.entries.iter().map(|e| e.code.expires_at).max().unwrap_or(now)
+        let codes = self.entries.iter().map(|e| e.code.expires_at).max().unwrap_or(now);
+        codes.max(self.wrong_guesses.kept_until(now))
     }
 }
 
@@ -186,12 +189,16 @@ impl AuthService {
             let Some(i) = waiting.value.position(&password_tag) else {
                 return Err(AuthError::InvalidCode);
             };
+            if waiting.value.wrong_guesses.spent(now) {
+                return Err(AuthError::InvalidCode);
+            }
             let entry = &mut waiting.value.entries[i];
             if !entry.code.usable(now) {
                 return Err(AuthError::InvalidCode);
             }
             if !entry.code.matches(&guess) {
                 entry.code.attempts += 1;
+                waiting.value.wrong_guesses.record(now);
                 let expires_at = waiting.value.expires_at(now);
                 self.records.save(&key, &mut waiting, expires_at).await?;
                 return Err(AuthError::InvalidCode);
@@ -214,6 +221,7 @@ impl AuthService {
         .await?;
         self.clear_waiting(email).await;
         self.give_back(&[Subject::Source(source)]).await;
+        self.remember_source(email, source).await;
         Ok(())
     }
 

@@ -4,7 +4,11 @@
 //! someone's address, from wherever, uses up only their own budget, never
 //! the owner's sign-up or reset. One budget per address and purpose over
 //! every source bounds what strangers on many networks together can make
-//! us mail to one mailbox. A request over a budget is answered like any
+//! us mail to one mailbox. That budget is the strangers': a source from
+//! which the owner has proved who they are (signed in, verified, reset;
+//! remembered for [`KNOWN_SOURCE_LIFETIME`]) has its own budget only, so
+//! strangers on many networks cannot spend the owner's way back in. A
+//! request over a budget is answered like any
 //! other and sends nothing: a 429 would tell a stranger that a code was
 //! just sent to that address, and show them when they had succeeded in
 //! blocking it.
@@ -34,10 +38,23 @@ impl SendPurpose {
 /// A code send that counted against the budgets: given back if the code
 /// does not go out.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SendSlot(OffsetDateTime);
+pub(crate) struct SendSlot {
+    at: OffsetDateTime,
+    /// Asked from a source where the owner proved who they are.
+    pub(crate) owners_lane: bool,
+}
 
-/// Per address and purpose, from every source together: four networks at
-/// their own limit.
+/// How long a source where the owner proved who they are keeps its lane.
+pub const KNOWN_SOURCE_LIFETIME: Duration = Duration::days(90);
+
+/// A source where the owner proved who they are, until when.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct KnownSource {
+    until: i64,
+}
+
+/// Per address and purpose, from every source but the owner's known ones
+/// together: four networks at their own limit.
 pub const ADDRESS_SEND_POLICY: SendPolicy =
     SendPolicy { min_interval: Duration::ZERO, window: Duration::hours(1), max_per_window: 20 };
 
@@ -57,12 +74,36 @@ impl AuthService {
             tracing::info!(purpose = purpose.key(), "code send over this source's budget; dropped");
             return Ok(None);
         }
-        if !self.take_send(&from_anywhere, &ADDRESS_SEND_POLICY, now).await? {
+        // The same calls for every address, known sources or not: the
+        // answer must not tell whether the address has an account.
+        let known = self.is_known_source(email, source).await?;
+        if !self.take_send(&from_anywhere, &ADDRESS_SEND_POLICY, now).await? && !known {
             tracing::warn!(purpose = purpose.key(), "code send over the address's budget; dropped");
             self.give_back_send(&from_source, &self.send_policy, now).await;
             return Ok(None);
         }
-        Ok(Some(SendSlot(now)))
+        Ok(Some(SendSlot { at: now, owners_lane: known }))
+    }
+
+    /// Remembers `source` as one where the owner of `email` proved who they
+    /// are. Best effort.
+    pub(crate) async fn remember_source(&self, email: &Email, source: &ClientAddress) {
+        let key = records::known_source(email, source);
+        let remembered = retry::on_conflict(|| async {
+            let until = self.now() + KNOWN_SOURCE_LIFETIME;
+            let mut known = self.records.load::<KnownSource>(&key).await?;
+            known.value.until = until.unix_timestamp();
+            self.records.save(&key, &mut known, until).await.map_err(AuthError::from)
+        })
+        .await;
+        if let Err(e) = remembered {
+            tracing::warn!(error = %e, "could not remember a source of the owner's");
+        }
+    }
+
+    pub(crate) async fn is_known_source(&self, email: &Email, source: &ClientAddress) -> Result<bool, AuthError> {
+        let known = self.records.load::<KnownSource>(&records::known_source(email, source)).await?;
+        Ok(known.value.until > self.now().unix_timestamp())
     }
 
     /// Gives back a slot whose code never went out. Best effort.
@@ -71,7 +112,7 @@ impl AuthService {
         purpose: SendPurpose,
         email: &Email,
         source: &ClientAddress,
-        SendSlot(at): SendSlot,
+        SendSlot { at, .. }: SendSlot,
     ) {
         self.give_back_send(&records::sends(purpose.key(), email, Some(source)), &self.send_policy, at).await;
         self.give_back_send(&records::sends(purpose.key(), email, None), &ADDRESS_SEND_POLICY, at).await;

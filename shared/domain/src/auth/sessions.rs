@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::throttle::Subject;
+use super::throttle::password_attempt;
 use super::{AccessToken, AuthError, AuthService, Claims, TokenService, passwords};
 use crate::auth::ports::UserStore;
 use crate::retry;
@@ -51,7 +51,7 @@ impl AuthService {
         email: &Email,
         password: &PasswordAttempt,
     ) -> Result<AccessToken, AuthError> {
-        let subjects = [Subject::Account(email), Subject::Source(source)];
+        let subjects = password_attempt(email, source);
         self.take_attempt(&subjects).await?;
         // A registration not verified yet gets the answer of a wrong
         // password: "not verified" for a password someone registered, next
@@ -62,6 +62,7 @@ impl AuthService {
         match user {
             Some(user) if passwords::verify(password.expose().to_owned(), hash).await => {
                 self.give_back(&subjects).await;
+                self.remember_source(email, source).await;
                 self.issue(&user)
             }
             Some(_) => Err(AuthError::InvalidCredentials),

@@ -565,3 +565,103 @@ async fn deleting_the_account_removes_it_with_every_job_image_and_result() {
     h.clock.advance(Duration::minutes(1));
     h.register(ADA, PASSWORD).await.unwrap();
 }
+
+fn network(n: u32) -> ClientAddress {
+    ClientAddress::parse(&format!("198.51.{}.{}", 100 + n / 250, n % 250)).unwrap()
+}
+
+#[tokio::test]
+async fn a_stranger_who_fails_at_an_account_locks_out_only_themselves() {
+    let h = harness();
+    h.signed_up(ADA, PASSWORD).await;
+    let stranger = network(1);
+    for _ in 0..6 {
+        let wrong = h.service.login(&stranger, &email(ADA), &attempt("guess")).await;
+        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)), "{wrong:?}");
+    }
+    let locked = h.service.login(&stranger, &email(ADA), &attempt(PASSWORD)).await;
+    assert!(matches!(locked, Err(AuthError::Locked { .. })), "{locked:?}");
+    // The owner, elsewhere, signs in, changes the password and so on.
+    h.login(ADA, PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn many_strangers_close_an_account_only_to_sources_that_failed_and_say_no_precise_time() {
+    let h = harness();
+    h.signed_up(ADA, PASSWORD).await;
+    let wide = ACCOUNT_WIDE_LOCKOUT.free_failures;
+    for n in 0..=wide {
+        let wrong = h.service.login(&network(n), &email(ADA), &attempt("guess")).await;
+        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)), "{n}: {wrong:?}");
+    }
+    // A source that failed is refused even the right password, and told
+    // the longest wait, not when the lock ends.
+    let Err(AuthError::Locked { retry_after }) = h.service.login(&network(0), &email(ADA), &attempt(PASSWORD)).await
+    else {
+        panic!("not locked")
+    };
+    assert_eq!(retry_after, ACCOUNT_WIDE_LOCKOUT.max_lockout);
+    // A fresh source gets one guess, then is closed too.
+    let fresh = network(wide + 10);
+    assert!(matches!(
+        h.service.login(&fresh, &email(ADA), &attempt("guess")).await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    assert!(matches!(h.service.login(&fresh, &email(ADA), &attempt("guess")).await, Err(AuthError::Locked { .. })));
+    // The owner's source never failed: it signs in.
+    h.login(ADA, PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn strangers_cannot_spend_the_owners_reset_mail_nor_replace_the_owners_code() {
+    let h = harness();
+    h.signed_up(ADA, PASSWORD).await;
+    h.login(ADA, PASSWORD).await.unwrap();
+    h.clock.advance(Duration::hours(2));
+    // The owner asks for a code from a source where they signed in.
+    h.service.forgot_password(&here(), &email(ADA)).await.unwrap();
+    let owners_code = h.last_code_for(ADA);
+    // Strangers on many networks spend the address's budget, each code
+    // mailed to the owner.
+    for n in 0..100 {
+        h.service.forgot_password(&network(n), &email(ADA)).await.unwrap();
+    }
+    // The owner's code still works, and the owner can still ask from home.
+    let new_password = Password::parse("a brand new password").unwrap();
+    h.service.reset_password(&here(), &email(ADA), &owners_code, &new_password).await.unwrap();
+    let sent = h.emails.jobs().len();
+    h.clock.advance(Duration::minutes(2));
+    h.service.forgot_password(&here(), &email(ADA)).await.unwrap();
+    assert_eq!(h.emails.jobs().len(), sent + 1, "the owner's request was dropped");
+}
+
+#[tokio::test]
+async fn wrong_guesses_are_counted_per_address_across_fresh_codes() {
+    let h = harness();
+    // A registrant (or a stranger who registered the address with a
+    // password of their own) asks for code after code and guesses.
+    h.register(ADA, PASSWORD).await.unwrap();
+    let mut guesses = 0;
+    for round in 0..3 {
+        if round > 0 {
+            h.clock.advance(Duration::minutes(1));
+            h.service.request_code(&network(round), &email(ADA), &attempt(PASSWORD)).await.unwrap();
+        }
+        let code = h.last_code_for(ADA);
+        for _ in 0..MAX_CODE_ATTEMPTS {
+            let guess = h.service.verify(&network(round), &email(ADA), &wrong_code(&code), &attempt(PASSWORD)).await;
+            assert!(matches!(guess, Err(AuthError::InvalidCode)), "{guess:?}");
+            guesses += 1;
+        }
+    }
+    assert!(guesses > codes::MAX_WRONG_GUESSES_PER_ADDRESS);
+    // The budget is spent: even the right code does nothing for the hour.
+    h.service.request_code(&network(10), &email(ADA), &attempt(PASSWORD)).await.unwrap();
+    let code = h.last_code_for(ADA);
+    let right = h.service.verify(&network(10), &email(ADA), &code, &attempt(PASSWORD)).await;
+    assert!(matches!(right, Err(AuthError::InvalidCode)), "{right:?}");
+    h.clock.advance(codes::GUESS_WINDOW);
+    h.service.register(&network(11), registration(ADA, PASSWORD)).await.unwrap();
+    let code = h.last_code_for(ADA);
+    h.service.verify(&network(11), &email(ADA), &code, &attempt(PASSWORD)).await.unwrap();
+}

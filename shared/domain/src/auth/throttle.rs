@@ -1,5 +1,15 @@
-//! Brute-force protection: failures counted per account and per source
-//! address, and an exponentially growing lockout once a few are spent.
+//! Brute-force protection: failures counted per account and source, per
+//! account over every source, and per source address, each with an
+//! exponentially growing lockout once a few are spent.
+//!
+//! A stranger who fails at an account locks out only themselves: the
+//! lockout that follows five failures is the (account, source) pair's.
+//! Many sources together lock the account itself after
+//! [`ACCOUNT_WIDE_LOCKOUT`]'s failures, and then only for sources that have
+//! failed at it: a source with no failure there (the owner at home) keeps
+//! its lane, and each fresh source of an attacker gets one guess. That
+//! lock's `Retry-After` is its longest, not when it ends, so it tells an
+//! attacker nothing about when to strike again.
 //!
 //! An attempt is counted *before* it is made and given back when it
 //! succeeds, so parallel guesses are serialised by the store's conditional
@@ -22,13 +32,19 @@ pub struct LockoutPolicy {
     pub forget_after: Duration,
 }
 
-/// Per account (known or not): 5 free failures, then 1 s, 2 s, 4 s … 15 min.
+/// Per account (known or not) and source: 5 free failures, then 1 s, 2 s,
+/// 4 s … 15 min.
 pub const ACCOUNT_LOCKOUT: LockoutPolicy = LockoutPolicy {
     free_failures: 5,
     first_lockout: Duration::seconds(1),
     max_lockout: Duration::minutes(15),
     forget_after: Duration::hours(1),
 };
+
+/// Per account over every source: 50 free failures an hour, then the
+/// account is closed to the sources that failed at it.
+pub const ACCOUNT_WIDE_LOCKOUT: LockoutPolicy =
+    LockoutPolicy { free_failures: 50, first_lockout: Duration::minutes(1), ..ACCOUNT_LOCKOUT };
 
 /// Per source address: a budget of 30 for failed sign-ins and codes and for
 /// every request that sends mail, then the same growth.
@@ -81,6 +97,10 @@ impl Failures {
 /// Whose failures an attempt counts against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Subject<'a> {
+    /// One account from one source.
+    AccountFrom(&'a Email, &'a ClientAddress),
+    /// One account from every source; locked only for sources whose
+    /// [`Subject::AccountFrom`] has failures (list that one first).
     Account(&'a Email),
     Source(&'a ClientAddress),
 }
@@ -88,6 +108,7 @@ pub(crate) enum Subject<'a> {
 impl Subject<'_> {
     fn key(&self) -> String {
         match self {
+            Subject::AccountFrom(email, source) => records::account_failures_from(email, source),
             Subject::Account(email) => records::account_failures(email),
             Subject::Source(source) => records::source_failures(source),
         }
@@ -95,36 +116,55 @@ impl Subject<'_> {
 
     fn policy(&self) -> &'static LockoutPolicy {
         match self {
-            Subject::Account(_) => &ACCOUNT_LOCKOUT,
+            Subject::AccountFrom(..) => &ACCOUNT_LOCKOUT,
+            Subject::Account(_) => &ACCOUNT_WIDE_LOCKOUT,
             Subject::Source(_) => &SOURCE_LOCKOUT,
         }
     }
+}
+
+/// The subjects of an attempt at an account's password from a source.
+pub(crate) fn password_attempt<'a>(email: &'a Email, source: &'a ClientAddress) -> [Subject<'a>; 3] {
+    [Subject::AccountFrom(email, source), Subject::Account(email), Subject::Source(source)]
 }
 
 impl AuthService {
     /// Counts one attempt against every subject, or refuses with `Locked`
     /// when any of them is locked out (a correct password included).
     pub(crate) async fn take_attempt(&self, subjects: &[Subject<'_>]) -> Result<(), AuthError> {
+        // Whether this source had failed at the account before.
+        let mut failed_here = true;
         for subject in subjects {
             let (key, policy) = (subject.key(), subject.policy());
-            retry::on_conflict(|| async {
+            let failed_before = retry::on_conflict(|| async {
                 let now = self.now();
                 let mut failures = self.records.load::<Failures>(&key).await?;
                 failures.value = std::mem::take(&mut failures.value).current(now, policy);
-                if let Some(retry_after) = failures.value.locked_for(now) {
-                    return Err(AuthError::Locked { retry_after });
+                let failed_before = failures.value.count > 0;
+                match failures.value.locked_for(now) {
+                    // The owner's lane: closed only to sources that failed.
+                    Some(_) if matches!(subject, Subject::Account(_)) => {
+                        if failed_here {
+                            return Err(AuthError::Locked { retry_after: policy.max_lockout });
+                        }
+                    }
+                    Some(retry_after) => return Err(AuthError::Locked { retry_after }),
+                    None => {}
                 }
                 failures.value.charge(now, policy);
                 let expires_at = failures.value.expires_at(now, policy);
                 self.records.save(&key, &mut failures, expires_at).await?;
-                Ok(())
+                Ok(failed_before)
             })
             .await?;
+            if let Subject::AccountFrom(..) = subject {
+                failed_here = failed_before;
+            }
         }
         Ok(())
     }
 
-    /// After a success: an account's count starts again (its owner proved
+    /// After a success: an account's counts start again (its owner proved
     /// who they are), a source gets its one attempt back. Best effort.
     pub(crate) async fn give_back(&self, subjects: &[Subject<'_>]) {
         for subject in subjects {
@@ -133,7 +173,7 @@ impl AuthService {
                 let now = self.now();
                 let mut failures = self.records.load::<Failures>(&key).await?;
                 match subject {
-                    Subject::Account(_) => failures.value = Failures::default(),
+                    Subject::AccountFrom(..) | Subject::Account(_) => failures.value = Failures::default(),
                     Subject::Source(_) => failures.value.refund(policy),
                 }
                 let expires_at = failures.value.expires_at(now, policy);

@@ -20,7 +20,7 @@ pub use model::*;
 pub use processor::{
     DEFAULT_RETENTION_DAYS, FailureClass, JobFailure, JobProcessor, Outcome, ProcessorLimits, Report, Transient,
 };
-pub use quota::{OverQuota, PAGE_WINDOW, Quota};
+pub use quota::{OverQuota, PAGE_WINDOW, Quota, quota_day};
 
 use crate::clock::Clock;
 use crate::jobs::ports::{IdempotencyStore, JobStore};
@@ -303,12 +303,18 @@ impl JobService {
         Ok((job, PresignedUpload { url, content_type, bytes, expires_at }))
     }
 
-    /// Refuses a new job of `pages` pages over the owner's quota.
+    /// Refuses a new job over the owner's jobs in flight, or of `pages`
+    /// pages over the owner's day; charges the day with them otherwise.
     async fn admit(&self, owner: &Owner, pages: u32) -> Result<(), JobError> {
         let now = self.clock.now();
         let recent = self.jobs.recent_jobs(&owner.id, now - PAGE_WINDOW).await?;
         let upload_window = Duration::try_from(self.limits.presign_ttl).unwrap_or(Duration::minutes(15));
-        self.limits.quota.admit(&recent, pages, now, upload_window).map_err(JobError::OverQuota)
+        let quota = self.limits.quota;
+        quota.admit_in_flight(&recent, now, upload_window).map_err(JobError::OverQuota)?;
+        match self.jobs.charge_pages(&owner.id, quota_day(now), pages, quota.max_pages_per_day).await? {
+            ports::PageCharge::Charged { .. } => Ok(()),
+            ports::PageCharge::Over { used } => Err(JobError::OverQuota(quota.pages_refused(used, pages, now))),
+        }
     }
 
     pub async fn get(&self, owner: &Owner, id: &JobId) -> Result<JobDetails, JobError> {

@@ -184,6 +184,13 @@ pub struct PageResult {
     pub source: PageSource,
 }
 
+impl PageResult {
+    /// The characters of its lines, for the job's cap on text.
+    pub fn text_chars(&self) -> usize {
+        self.lines.iter().map(|l| l.text.chars().count()).sum()
+    }
+}
+
 /// Where a page's text came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,7 +1,7 @@
 //! What OCR jobs need from the outside world.
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use super::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Recognized};
 use crate::ports::{Cause, QueueError, StoreError};
@@ -27,6 +27,20 @@ pub trait JobStore: Send + Sync {
     /// What the owner's jobs created since `since` weigh (for quotas):
     /// their state, age and pages only, never their results.
     async fn recent_jobs(&self, owner: &UserId, since: OffsetDateTime) -> Result<Vec<JobWeight>, StoreError>;
+    /// Adds `pages` to the pages the owner asked for on `day` (UTC) if the
+    /// sum stays within `limit`. Atomic, read consistently, and never
+    /// lowered: deleting a job gives nothing back.
+    async fn charge_pages(&self, owner: &UserId, day: Date, pages: u32, limit: u32) -> Result<PageCharge, StoreError>;
+}
+
+/// What [`JobStore::charge_pages`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCharge {
+    /// Counted; the day's pages now.
+    Charged { used: u32 },
+    /// Not counted: the day's pages before, with which these would pass
+    /// the limit.
+    Over { used: u32 },
 }
 
 /// A job as a quota counts it.

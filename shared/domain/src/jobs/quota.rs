@@ -1,10 +1,10 @@
 //! How much one account may ask of the OCR workers: jobs in flight at once
-//! (so that one account cannot hold every worker for hours) and pages a
-//! day. Counted from the account's recent jobs in the store, at the moment
-//! of asking: requests racing each other may pass the limit by as many as
-//! race.
+//! (so that one account cannot hold every worker for hours), counted from
+//! the account's recent jobs, and pages a day (UTC), counted by an atomic
+//! counter per account and day that every path which reads pages charges
+//! and nothing gives back: deleting a job does not reset the day.
 
-use time::{Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::JobStatus;
 use crate::jobs::ports::JobWeight;
@@ -21,7 +21,7 @@ impl Default for Quota {
     }
 }
 
-/// The window pages are counted over.
+/// How far back jobs may still be in flight.
 pub const PAGE_WINDOW: Duration = Duration::DAY;
 
 /// Why a new job is refused, and when asking again can succeed.
@@ -31,14 +31,24 @@ pub struct OverQuota {
     pub retry_after: Duration,
 }
 
+/// The day (UTC) whose pages `now` counts against.
+pub fn quota_day(now: OffsetDateTime) -> time::Date {
+    now.to_offset(UtcOffset::UTC).date()
+}
+
+/// Until the next day's count starts.
+fn until_next_day(now: OffsetDateTime) -> Duration {
+    let next = quota_day(now).next_day().map_or(now + Duration::DAY, |d| d.midnight().assume_utc());
+    (next - now).max(Duration::seconds(1))
+}
+
 impl Quota {
-    /// Whether a job of `pages` pages may start now, next to `recent` (the
-    /// account's jobs of the last [`PAGE_WINDOW`]). A job waiting for its
-    /// upload counts while its upload URL (`upload_window`) is valid.
-    pub fn admit(
+    /// Whether a job may start now, next to `recent` (the account's jobs of
+    /// the last [`PAGE_WINDOW`]). A job waiting for its upload counts while
+    /// its upload URL (`upload_window`) is valid.
+    pub fn admit_in_flight(
         &self,
         recent: &[JobWeight],
-        pages: u32,
         now: OffsetDateTime,
         upload_window: Duration,
     ) -> Result<(), OverQuota> {
@@ -57,19 +67,18 @@ impl Quota {
                 retry_after: Duration::seconds(30),
             });
         }
-        let counted: Vec<&JobWeight> = recent.iter().filter(live).collect();
-        let used: u32 = counted.iter().map(|j| j.pages_total.unwrap_or(1)).sum();
-        if used.saturating_add(pages) > self.max_pages_per_day {
-            let oldest = counted.iter().map(|j| j.created_at).min().unwrap_or(now);
-            return Err(OverQuota {
-                reason: format!(
-                    "this account asked for {used} pages in the last 24 hours; with {pages} more it would pass its {} a day",
-                    self.max_pages_per_day
-                ),
-                retry_after: (oldest + PAGE_WINDOW - now).max(Duration::seconds(1)),
-            });
-        }
         Ok(())
+    }
+
+    /// The refusal of `pages` more pages on a day with `used` already.
+    pub fn pages_refused(&self, used: u32, pages: u32, now: OffsetDateTime) -> OverQuota {
+        OverQuota {
+            reason: format!(
+                "this account asked for {used} pages today (UTC); with {pages} more it would pass its {} a day",
+                self.max_pages_per_day
+            ),
+            retry_after: until_next_day(now),
+        }
     }
 }
 
@@ -82,22 +91,27 @@ mod tests {
     }
 
     #[test]
-    fn jobs_in_flight_and_pages_a_day_are_bounded() {
+    fn jobs_in_flight_are_bounded_and_a_refused_day_ends_at_midnight_utc() {
         let now = OffsetDateTime::now_utc();
         let quota = Quota { max_in_flight: 2, max_pages_per_day: 10 };
         let window = Duration::minutes(15);
         let busy = [job(JobStatus::Queued, 1, Some(1), now), job(JobStatus::Processing, 2, Some(3), now)];
-        let refused = quota.admit(&busy, 1, now, window).unwrap_err();
+        let refused = quota.admit_in_flight(&busy, now, window).unwrap_err();
         assert_eq!(refused.retry_after, Duration::seconds(30));
-        // Finished jobs free their place but keep counting their pages.
+        // Finished jobs free their place.
         let done = [job(JobStatus::Done, 60, Some(6), now), job(JobStatus::Failed, 120, Some(3), now)];
-        assert!(quota.admit(&done, 1, now, window).is_ok());
-        let refused = quota.admit(&done, 2, now, window).unwrap_err();
-        assert_eq!(refused.retry_after, PAGE_WINDOW - Duration::minutes(120));
-        // A presigned job whose URL ran out never came: it counts for nothing.
+        assert!(quota.admit_in_flight(&done, now, window).is_ok());
+        // A presigned job whose URL ran out never came.
         let abandoned = [job(JobStatus::AwaitingUpload, 20, None, now), job(JobStatus::AwaitingUpload, 30, None, now)];
-        assert!(quota.admit(&abandoned, 10, now, window).is_ok());
+        assert!(quota.admit_in_flight(&abandoned, now, window).is_ok());
         let waiting = [job(JobStatus::AwaitingUpload, 1, None, now), job(JobStatus::AwaitingUpload, 2, None, now)];
-        assert!(quota.admit(&waiting, 1, now, window).is_err());
+        assert!(quota.admit_in_flight(&waiting, now, window).is_err());
+
+        let evening = time::macros::datetime!(2026-12-06 23:00 UTC);
+        let refused = quota.pages_refused(9, 2, evening);
+        assert_eq!(refused.retry_after, Duration::hours(1));
+        assert!(refused.reason.contains("asked for 9 pages today (UTC)"), "{}", refused.reason);
+        let berlin = evening.to_offset(time::macros::offset!(+1));
+        assert_eq!(quota_day(berlin), time::macros::date!(2026 - 12 - 06));
     }
 }

@@ -530,3 +530,93 @@ async fn a_page_the_engine_turned_is_reported_stored_and_drawn_as_turned() {
     assert_eq!((page.width, page.height), (42, 33));
     assert_eq!(page.skew_degrees, 5.0);
 }
+
+/// A job service over `h`'s stores with a quota of its own.
+fn service_with_quota(h: &Harness, quota: Quota) -> JobService {
+    let limits = UploadLimits { quota, ..UploadLimits::default() };
+    JobService::new(h.jobs.clone(), h.jobs.clone(), h.blobs.clone(), h.clock.clone(), limits)
+}
+
+#[tokio::test]
+async fn deleting_jobs_gives_no_pages_back_and_every_path_that_reads_pages_is_charged() {
+    use imaging::document::testing::multipage_tiff;
+    let quota = Quota { max_in_flight: 100, max_pages_per_day: 5 };
+    let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { quota, ..Default::default() });
+    let service = service_with_quota(&h, quota);
+    let three = || multipage_tiff(&gray_pages(&[20, 30, 40]));
+    let job = service.submit(&h.owner, three()).await.unwrap();
+    h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    service.delete(&h.owner, &job.id).await.unwrap();
+    let refused = service.submit(&h.owner, three()).await;
+    assert!(matches!(refused, Err(JobError::OverQuota(_))), "the deleted job's pages still count: {refused:?}");
+    // A presigned upload is charged a page at once and the rest when read.
+    let (job, _) = service.presign(&h.owner, "image/tiff", 1000).await.unwrap();
+    h.blobs.put(&job.upload_key, three(), "image/tiff").await.unwrap();
+    let Outcome::Finished(report) = h.processor.process(&h.owner.id, &job.id, None).await.unwrap() else {
+        panic!("not finished")
+    };
+    assert_eq!(report.failure, Some(FailureClass::OverQuota));
+    let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
+    assert!(failure.contains("3 pages") && failure.contains("3 others today"), "{failure}");
+    // The next day (UTC) starts again.
+    h.clock.advance(time::Duration::days(1));
+    service.submit(&h.owner, three()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_put_of_another_document_after_a_hand_on_fails_the_job() {
+    use imaging::document::testing::multipage_tiff;
+    let turn = std::num::NonZeroU32::new(2);
+    let h =
+        harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
+    let (job, _) = h.service.presign(&h.owner, "image/tiff", 1000).await.unwrap();
+    h.blobs.put(&job.upload_key, multipage_tiff(&gray_pages(&[20, 30, 40, 50])), "image/tiff").await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    assert!(matches!(outcome, Outcome::HandedOn { pages_done: 2, pages_total: 4 }), "{outcome:?}");
+    // The URL is still valid: a longer document, never admitted, replaces it.
+    let longer = multipage_tiff(&gray_pages(&[20, 30, 40, 50, 60, 70, 80, 90]));
+    h.blobs.put(&job.upload_key, longer, "image/tiff").await.unwrap();
+    let Outcome::Finished(report) = h.processor.process(&h.owner.id, &job.id, None).await.unwrap() else {
+        panic!("not finished")
+    };
+    assert_eq!(report.status, JobStatus::Failed);
+    let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
+    assert!(failure.contains("replaced"), "{failure}");
+    assert_eq!(h.recognizer.calls.load(Ordering::SeqCst), 2, "no page of the second document read");
+}
+
+#[tokio::test]
+async fn lost_kept_pages_fail_the_job_instead_of_starting_it_again() {
+    use imaging::document::testing::multipage_tiff;
+    let turn = std::num::NonZeroU32::new(2);
+    let h =
+        harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
+    let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50, 60]))).await.unwrap();
+    let outcome = h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+    assert!(matches!(outcome, Outcome::HandedOn { .. }), "{outcome:?}");
+    let kept: Vec<_> = h.blobs.keys().into_iter().filter(|k| k.contains("/pages/")).collect();
+    assert!(!kept.is_empty());
+    // Lost (say, to a lifecycle rule) before the next invocation.
+    h.blobs.delete(&kept[0]).await.unwrap();
+    let Outcome::Finished(report) = h.processor.process(&h.owner.id, &job.id, None).await.unwrap() else {
+        panic!("started again instead of failing")
+    };
+    assert_eq!(report.status, JobStatus::Failed);
+    let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
+    assert!(failure.contains("lost"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_documents_text_is_capped_for_the_whole_job() {
+    use imaging::document::testing::multipage_tiff;
+    // "hello 0" … "hello 19": 7 or 8 characters a line, 20 lines a page.
+    let limits = ProcessorLimits { max_text_chars: 350, ..Default::default() };
+    let h = harness_with(FakeRecognizer::new("hello"), limits);
+    let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[200, 200, 200]))).await.unwrap();
+    let Outcome::Finished(report) = h.processor.process(&h.owner.id, &job.id, None).await.unwrap() else {
+        panic!("not finished")
+    };
+    assert_eq!((report.status, report.failure), (JobStatus::Failed, Some(FailureClass::ImageRejected)));
+    let failure = h.service.get(&h.owner, &job.id).await.unwrap().job.failure.unwrap();
+    assert_eq!(failure, "page 3: the document's text is longer than 350 characters");
+}

@@ -50,6 +50,10 @@ pub struct ProcessorLimits {
     /// to the back of the queue (`None`: as many as the deadline allows), so
     /// that jobs queued behind long documents start sooner.
     pub pages_per_invocation: Option<std::num::NonZeroU32>,
+    /// Characters of text a job may hold, all its pages together: a page's
+    /// own text is capped (`imaging::text_layer::MAX_GLYPHS_PER_PAGE`), and
+    /// this bounds what the worker keeps of a whole document.
+    pub max_text_chars: usize,
 }
 
 impl Default for ProcessorLimits {
@@ -65,6 +69,7 @@ impl Default for ProcessorLimits {
             retention: Duration::days(DEFAULT_RETENTION_DAYS),
             quota: super::Quota::default(),
             pages_per_invocation: None,
+            max_text_chars: 1_000_000,
         }
     }
 }
@@ -280,12 +285,21 @@ impl JobProcessor {
         };
         let info = match inspected {
             Ok(info) => info,
+            Err(failure) if failure.is_transient() => return Err(Transient(Box::new(failure))),
             Err(failure) => return Ok(Err(failure)),
         };
-        if job.pages_total.is_none() {
-            if let Err(over) = self.admit_pages(job, info.pages).await? {
-                return Ok(Err(over));
+        match job.pages_total {
+            None => {
+                if let Err(over) = self.admit_pages(job, info.pages).await? {
+                    return Ok(Err(over));
+                }
             }
+            // A presigned URL still valid after a hand-on takes a second PUT:
+            // another document, whose pages nobody admitted.
+            Some(was) if was != info.pages => {
+                return Ok(Err(JobFailure::UploadReplaced { was, now: info.pages }));
+            }
+            Some(_) => {}
         }
         job.pages_total = Some(info.pages);
         Ok(Ok(Upload { bytes, info }))
@@ -300,8 +314,12 @@ impl JobProcessor {
         finish_by: Option<Instant>,
     ) -> Result<PagesRead, Transient> {
         let (limits, info) = (self.limits.document(), upload.info);
-        let mut pages = self.kept_pages(job).await?;
+        let mut pages = match self.kept_pages(job).await? {
+            Some(pages) => pages,
+            None => return Ok(PagesRead::Failed(JobFailure::KeptPagesLost)),
+        };
         let kept = pages.len();
+        let mut text_chars: usize = pages.iter().map(|p| p.page.result.text_chars()).sum();
         let mut slowest = std::time::Duration::ZERO;
         while (pages.len() as u32) < info.pages {
             let index = pages.len() as u32;
@@ -316,7 +334,15 @@ impl JobProcessor {
             let ocr = job.ocr;
             let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits, ocr)).await;
             match drawn {
-                Ok(page) => pages.push(page),
+                Ok(page) => {
+                    text_chars = text_chars.saturating_add(page.page.result.text_chars());
+                    if text_chars > self.limits.max_text_chars {
+                        let failure = JobFailure::TooMuchText { limit: self.limits.max_text_chars };
+                        return Ok(PagesRead::Failed(failure.on_page(index, info.pages)));
+                    }
+                    pages.push(page)
+                }
+                Err(failure) if failure.is_transient() => return Err(Transient(Box::new(failure))),
                 Err(failure) => return Ok(PagesRead::Failed(failure.on_page(index, info.pages))),
             }
             slowest = slowest.max(page_started.elapsed());
@@ -384,14 +410,21 @@ impl JobProcessor {
         Ok(Run::Finished(report, job))
     }
 
-    /// Whether `pages` more pages fit in the owner's daily quota next to
-    /// their other jobs of the day (this one counted as one page so far).
+    /// Charges a presigned upload's pages to its owner's day, now that they
+    /// are known (its first page was charged when its URL was given), or
+    /// refuses them over the day's quota.
     async fn admit_pages(&self, job: &Job, pages: u32) -> Result<Result<(), JobFailure>, Transient> {
+        let Some(more) = pages.checked_sub(1).filter(|&more| more > 0) else {
+            return Ok(Ok(()));
+        };
         let now = self.clock.now();
-        let recent = self.jobs.recent_jobs(&job.owner, now - super::PAGE_WINDOW).await?;
-        let used: u32 = recent.iter().map(|j| j.pages_total.unwrap_or(1)).sum::<u32>().saturating_sub(1);
         let limit = self.limits.quota.max_pages_per_day;
-        Ok(if used.saturating_add(pages) > limit { Err(JobFailure::OverQuota { pages, used, limit }) } else { Ok(()) })
+        Ok(match self.jobs.charge_pages(&job.owner, super::quota_day(now), more, limit).await? {
+            crate::jobs::ports::PageCharge::Charged { .. } => Ok(()),
+            crate::jobs::ports::PageCharge::Over { used } => {
+                Err(JobFailure::OverQuota { pages, used: used.saturating_sub(1), limit })
+            }
+        })
     }
 
     /// Writes the job as this worker holds it (renewing its lease).
@@ -430,9 +463,9 @@ impl JobProcessor {
         Ok(Run::HandedOn { pages_done: job.pages_done, pages_total })
     }
 
-    /// The pages an earlier invocation kept, in order; none if any is
-    /// missing (then the document starts again from its first page).
-    async fn kept_pages(&self, job: &Job) -> Result<Vec<DonePage>, Transient> {
+    /// The pages an earlier invocation kept, in order; `None` if any is
+    /// missing (then the job fails: starting again could loop for ever).
+    async fn kept_pages(&self, job: &Job) -> Result<Option<Vec<DonePage>>, Transient> {
         let mut pages = Vec::new();
         for page in 1..=job.pages_done {
             let (json_key, jpeg_key) = page_keys(&job.id, page);
@@ -447,12 +480,12 @@ impl JobProcessor {
                 Err(_) => None,
             };
             let (Some(kept), Some(jpeg)) = (kept, jpeg) else {
-                tracing::warn!(job_id = %job.id, page, "a kept page is missing; the document starts again");
-                return Ok(Vec::new());
+                tracing::warn!(job_id = %job.id, page, "a kept page is missing; the job fails");
+                return Ok(None);
             };
             pages.push(DonePage { page: kept, jpeg });
         }
-        Ok(pages)
+        Ok(Some(pages))
     }
 
     async fn store_result(&self, id: &JobId, result: OcrResult) -> Result<StoredResult, Transient> {

@@ -109,7 +109,7 @@ pub enum JobFailure {
     #[error(transparent)]
     Rejected(#[from] ImageProblem),
     #[error(
-        "the document has {pages} pages, and this account asked for {used} in the last 24 hours: over its {limit} a day"
+        "the document has {pages} pages, and this account asked for {used} others today (UTC): over its {limit} a day"
     )]
     OverQuota { pages: u32, used: u32, limit: u32 },
     #[error(transparent)]
@@ -118,6 +118,18 @@ pub enum JobFailure {
     Encoding(#[source] Cause),
     #[error("text recognition crashed")]
     Crashed(#[source] tokio::task::JoinError),
+    /// The pages' text passed the job's cap (text layers can be made to
+    /// draw millions of characters from a few bytes).
+    #[error("the document's text is longer than {limit} characters")]
+    TooMuchText { limit: usize },
+    /// The pages an earlier invocation kept are gone: starting again could
+    /// loop for ever.
+    #[error("the pages read so far were lost; upload the document again")]
+    KeptPagesLost,
+    /// A presigned upload was PUT again, with another document, while it
+    /// was being read.
+    #[error("the upload was replaced while it was being read ({was} pages, now {now}); upload it as a new job")]
+    UploadReplaced { was: u32, now: u32 },
     /// One page of a document failed.
     #[error("page {page}")]
     OnPage {
@@ -132,7 +144,10 @@ impl JobFailure {
         match self {
             JobFailure::ImageMissing => FailureClass::ImageMissing,
             JobFailure::ImageTooLarge { .. } => FailureClass::ImageTooLarge,
-            JobFailure::Rejected(_) => FailureClass::ImageRejected,
+            JobFailure::Rejected(_) | JobFailure::TooMuchText { .. } | JobFailure::UploadReplaced { .. } => {
+                FailureClass::ImageRejected
+            }
+            JobFailure::KeptPagesLost => FailureClass::ImageMissing,
             JobFailure::OverQuota { .. } => FailureClass::OverQuota,
             JobFailure::Recognition(_) | JobFailure::Encoding(_) | JobFailure::Crashed(_) => {
                 FailureClass::RecognitionFailed
@@ -144,6 +159,16 @@ impl JobFailure {
     /// The failure with its causes, as the job keeps it.
     pub fn reason(&self) -> String {
         crate::errors::chain(self)
+    }
+
+    /// A fault of ours that passes (the PDF reader could not start): worth
+    /// a retry, not the end of the job.
+    pub(super) fn is_transient(&self) -> bool {
+        match self {
+            JobFailure::Rejected(problem) => problem.is_transient(),
+            JobFailure::OnPage { failure, .. } => failure.is_transient(),
+            _ => false,
+        }
     }
 
     /// `self` as a failure of page `index` (from 0) of a document of `pages`.
@@ -170,7 +195,7 @@ mod tests {
         let over = JobFailure::OverQuota { pages: 12, used: 995, limit: 1000 };
         assert_eq!(
             over.reason(),
-            "the document has 12 pages, and this account asked for 995 in the last 24 hours: over its 1000 a day"
+            "the document has 12 pages, and this account asked for 995 others today (UTC): over its 1000 a day"
         );
         assert_eq!(over.class(), FailureClass::OverQuota);
         assert_eq!(JobFailure::ImageTooLarge { limit: 10 }.reason(), "the upload is larger than 10 bytes");
