@@ -82,6 +82,27 @@ async fn failed_logins_lock_known_and_unknown_accounts_alike_and_the_right_passw
     assert_eq!(app.login(&known, PASSWORD).await.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_stranger_who_fails_at_an_account_does_not_lock_its_owner_out() {
+    let app = TestApp::spawn().await;
+    let owner = unique_email();
+    let token = app.signed_up_user(&owner).await;
+    let stranger = client_from(3);
+    let login = json!({"email": owner, "password": "not the password"});
+    for _ in 0..6 {
+        let wrong = stranger.post(app.url("/auth/login")).json(&login).send().await.unwrap();
+        assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    }
+    let right = json!({"email": owner, "password": PASSWORD});
+    let locked = stranger.post(app.url("/auth/login")).json(&right).send().await.unwrap();
+    assert_problem(locked, StatusCode::TOO_MANY_REQUESTS, "too-many-attempts").await;
+    // The owner, from their own network, signs in and changes the password.
+    assert_eq!(app.login(&owner, PASSWORD).await.status(), StatusCode::OK);
+    let change = json!({"current_password": PASSWORD, "new_password": "a new long password"});
+    let changed = app.send_with_token(Method::POST, "/users/me/password", &token, change).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+}
+
 /// A client whose requests come from another loopback address: another
 /// source, as API Gateway's `sourceIp` would tell.
 fn client_from(last_octet: u8) -> reqwest::Client {

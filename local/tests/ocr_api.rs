@@ -162,7 +162,8 @@ async fn jobs_in_flight_and_pages_a_day_are_bounded_per_account() {
     let other = app.signed_up_user(&unique_email()).await;
     assert_eq!(app.upload_raw(&other, "image/png", text_png()).await.status(), StatusCode::ACCEPTED);
 
-    // Pages a day: 2 + 2 > 3 is refused at once; a presigned 3-page PDF is
+    // Pages a day: 2 + 2 > 3 is refused at once, the first 2 deleted or
+    // not; a presigned 3-page PDF is
     // let in (its pages unknown) and fails when they are counted.
     let app = TestApp::spawn_with(local::Options { run_ocr_worker: true, ..quota("100", "3") }).await;
     let token = app.signed_up_user(&unique_email()).await;
@@ -171,7 +172,14 @@ async fn jobs_in_flight_and_pages_a_day_are_bounded_per_account() {
     )
     .to_luma8();
     let two_pages = multipage_tiff(&[page.clone(), page.clone()]);
-    assert_eq!(app.upload_raw(&token, "image/tiff", two_pages.clone()).await.status(), StatusCode::ACCEPTED);
+    let accepted = app.upload_raw(&token, "image/tiff", two_pages.clone()).await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let first: serde_json::Value = accepted.json().await.unwrap();
+    let first = first["job_id"].as_str().unwrap();
+    app.finished_job(&token, first).await;
+    // Deleting the job gives its pages back to nobody.
+    let deleted = app.send_with_token(reqwest::Method::DELETE, &format!("/jobs/{first}"), &token, json!(null)).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let refused = app.upload_raw(&token, "image/tiff", two_pages).await;
     let problem = assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "quota-exceeded").await;
     assert!(problem["detail"].as_str().unwrap().contains("pages"), "{problem}");

@@ -122,7 +122,9 @@ async fn a_write_whose_answer_was_lost_is_done_not_a_conflict() {
     // An e-mail's delivery claim: ours, not "in flight" (which would hold
     // the mail back until the lease ran out).
     lose.next(1);
-    let claim = deliveries.claim(uuid::Uuid::new_v4(), OffsetDateTime::now_utc(), Duration::minutes(5)).await;
+    let claim = deliveries
+        .claim(uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), OffsetDateTime::now_utc(), Duration::minutes(5))
+        .await;
     assert_eq!(lose.left(), 0);
     assert_eq!(claim.unwrap(), Claim::Claimed);
 
@@ -159,6 +161,12 @@ async fn a_real_conflict_is_still_a_conflict() {
 
     let id = uuid::Uuid::new_v4();
     let now = OffsetDateTime::now_utc();
-    assert_eq!(deliveries.claim(id, now, Duration::minutes(5)).await.unwrap(), Claim::Claimed);
-    assert_eq!(deliveries.claim(id, now, Duration::minutes(5)).await.unwrap(), Claim::InFlight);
+    let (first, second) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    assert_eq!(deliveries.claim(id, first, now, Duration::minutes(5)).await.unwrap(), Claim::Claimed);
+    assert_eq!(deliveries.claim(id, second, now, Duration::minutes(5)).await.unwrap(), Claim::InFlight);
+    // Only its holder releases a claim.
+    deliveries.release(id, second).await.unwrap();
+    assert_eq!(deliveries.claim(id, second, now, Duration::minutes(5)).await.unwrap(), Claim::InFlight);
+    deliveries.release(id, first).await.unwrap();
+    assert_eq!(deliveries.claim(id, second, now, Duration::minutes(5)).await.unwrap(), Claim::Claimed);
 }

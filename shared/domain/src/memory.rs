@@ -402,7 +402,7 @@ impl crate::notify::Mailer for MemoryMailer {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DeliveryState {
-    Sending(time::OffsetDateTime),
+    Sending(time::OffsetDateTime, uuid::Uuid),
     Sent,
 }
 
@@ -416,6 +416,7 @@ impl crate::notify::DeliveryLog for MemoryDeliveryLog {
     async fn claim(
         &self,
         id: uuid::Uuid,
+        holder: uuid::Uuid,
         now: time::OffsetDateTime,
         lease: time::Duration,
     ) -> Result<crate::notify::Claim, StoreError> {
@@ -423,9 +424,9 @@ impl crate::notify::DeliveryLog for MemoryDeliveryLog {
         let mut entries = lock(&self.entries);
         match entries.get(&id) {
             Some(DeliveryState::Sent) => Ok(Claim::AlreadySent),
-            Some(DeliveryState::Sending(since)) if *since + lease > now => Ok(Claim::InFlight),
+            Some(DeliveryState::Sending(since, _)) if *since + lease > now => Ok(Claim::InFlight),
             _ => {
-                entries.insert(id, DeliveryState::Sending(now));
+                entries.insert(id, DeliveryState::Sending(now, holder));
                 Ok(Claim::Claimed)
             }
         }
@@ -436,9 +437,9 @@ impl crate::notify::DeliveryLog for MemoryDeliveryLog {
         Ok(())
     }
 
-    async fn release(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+    async fn release(&self, id: uuid::Uuid, holder: uuid::Uuid) -> Result<(), StoreError> {
         let mut entries = lock(&self.entries);
-        if matches!(entries.get(&id), Some(DeliveryState::Sending(_))) {
+        if matches!(entries.get(&id), Some(DeliveryState::Sending(_, by)) if *by == holder) {
             entries.remove(&id);
         }
         Ok(())

@@ -42,7 +42,9 @@ fn entry(id: Uuid, state: &str, now: OffsetDateTime) -> std::collections::HashMa
 
 #[async_trait]
 impl DeliveryLog for DynamoDeliveryLog {
-    async fn claim(&self, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError> {
+    async fn claim(&self, id: Uuid, holder: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError> {
+        let mut claim = entry(id, "SENDING", now);
+        claim.insert("holder".into(), AttributeValue::S(holder.to_string()));
         let request = self
             .client
             .put_item()
@@ -50,7 +52,7 @@ impl DeliveryLog for DynamoDeliveryLog {
             .condition_expression("attribute_not_exists(pk) OR (delivery = :sending AND claimed_at < :stale)")
             .expression_attribute_values(":sending", AttributeValue::S("SENDING".into()))
             .expression_attribute_values(":stale", number((now - lease).unix_timestamp()));
-        match put_conditional(request, entry(id, "SENDING", now)).await {
+        match put_conditional(request, claim).await {
             Ok(_) => Ok(Claim::Claimed),
             Err(StoreError::Conflict) => {
                 let item = self
@@ -85,14 +87,15 @@ impl DeliveryLog for DynamoDeliveryLog {
             .map_err(store_error)
     }
 
-    async fn release(&self, id: Uuid) -> Result<(), StoreError> {
+    async fn release(&self, id: Uuid, holder: Uuid) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", key(id))
-            .condition_expression("delivery = :sending")
+            .condition_expression("delivery = :sending AND holder = :holder")
             .expression_attribute_values(":sending", AttributeValue::S("SENDING".into()))
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()))
             .send()
             .await
             .map_err(store_error);

@@ -85,6 +85,25 @@ pub struct BoundingBox {
     pub height: u32,
 }
 
+impl BoundingBox {
+    /// Its right edge, in arithmetic that a box from a PDF (any size it
+    /// says) cannot overflow.
+    pub fn right(&self) -> i64 {
+        i64::from(self.x) + i64::from(self.width)
+    }
+
+    pub fn bottom(&self) -> i64 {
+        i64::from(self.y) + i64::from(self.height)
+    }
+
+    /// The box from `x0, y0` to `x1, y1`, clamped to what it can hold.
+    pub fn spanning(x0: i64, y0: i64, x1: i64, y1: i64) -> Self {
+        let clamp = |v: i64| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        let size = |from: i64, to: i64| (to - from).clamp(0, i64::from(u32::MAX)) as u32;
+        Self { x: clamp(x0), y: clamp(y0), width: size(x0, x1), height: size(y0, y1) }
+    }
+}
+
 /// A line of text in reading order. A line may join fragments that stand
 /// apart on the page (a receipt's item and its price).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

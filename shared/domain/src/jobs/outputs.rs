@@ -18,7 +18,7 @@ pub fn text(result: &OcrResult) -> String {
 
 fn bbox(b: &super::model::BoundingBox) -> String {
     let (x0, y0) = (b.x.max(0), b.y.max(0));
-    format!("bbox {x0} {y0} {} {}", x0 + b.width as i32, y0 + b.height as i32)
+    format!("bbox {x0} {y0} {} {}", i64::from(x0) + i64::from(b.width), i64::from(y0) + i64::from(b.height))
 }
 
 /// hOCR 1.2: `ocr_page`, `ocr_line` and `ocrx_word` elements with `bbox`
@@ -121,7 +121,7 @@ fn show_line(content: &mut Content, line: &super::model::TextLine, scale: f32, p
         let characters = text.chars().count();
         content.set_horizontal_scaling(stretch(b.width.max(1) as f32 * scale, characters)).show(Str(&win_ansi(text)));
         if let Some((_, next)) = words.get(i + 1) {
-            let gap = (next.x - (b.x + b.width as i32)).max(1) as f32 * scale;
+            let gap = (i64::from(next.x) - b.right()).max(1) as f32 * scale;
             content.set_horizontal_scaling(stretch(gap, 1)).show(Str(b" "));
         }
     }

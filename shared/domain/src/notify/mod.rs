@@ -190,7 +190,8 @@ impl Notifier {
 
     /// Sends `job` unless its id was sent before.
     pub async fn deliver(&self, job: &EmailJob) -> Result<Delivery, NotifyError> {
-        match self.log.claim(job.id, self.clock.now(), self.lease).await.map_err(NotifyError::Log)? {
+        let holder = Uuid::new_v4();
+        match self.log.claim(job.id, holder, self.clock.now(), self.lease).await.map_err(NotifyError::Log)? {
             Claim::AlreadySent => return Ok(Delivery::Duplicate),
             Claim::InFlight => return Err(NotifyError::InFlight(job.id)),
             Claim::Claimed => {}
@@ -211,7 +212,7 @@ impl Notifier {
                 Err(NotifyError::Rejected(why))
             }
             Err(unavailable @ MailError::Unavailable(_)) => {
-                if let Err(e) = self.log.release(job.id).await {
+                if let Err(e) = self.log.release(job.id, holder).await {
                     tracing::warn!(email_id = %job.id, error = %e, "could not release the claim; a retry waits for the lease");
                 }
                 Err(NotifyError::MailUnavailable(unavailable))

@@ -37,9 +37,12 @@ pub enum Claim {
 /// Which e-mail jobs were sent: the idempotency record.
 #[async_trait]
 pub trait DeliveryLog: Send + Sync {
-    /// Claims `id` unless it was sent, or claimed less than `lease` ago.
-    async fn claim(&self, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError>;
+    /// Claims `id` for `holder` unless it was sent, or claimed less than
+    /// `lease` ago.
+    async fn claim(&self, id: Uuid, holder: Uuid, now: OffsetDateTime, lease: Duration) -> Result<Claim, StoreError>;
+    /// Records `id` as sent, whoever holds its claim now: it went out.
     async fn mark_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Gives a claim back after a failed attempt, so a retry may send.
-    async fn release(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Gives `holder`'s claim back after a failed attempt, so a retry may
+    /// send; a claim taken over since (the lease ran out) is left alone.
+    async fn release(&self, id: Uuid, holder: Uuid) -> Result<(), StoreError>;
 }

@@ -105,10 +105,29 @@ async fn a_claim_abandoned_by_a_dead_worker_is_taken_over_after_the_lease() {
     let notifier = Notifier::new(mailer.clone(), log.clone(), clock.clone(), Duration::minutes(2));
     let job = code_job();
     // A worker claimed it and died before sending.
-    assert_eq!(log.claim(job.id, clock.now(), Duration::minutes(2)).await.unwrap(), Claim::Claimed);
+    let dead = uuid::Uuid::new_v4();
+    assert_eq!(log.claim(job.id, dead, clock.now(), Duration::minutes(2)).await.unwrap(), Claim::Claimed);
     assert!(matches!(notifier.deliver(&job).await, Err(ref e) if !e.is_permanent()));
     clock.advance(Duration::minutes(3));
     assert_eq!(notifier.deliver(&job).await.unwrap(), Delivery::Sent);
+}
+
+#[tokio::test]
+async fn only_the_holder_of_a_claim_can_release_it() {
+    let log = MemoryDeliveryLog::default();
+    let clock = ManualClock::default();
+    let (id, late, current) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let lease = Duration::minutes(2);
+    assert_eq!(log.claim(id, late, clock.now(), lease).await.unwrap(), Claim::Claimed);
+    // Its lease runs out; another worker takes the claim over and sends.
+    clock.advance(Duration::minutes(3));
+    assert_eq!(log.claim(id, current, clock.now(), lease).await.unwrap(), Claim::Claimed);
+    // The late worker fails and releases: the newer claim must hold, or a
+    // third worker would send the mail again.
+    log.release(id, late).await.unwrap();
+    assert_eq!(log.claim(id, uuid::Uuid::new_v4(), clock.now(), lease).await.unwrap(), Claim::InFlight);
+    log.release(id, current).await.unwrap();
+    assert_eq!(log.claim(id, uuid::Uuid::new_v4(), clock.now(), lease).await.unwrap(), Claim::Claimed);
 }
 
 #[test]

@@ -116,13 +116,14 @@ fn text_layer_reading(layer: Vec<LayerLine>) -> Recognized {
         .map(|line| {
             let words: Vec<Word> =
                 line.words.into_iter().map(|w| Word { text: w.text, bbox: bbox(w.bbox), confidence: 1.0 }).collect();
-            let (x0, y0) = words.iter().fold((i32::MAX, i32::MAX), |(x, y), w| (x.min(w.bbox.x), y.min(w.bbox.y)));
-            let (x1, y1) = words.iter().fold((i32::MIN, i32::MIN), |(x, y), w| {
-                (x.max(w.bbox.x + w.bbox.width as i32), y.max(w.bbox.y + w.bbox.height as i32))
-            });
+            let (x0, y0) = words
+                .iter()
+                .fold((i64::MAX, i64::MAX), |(x, y), w| (x.min(i64::from(w.bbox.x)), y.min(i64::from(w.bbox.y))));
+            let (x1, y1) =
+                words.iter().fold((i64::MIN, i64::MIN), |(x, y), w| (x.max(w.bbox.right()), y.max(w.bbox.bottom())));
             TextLine {
                 text: words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "),
-                bbox: bbox([x0, y0, x1 - x0, y1 - y0]),
+                bbox: BoundingBox::spanning(x0, y0, x1, y1),
                 confidence: 1.0,
                 words,
             }
@@ -176,5 +177,34 @@ mod tests {
         let too_wide = DynamicImage::ImageLuma8(GrayImage::new(70_000, 1));
         let failure = page_jpeg(&too_wide).unwrap_err();
         assert!(failure.reason().contains("65535 pixels a side, not 70000"), "{}", failure.reason());
+    }
+}
+
+#[cfg(test)]
+mod box_tests {
+    use super::*;
+
+    #[test]
+    fn boxes_from_a_pdf_at_the_edges_of_i32_neither_wrap_nor_panic() {
+        let word = |x: i32, width: i32| imaging::text_layer::LayerWord { text: "w".into(), bbox: [x, 0, width, 10] };
+        let layer = vec![LayerLine { words: vec![word(i32::MAX - 5, i32::MAX), word(i32::MIN, 3)] }];
+        let line = &text_layer_reading(layer).lines[0];
+        assert_eq!(line.bbox.x, i32::MIN);
+        assert!(i64::from(line.bbox.x) + i64::from(line.bbox.width) >= i64::from(i32::MAX), "{:?}", line.bbox);
+        let hocr_box = super::super::super::outputs::hocr(&OcrResult::new(
+            vec![PageResult {
+                page: 1,
+                width: 10,
+                height: 10,
+                lines: vec![line.clone()],
+                orientation_applied: None,
+                rotation: 0,
+                skew_degrees: 0.0,
+                source: PageSource::Text,
+            }],
+            0,
+            EngineInfo::text_layer(),
+        ));
+        assert!(!hocr_box.contains("bbox 0 0 -"), "a wrapped box: {hocr_box}");
     }
 }
