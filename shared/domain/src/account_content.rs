@@ -36,6 +36,7 @@ impl AccountContent for JobsOfAccount {
             let page = self.jobs.list_jobs(owner, None, DELETION_PAGE).await?;
             if page.jobs.is_empty() {
                 self.keys.delete_all_keys(owner).await?;
+                self.jobs.forget_page_counts(owner).await?;
                 return Ok(removed);
             }
             let mut removed_here = 0;

@@ -227,6 +227,10 @@ impl JobStore for DynamoJobStore {
         Ok(PageCharge::Over { used })
     }
 
+    async fn forget_page_counts(&self, owner: &UserId) -> Result<(), StoreError> {
+        self.delete_partition(pages_partition(owner)).await.map(|_| ())
+    }
+
     /// Job ids are UUIDv7, time-ordered: the jobs created since `since` are
     /// a key range, read with their state, age and pages only.
     async fn recent_jobs(&self, owner: &UserId, since: OffsetDateTime) -> Result<Vec<JobWeight>, StoreError> {
@@ -266,11 +270,12 @@ impl JobStore for DynamoJobStore {
 /// Pages asked for per owner and UTC day live in the jobs table, one
 /// partition per owner (`PAGES#<owner>`, sorted by day), gone by TTL two
 /// days later.
+fn pages_partition(owner: &UserId) -> AttributeValue {
+    AttributeValue::S(format!("PAGES#{owner}"))
+}
+
 fn pages_key(owner: &UserId, day: time::Date) -> Item {
-    Item::from([
-        ("pk".into(), AttributeValue::S(format!("PAGES#{owner}"))),
-        ("sk".into(), AttributeValue::S(day.to_string())),
-    ])
+    Item::from([("pk".into(), pages_partition(owner)), ("sk".into(), AttributeValue::S(day.to_string()))])
 }
 
 /// Idempotency keys live in the jobs table, one partition per owner
@@ -334,14 +339,22 @@ impl IdempotencyStore for DynamoJobStore {
     }
 
     async fn delete_all_keys(&self, owner: &UserId) -> Result<usize, StoreError> {
+        self.delete_partition(idempotency_partition(owner)).await
+    }
+}
+
+impl DynamoJobStore {
+    /// Every item of one partition (an account's keys or page counts);
+    /// how many there were.
+    async fn delete_partition(&self, partition: AttributeValue) -> Result<usize, StoreError> {
         let mut removed = 0;
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :owner")
-                .expression_attribute_values(":owner", idempotency_partition(owner))
+                .key_condition_expression("pk = :partition")
+                .expression_attribute_values(":partition", partition.clone())
                 .projection_expression("pk, sk")
                 .consistent_read(true)
                 .send()

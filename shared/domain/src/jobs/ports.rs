@@ -31,6 +31,9 @@ pub trait JobStore: Send + Sync {
     /// sum stays within `limit`. Atomic, read consistently, and never
     /// lowered: deleting a job gives nothing back.
     async fn charge_pages(&self, owner: &UserId, day: Date, pages: u32, limit: u32) -> Result<PageCharge, StoreError>;
+    /// Drops the owner's page counts: the account is going (no one else
+    /// can ever be charged to it).
+    async fn forget_page_counts(&self, owner: &UserId) -> Result<(), StoreError>;
 }
 
 /// What [`JobStore::charge_pages`] did.
