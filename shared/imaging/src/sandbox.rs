@@ -514,18 +514,20 @@ mod child {
         if std::io::stdin().read_to_end(&mut input).is_err() {
             return 2;
         }
-        let descriptors = confine::open_descriptors();
-        let no_new_privileges = confine::has_no_new_privileges();
-        if let Err(e) = confine::syscalls() {
-            eprintln!("{e}");
-            return UNCONFINED_EXIT;
-        }
         let Some(end) = input.iter().position(|&b| b == b'\n') else {
             return 2;
         };
         let Ok(request) = serde_json::from_slice::<Request>(&input[..end]) else {
             return 2;
         };
+        // What only a probe asks, looked at before the filter hides it.
+        let unfiltered = matches!(request, Request::Probe)
+            .then(|| (confine::open_descriptors(), confine::has_no_new_privileges()))
+            .unwrap_or_default();
+        if let Err(e) = confine::syscalls() {
+            eprintln!("{e}");
+            return UNCONFINED_EXIT;
+        }
         let bytes = &input[end + 1..];
         let (answer, pixels) = match request {
             Request::Inspect { limits } => match super::super::document::inspect_pdf_here(bytes, &limits.into()) {
@@ -544,7 +546,7 @@ mod child {
                     Err(problem) => (Answer::Refused(problem.into()), Vec::new()),
                 }
             }
-            Request::Probe => (Answer::Probed(confine::reach(descriptors, no_new_privileges)), Vec::new()),
+            Request::Probe => (Answer::Probed(confine::reach(unfiltered.0, unfiltered.1)), Vec::new()),
         };
         let mut out = std::io::stdout().lock();
         let header = serde_json::to_vec(&answer).expect("an answer serializes");

@@ -92,6 +92,10 @@ impl AuthService {
         let remembered = retry::on_conflict(|| async {
             let until = self.now() + KNOWN_SOURCE_LIFETIME;
             let mut known = self.records.load::<KnownSource>(&key).await?;
+            // Renewed at most daily: not a write on every sign-in.
+            if known.value.until > (until - Duration::DAY).unix_timestamp() {
+                return Ok(());
+            }
             known.value.until = until.unix_timestamp();
             self.records.save(&key, &mut known, until).await.map_err(AuthError::from)
         })

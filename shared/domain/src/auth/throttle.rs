@@ -172,9 +172,14 @@ impl AuthService {
             let outcome = retry::on_conflict(|| async {
                 let now = self.now();
                 let mut failures = self.records.load::<Failures>(&key).await?;
+                let before = failures.value.clone();
                 match subject {
                     Subject::AccountFrom(..) | Subject::Account(_) => failures.value = Failures::default(),
                     Subject::Source(_) => failures.value.refund(policy),
+                }
+                // Nothing to give back (the usual sign-in): no write.
+                if failures.value == before {
+                    return Ok(());
                 }
                 let expires_at = failures.value.expires_at(now, policy);
                 self.records.save(&key, &mut failures, expires_at).await.map_err(AuthError::from)
