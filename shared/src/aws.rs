@@ -153,6 +153,7 @@ pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobServic
         jobs.clone(),
         jobs,
         Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
+        Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table)),
         Arc::new(SystemClock),
         config.limits,
     ))

@@ -233,7 +233,8 @@ fn job_child(path: &Path) -> Result<()> {
         let recognizer =
             Arc::new(Timed { engine: ocr_worker::engine::FastEngine::embedded()?, millis: Default::default() });
         let limits = UploadLimits { max_direct_bytes: 64 << 20, ..Default::default() };
-        let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), limits);
+        let accounts = Arc::new(shared::adapters::memory::EveryAccountExists);
+        let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), limits);
         let processor = JobProcessor::new(
             jobs.clone(),
             blobs.clone(),

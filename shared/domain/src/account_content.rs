@@ -27,9 +27,10 @@ impl JobsOfAccount {
 
 #[async_trait::async_trait]
 impl AccountContent for JobsOfAccount {
-    /// Objects first, then the job, so that a failure leaves the job listed
-    /// and a repeat finds what is left; last, the idempotency keys (which
-    /// name the jobs).
+    /// Objects first (a page of jobs' objects in one batch), then the jobs,
+    /// so that a failure leaves the jobs listed and a repeat finds what is
+    /// left; last, the idempotency keys (which name the jobs) and the page
+    /// counts.
     async fn delete_all(&self, owner: &UserId) -> Result<usize, StoreError> {
         let mut removed = 0;
         loop {
@@ -40,10 +41,9 @@ impl AccountContent for JobsOfAccount {
                 return Ok(removed);
             }
             let mut removed_here = 0;
+            let objects: Vec<String> = page.jobs.iter().flat_map(job_objects).collect();
+            self.blobs.delete_many(&objects).await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
             for job in &page.jobs {
-                for key in job_objects(&job) {
-                    self.blobs.delete(&key).await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-                }
                 match self.jobs.delete_job(job).await {
                     Ok(()) => removed_here += 1,
                     // Changed by a worker since it was listed: the next round sees it again.

@@ -510,3 +510,17 @@ pub fn auth_service(emails: Arc<MemoryEmailQueue>, clock: Arc<dyn Clock>) -> Aut
     let tokens = TokenService::new(&[9; 32], "issuer", "audience", time::Duration::hours(1));
     AuthService::new(ports, tokens, CodeKey::new(vec![3; 32]))
 }
+
+/// Every caller's account exists: for benches and tests that are not about
+/// accounts (those use a [`MemoryUserStore`], which is [`Accounts`] too).
+///
+/// [`Accounts`]: crate::jobs::ports::Accounts
+#[derive(Debug, Default)]
+pub struct EveryAccountExists;
+
+#[async_trait]
+impl crate::jobs::ports::Accounts for EveryAccountExists {
+    async fn exists(&self, _: &crate::jobs::Owner) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+}

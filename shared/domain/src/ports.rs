@@ -60,6 +60,14 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, BlobError>;
     /// Deleting a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// [`delete`](Self::delete) of every key, in as few requests as the
+    /// store allows (S3: a thousand keys a request).
+    async fn delete_many(&self, keys: &[String]) -> Result<(), BlobError> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
     /// A URL to PUT exactly `length` bytes of `content_type` to `key`.
     async fn presign_put(
         &self,

@@ -161,6 +161,9 @@ impl JobStore for DynamoJobStore {
             .table_name(&self.table)
             .key_condition_expression("pk = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            // An account's deletion sweeps with this list: it must see
+            // every job written before it looked (see JobService).
+            .consistent_read(true)
             .scan_index_forward(false)
             .limit(limit as i32)
             .set_exclusive_start_key(after.map(|a| key(owner, &a)))

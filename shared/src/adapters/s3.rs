@@ -8,6 +8,9 @@ use aws_sdk_s3::types::ServerSideEncryption;
 
 use crate::ports::{BlobError, BlobStore};
 
+/// S3's `DeleteObjects` takes at most this many keys.
+const MAX_KEYS_PER_DELETE: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
     client: Client,
@@ -63,6 +66,32 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.client.delete_object().bucket(&self.bucket).key(key).send().await.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), BlobError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let built = |e: aws_sdk_s3::error::BuildError| BlobError::Unavailable(Box::new(e));
+        for chunk in keys.chunks(MAX_KEYS_PER_DELETE) {
+            let objects = chunk
+                .iter()
+                .map(|key| ObjectIdentifier::builder().key(key).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(built)?;
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(built)?;
+            let out =
+                self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(unavailable)?;
+            if let Some(failed) = out.errors().first() {
+                let why = format!(
+                    "{} of {} objects were not deleted, {:?} first: {}",
+                    out.errors().len(),
+                    chunk.len(),
+                    failed.key().unwrap_or_default(),
+                    failed.message().unwrap_or_default()
+                );
+                return Err(BlobError::Unavailable(why.into()));
+            }
+        }
+        Ok(())
     }
 
     async fn presign_put(

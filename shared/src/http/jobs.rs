@@ -75,6 +75,7 @@ impl From<JobError> for Problem {
             JobError::NotFinished { .. } | JobError::Failed { .. } => {
                 Problem::new(StatusCode::CONFLICT, "job-not-done", "The job is not DONE", detail)
             }
+            JobError::AccountGone => Problem::unauthorized(detail),
             JobError::Unavailable(_) => {
                 tracing::error!(error = %chain(&error), "backing service unavailable");
                 unavailable()

@@ -39,6 +39,7 @@ fn harness() -> Harness {
         job_store.clone(),
         job_store.clone(),
         blobs.clone(),
+        users.clone(),
         clock.clone(),
         UploadLimits::default(),
     ));
@@ -564,6 +565,22 @@ async fn deleting_the_account_removes_it_with_every_job_image_and_result() {
     // The address can be registered again from scratch.
     h.clock.advance(Duration::minutes(1));
     h.register(ADA, PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upload_that_passed_the_token_check_before_its_account_went_leaves_no_job() {
+    let h = harness();
+    let claims = h.signed_up(ADA, PASSWORD).await;
+    let owner = Owner { id: claims.sub, email: claims.email.clone() };
+    // The request's token was checked; then the account was deleted, and
+    // its sweeps ran, before the request wrote its job.
+    h.service.delete_account(&here(), &claims, &attempt(PASSWORD)).await.unwrap();
+    let submitted = h.jobs.submit(&owner, imaging::testing::png(40, 20)).await;
+    assert!(matches!(submitted, Err(crate::jobs::JobError::AccountGone)), "{submitted:?}");
+    let presigned = h.jobs.presign(&owner, "image/png", 100).await;
+    assert!(matches!(presigned, Err(crate::jobs::JobError::AccountGone)), "{presigned:?}");
+    assert!(h.job_store.all().is_empty(), "a job of a deleted account: {:?}", h.job_store.all());
+    assert!(h.blobs.keys().is_empty(), "{:?}", h.blobs.keys());
 }
 
 fn network(n: u32) -> ClientAddress {

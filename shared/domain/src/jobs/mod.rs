@@ -23,7 +23,7 @@ pub use processor::{
 pub use quota::{OverQuota, PAGE_WINDOW, Quota, quota_day};
 
 use crate::clock::Clock;
-use crate::jobs::ports::{IdempotencyStore, JobStore};
+use crate::jobs::ports::{Accounts, IdempotencyStore, JobStore};
 use crate::ports::{BlobError, BlobStore, StoreError};
 use crate::retry::{self, Contended};
 use crate::values::{Email, UserId};
@@ -69,6 +69,9 @@ pub enum JobError {
     Failed { reason: String },
     #[error("{}", .0.reason)]
     OverQuota(OverQuota),
+    /// The caller's account was deleted while the request ran.
+    #[error("the account no longer exists")]
+    AccountGone,
     #[error("a backing service is unavailable")]
     Unavailable(#[source] crate::ports::Cause),
 }
@@ -157,6 +160,7 @@ pub struct JobService {
     jobs: Arc<dyn JobStore>,
     keys: Arc<dyn IdempotencyStore>,
     blobs: Arc<dyn BlobStore>,
+    accounts: Arc<dyn Accounts>,
     clock: Arc<dyn Clock>,
     limits: UploadLimits,
 }
@@ -166,10 +170,30 @@ impl JobService {
         jobs: Arc<dyn JobStore>,
         keys: Arc<dyn IdempotencyStore>,
         blobs: Arc<dyn BlobStore>,
+        accounts: Arc<dyn Accounts>,
         clock: Arc<dyn Clock>,
         limits: UploadLimits,
     ) -> Self {
-        Self { jobs, keys, blobs, clock, limits }
+        Self { jobs, keys, blobs, accounts, clock, limits }
+    }
+
+    /// Writes a new job, then looks at its account again: an account
+    /// deleted meanwhile may have swept its jobs before this one was
+    /// written, so the job goes too. (Written before the look, a job is
+    /// either seen by the deletion's sweep or sees the deletion.)
+    async fn create_job_for(&self, owner: &Owner, job: &Job) -> Result<(), JobError> {
+        self.jobs.create_job(job).await?;
+        let exists = self.accounts.exists(owner).await;
+        if matches!(exists, Ok(true)) {
+            return Ok(());
+        }
+        if let Err(e) = self.jobs.delete_job(job).await {
+            tracing::error!(job_id = %job.id, error = %e, "could not remove a job of a deleted account; it will expire");
+        }
+        match exists {
+            Err(e) => Err(e.into()),
+            _ => Err(JobError::AccountGone),
+        }
     }
 
     pub fn limits(&self) -> &UploadLimits {
@@ -243,7 +267,7 @@ impl JobService {
         let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64, ocr);
         waiting.pages_total = Some(info.pages);
         waiting.expires_at = Some(waiting.created_at + self.limits.direct_upload_window);
-        self.jobs.create_job(&waiting).await?;
+        self.create_job_for(owner, &waiting).await?;
         if let Err(e) = self.blobs.put(&waiting.upload_key, image, info.mime_type()).await {
             if let Err(undo) = self.jobs.delete_job(&waiting).await {
                 tracing::error!(job_id = %waiting.id, error = %undo, "could not remove a job whose image was not stored; it will expire");
@@ -298,7 +322,7 @@ impl JobService {
         self.admit(owner, 1).await?;
         let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes, ocr);
         let url = self.blobs.presign_put(&job.upload_key, &content_type, bytes, self.limits.presign_ttl).await?;
-        self.jobs.create_job(&job).await?;
+        self.create_job_for(owner, &job).await?;
         let expires_at = job.created_at + self.limits.presign_ttl;
         Ok((job, PresignedUpload { url, content_type, bytes, expires_at }))
     }

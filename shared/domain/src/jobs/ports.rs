@@ -54,6 +54,22 @@ pub struct JobWeight {
     pub pages_total: Option<u32>,
 }
 
+/// Whether a caller's account still exists. A request that passed the
+/// token check can race the deletion of its account: its job is made after
+/// the deletion swept the account's jobs, unless it looks again.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn exists(&self, owner: &super::Owner) -> Result<bool, StoreError>;
+}
+
+/// Accounts are the users the auth side stores.
+#[async_trait]
+impl<T: crate::auth::ports::UserStore> Accounts for T {
+    async fn exists(&self, owner: &super::Owner) -> Result<bool, StoreError> {
+        Ok(self.find_user(&owner.email).await?.is_some_and(|user| user.id == owner.id))
+    }
+}
+
 /// Idempotency keys of the job-creating requests, per owner, remembered
 /// for a day. Saves are conditional on `version` as for users (1 = new).
 #[async_trait]

@@ -74,7 +74,9 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
     let queue = Arc::new(MemoryJobQueue::default());
     let clock = Arc::new(ManualClock::default());
     let recognizer = Arc::new(recognizer);
-    let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), clock.clone(), UploadLimits::default());
+    let accounts = Arc::new(crate::memory::EveryAccountExists);
+    let service =
+        JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), UploadLimits::default());
     let processor = JobProcessor::new(
         jobs.clone(),
         blobs.clone(),
@@ -534,7 +536,8 @@ async fn a_page_the_engine_turned_is_reported_stored_and_drawn_as_turned() {
 /// A job service over `h`'s stores with a quota of its own.
 fn service_with_quota(h: &Harness, quota: Quota) -> JobService {
     let limits = UploadLimits { quota, ..UploadLimits::default() };
-    JobService::new(h.jobs.clone(), h.jobs.clone(), h.blobs.clone(), h.clock.clone(), limits)
+    let accounts = Arc::new(crate::memory::EveryAccountExists);
+    JobService::new(h.jobs.clone(), h.jobs.clone(), h.blobs.clone(), accounts, h.clock.clone(), limits)
 }
 
 #[tokio::test]

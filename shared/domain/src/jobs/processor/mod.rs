@@ -154,10 +154,9 @@ impl JobProcessor {
                 // Read once and recorded: the image is not kept (see the
                 // README's "Data retention"; the bucket's lifecycle rule is
                 // the safety net), nor the pages kept between invocations.
-                for key in JobObjects::of(&job).read_and_done(job.pages_total.unwrap_or(0)) {
-                    if let Err(e) = self.blobs.delete(&key).await {
-                        tracing::warn!(job_id = %job.id, key, error = %e, "could not delete an object of a finished job");
-                    }
+                let done = JobObjects::of(&job).read_and_done(job.pages_total.unwrap_or(0));
+                if let Err(e) = self.blobs.delete_many(&done).await {
+                    tracing::warn!(job_id = %job.id, error = %e, "could not delete the objects of a finished job");
                 }
                 self.notify(&mut job).await?;
                 Ok(Outcome::Finished(report))
@@ -227,10 +226,9 @@ impl JobProcessor {
     /// many is gone). Best effort; the bucket's lifecycle rule is the
     /// backstop.
     async fn remove_leftovers(&self, owner: &UserId, id: &JobId) {
-        for key in JobObjects::new(owner, id).all(self.limits.max_pages) {
-            if let Err(e) = self.blobs.delete(&key).await {
-                tracing::warn!(job_id = %id, key, error = %e, "could not delete an object of a missing job");
-            }
+        let objects = JobObjects::new(owner, id).all(self.limits.max_pages);
+        if let Err(e) = self.blobs.delete_many(&objects).await {
+            tracing::warn!(job_id = %id, error = %e, "could not delete the objects of a missing job");
         }
     }
 
