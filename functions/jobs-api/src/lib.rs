@@ -38,6 +38,8 @@ impl UploadState {
     /// settings from `env`, the signing key from Secrets Manager.
     pub async fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = UploadConfig::load(env)?;
+        // PDFs are counted in a confined child: it must be.
+        shared::imaging::sandbox::check_confinement()?;
         let secret = aws::jwt_secret(&config.jwt, clients).await?;
         let guard = aws::access_guard(&config.users_table, &config.jwt, &secret, clients);
         Ok(Self::new(aws::job_service(&config, clients), guard))

@@ -116,6 +116,8 @@ impl Worker {
     /// models load here, once per container.
     pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = OcrConfig::load(env)?;
+        // PDFs are drawn in a confined child: it must be.
+        shared::imaging::sandbox::check_confinement()?;
         // Reads a reference line first: an engine that misreads on this CPU
         // fails initialisation (Lambda reports an init error) instead of
         // marking jobs DONE with wrong text.

@@ -332,6 +332,18 @@ pub fn probe_with(program: &Path) -> Result<Reach, ImageProblem> {
     }
 }
 
+/// The start-up self-check of a function that reads PDFs: its child must
+/// start, and reach nothing but its pipes. A function whose PDF reader is
+/// not confined (a kernel without seccomp, a program that never called
+/// [`serve_if_child`]) fails its initialisation instead of reading PDFs.
+pub fn check_confinement() -> Result<Reach, ImageProblem> {
+    let reach = probe()?;
+    if !reach.is_confined() {
+        return Err(ImageProblem::ReaderUnavailable(format!("it can reach more than its pipes: {reach:?}")));
+    }
+    Ok(reach)
+}
+
 /// [`probe_with`] the program this process registered.
 pub fn probe() -> Result<Reach, ImageProblem> {
     probe_with(program().ok_or_else(|| ImageProblem::ReaderUnavailable("no program registered".into()))?)
