@@ -30,7 +30,9 @@ use hayro::hayro_interpret::{
     InterpreterSettings, SoftMask, interpret_page,
 };
 use hayro::hayro_syntax::page::Page;
-use hayro::kurbo::{Affine, BezPath, Point, Rect, Shape};
+use hayro::kurbo::{Affine, BezPath, Point, Rect};
+
+mod order;
 use serde::{Deserialize, Serialize};
 
 /// Glyph space units per em (hayro's).
@@ -45,9 +47,13 @@ pub const MAX_UNMAPPED_SHARE: f32 = 0.05;
 pub const MAX_GLYPHS_PER_PAGE: usize = 100_000;
 /// A picture covering this share of the page is a scan.
 pub const SCAN_AREA_SHARE: f64 = 0.5;
-/// A gap wider than this (in ems of the glyphs beside it) between glyphs
-/// on one baseline separates words, when the PDF draws no space.
-const WORD_GAP_EMS: f64 = 0.25;
+/// A gap wider than this (in ems of the glyph after it) between one glyph's
+/// advance and the next glyph separates words, when the PDF draws no space
+/// (pdftotext's `minWordBreakSpace` is 0.1; TeX's narrowest interword space
+/// is 0.22 em, its widest kern under 0.1).
+const WORD_GAP_EMS: f64 = 0.15;
+/// A glyph whose font gives no advance is taken to be this wide.
+const DEFAULT_ADVANCE_EMS: f64 = 0.5;
 
 /// One glyph as drawn, in the drawn page's pixels (origin top left).
 #[derive(Debug, Clone)]
@@ -95,7 +101,7 @@ impl<'a> Device<'a> for Collector {
             self.invisible += glyphs.len();
             return;
         }
-        for (i, glyph) in glyphs.iter().enumerate() {
+        for glyph in glyphs {
             if self.glyphs.len() >= MAX_GLYPHS_PER_PAGE {
                 return;
             }
@@ -103,24 +109,18 @@ impl<'a> Device<'a> for Collector {
             let origin = transform * Point::ZERO;
             let up = transform * Point::new(0.0, UNITS_PER_EM);
             let em = origin.distance(up);
-            // The glyph's width: up to the next glyph's origin, or its ink.
-            let advance = match glyphs.get(i + 1) {
-                Some(next) => {
-                    let next_origin = props.transform * next.transform() * Point::ZERO;
-                    let to_next = (next.transform() * Point::ZERO).x - (glyph.transform() * Point::ZERO).x;
-                    (to_next > 0.0).then(|| origin.distance(next_origin))
-                }
-                None => None,
+            // The glyph's width is its advance in the font (`/Widths`, or the
+            // font's own metrics), so a gap the PDF makes by positioning (TeX
+            // sets no space glyphs) stays a gap. In ems along the baseline:
+            // the glyph's own transform may stretch its outline to that
+            // width, which must not count twice.
+            let advance = match &**glyph {
+                hayro::hayro_interpret::font::Glyph::Outline(outline) => outline.advance_width(),
+                hayro::hayro_interpret::font::Glyph::Type3(t3) => t3.advance_width(),
             }
-            .unwrap_or_else(|| match &**glyph {
-                hayro::hayro_interpret::font::Glyph::Outline(outline) => {
-                    let ink = outline.outline().bounding_box();
-                    (transform * Point::new(ink.x1.max(0.0), 0.0)).distance(origin)
-                }
-                hayro::hayro_interpret::font::Glyph::Type3(t3) => {
-                    f64::from(t3.advance_width().unwrap_or(500.0)) / UNITS_PER_EM * em
-                }
-            });
+            .map(f64::from)
+            .filter(|width| width.is_finite() && *width > 0.0)
+            .map_or(DEFAULT_ADVANCE_EMS * em, |width| width / UNITS_PER_EM * em);
             let text = glyph.as_unicode().map(|u| match u {
                 hayro::hayro_interpret::hayro_cmap::BfString::Char(c) => c.to_string(),
                 hayro::hayro_interpret::hayro_cmap::BfString::String(s) => s,
@@ -204,59 +204,7 @@ fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusab
     if collector.picture_area >= SCAN_AREA_SHARE * page_area {
         return Err(Unusable::Scanned);
     }
-    Ok(lines(&collector.glyphs))
-}
-
-/// Glyphs grouped into lines by baseline, and into words by spaces and gaps.
-fn lines(glyphs: &[PlacedGlyph]) -> Vec<LayerLine> {
-    let mut order: Vec<&PlacedGlyph> = glyphs.iter().collect();
-    order.sort_by(|a, b| a.baseline.total_cmp(&b.baseline));
-    let mut rows: Vec<Vec<&PlacedGlyph>> = Vec::new();
-    for glyph in order {
-        match rows.last_mut() {
-            Some(row) if (glyph.baseline - row[0].baseline).abs() <= 0.3 * row[0].em.max(glyph.em) => row.push(glyph),
-            _ => rows.push(vec![glyph]),
-        }
-    }
-    rows.into_iter()
-        .filter_map(|mut row| {
-            row.sort_by(|a, b| a.bbox.x0.total_cmp(&b.bbox.x0));
-            let mut words: Vec<(String, Rect)> = Vec::new();
-            let mut last: Option<&PlacedGlyph> = None;
-            for glyph in row {
-                let text = glyph.text.clone().unwrap_or_default();
-                let gap = last.map_or(f64::INFINITY, |l| glyph.bbox.x0 - l.bbox.x1);
-                let space = text.trim().is_empty();
-                let new_word = last.is_none() || gap > WORD_GAP_EMS * glyph.em.max(1.0);
-                if space {
-                    last = None;
-                    continue;
-                }
-                match words.last_mut() {
-                    Some((word, bbox)) if !new_word => {
-                        word.push_str(&text);
-                        *bbox = bbox.union(glyph.bbox);
-                    }
-                    _ => words.push((text, glyph.bbox)),
-                }
-                last = Some(glyph);
-            }
-            let words: Vec<LayerWord> = words
-                .into_iter()
-                .filter(|(text, _)| !text.is_empty())
-                .map(|(text, r)| LayerWord {
-                    text,
-                    bbox: [
-                        r.x0.round() as i32,
-                        r.y0.round() as i32,
-                        r.width().round() as i32,
-                        r.height().round() as i32,
-                    ],
-                })
-                .collect();
-            (!words.is_empty()).then_some(LayerLine { words })
-        })
-        .collect()
+    Ok(order::lines(&collector.glyphs))
 }
 
 /// PDFs with text of each kind, for tests.

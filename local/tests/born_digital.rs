@@ -1,0 +1,87 @@
+//! Born-digital PDFs made by real producers (`born-digital/`: each PDF
+//! with poppler's `pdftotext` of it beside it, and how it was made in
+//! `born-digital/README.md`) are read from their own text as well as
+//! poppler reads them: every word of the page, none glued to the next or
+//! doubled (word-bag F1), in poppler's reading order (CER).
+
+use std::path::{Path, PathBuf};
+
+use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/born-digital");
+    let mut pdfs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    pdfs.sort();
+    assert!(!pdfs.is_empty(), "no PDFs in {}", dir.display());
+    pdfs
+}
+
+/// The document's text as the service reads it: each page's own text, its
+/// lines in order; `None` for a page left to OCR.
+fn text_layer(pdf: &[u8]) -> Vec<Option<String>> {
+    let limits = DocumentLimits::default();
+    let info = inspect_document(pdf, &limits).unwrap();
+    (0..info.pages)
+        .map(|page| {
+            let drawn = render_page(pdf, &info, page, &limits).unwrap();
+            drawn.text_layer.map(|lines| {
+                lines
+                    .iter()
+                    .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        })
+        .collect()
+}
+
+/// Word-bag F1 of `ours` against `reference`.
+fn word_f1(reference: &str, ours: &str) -> f64 {
+    use std::collections::HashMap;
+    let bag = |text: &str| {
+        let mut bag: HashMap<String, usize> = HashMap::new();
+        for word in text.split_whitespace() {
+            *bag.entry(word.to_owned()).or_default() += 1;
+        }
+        bag
+    };
+    let (reference, ours) = (bag(reference), bag(ours));
+    let common: usize = ours.iter().map(|(w, n)| (*n).min(reference.get(w).copied().unwrap_or(0))).sum();
+    let (r, o): (usize, usize) = (reference.values().sum(), ours.values().sum());
+    if common == 0 {
+        return 0.0;
+    }
+    let (precision, recall) = (common as f64 / o as f64, common as f64 / r as f64);
+    2.0 * precision * recall / (precision + recall)
+}
+
+#[test]
+fn born_digital_pages_read_as_poppler_reads_them() {
+    let mut failed = Vec::new();
+    for pdf in corpus() {
+        let name = pdf.file_stem().unwrap().to_string_lossy().into_owned();
+        let reference = std::fs::read_to_string(pdf.with_extension("txt")).unwrap();
+        let pages: Vec<&str> = reference.split('\u{c}').collect();
+        let ours = text_layer(&std::fs::read(&pdf).unwrap());
+        for (i, page) in ours.iter().enumerate() {
+            let expected = pages.get(i).copied().unwrap_or_default();
+            let Some(page) = page else {
+                failed.push(format!("{name} page {}: left to OCR", i + 1));
+                continue;
+            };
+            let (f1, cer) = (word_f1(expected, page), local::fixtures::cer(expected, page));
+            println!("{name} page {}: word F1 {f1:.3}, CER {cer:.3}", i + 1);
+            if f1 < 0.98 || cer > 0.05 {
+                failed.push(format!(
+                    "{name} page {}: F1 {f1:.3}, CER {cer:.3}\n--- ours:\n{page}\n--- pdftotext:\n{expected}",
+                    i + 1
+                ));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
