@@ -28,7 +28,7 @@ fn text_layer(pdf: &[u8]) -> Vec<Option<String>> {
     (0..info.pages)
         .map(|page| {
             let drawn = render_page(pdf, &info, page, &limits).unwrap();
-            drawn.text_layer.map(|lines| {
+            drawn.text_layer.and_then(Result::ok).map(|lines| {
                 lines
                     .iter()
                     .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))

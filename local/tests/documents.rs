@@ -487,6 +487,7 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     let result = submit("/ocr", text_page(&lines, Setting::Plain)).await;
     let page = &result["pages"][0];
     assert_eq!(page["source"], "text", "{page}");
+    assert!(page.get("source_reason").is_none(), "{page}");
     assert_eq!(result["text"], truth);
     assert_eq!(result["engine"]["name"], "pdf-text-layer");
     for line in page["lines"].as_array().unwrap() {
@@ -500,15 +501,21 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     // (it read "1.250.00 FUR" and a stray "17": why the text is used).
     let result = submit("/ocr?ocr=always", text_page(&lines, Setting::Plain)).await;
     assert_eq!(result["pages"][0]["source"], "ocr");
+    assert_eq!(result["pages"][0]["source_reason"], "ocr-requested");
     assert!(fixtures::cer(&truth, result["text"].as_str().unwrap()) <= 0.15, "{result}");
     let bad = app.http.post(app.url("/ocr?ocr=never")).bearer_auth(&token).body(vec![1u8]).send().await.unwrap();
     assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
 
     // Text not to be trusted: read by OCR. (What OCR finds on these
     // synthetic pages is little: a blank scan, glyphs the font lacks.)
-    for setting in [Setting::InvisibleOverScan, Setting::Unmapped, Setting::StampedScan] {
+    for (setting, why) in [
+        (Setting::InvisibleOverScan, "invisible-text"),
+        (Setting::Unmapped, "unmapped-glyphs"),
+        (Setting::StampedScan, "scanned"),
+    ] {
         let result = submit("/ocr", text_page(&lines, setting)).await;
         assert_eq!(result["pages"][0]["source"], "ocr", "{setting:?}: {result}");
+        assert_eq!(result["pages"][0]["source_reason"], why, "{setting:?}");
     }
 
     // A mixed document through a presigned upload: a scanned page, then a
@@ -519,6 +526,7 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     let (job, _) = watch(&app, &token, &id).await;
     let pages = job["result"]["pages"].as_array().unwrap();
     assert_eq!((pages[0]["source"].as_str(), pages[1]["source"].as_str()), (Some("ocr"), Some("text")), "{job}");
+    assert_eq!(pages[0]["source_reason"], "no-text", "a scanned page says why it was read by OCR");
     assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted", "the engine that read the scanned page");
     let texts: Vec<String> = pages
         .iter()

@@ -11,7 +11,7 @@ use hayro::hayro_syntax::{LoadPdfError, Pdf};
 use image::{DynamicImage, GrayImage, ImageFormat};
 
 use super::sandbox::{self, Confinement};
-use super::text_layer::LayerLine;
+use super::text_layer::{LayerLine, Unusable};
 use super::{ImageProblem, inspect};
 
 /// Rasterization resolution for PDF pages. 8 pt text is 22 px tall at 200
@@ -76,9 +76,9 @@ pub struct RenderedPage {
     pub dpi: f32,
     /// The EXIF orientation (2–8) applied to an image (see `decode`).
     pub orientation_applied: Option<u8>,
-    /// A PDF page's own text, when it is usable (see `text_layer`), in the
-    /// drawn page's pixels.
-    pub text_layer: Option<Vec<LayerLine>>,
+    /// A PDF page's own text (see `text_layer`), in the drawn page's
+    /// pixels, or why it is not to be used; `None` for an image.
+    pub text_layer: Option<Result<Vec<LayerLine>, Unusable>>,
 }
 
 /// A PDF starts with `%PDF-`, possibly after some junk (readers allow 1 KB).
@@ -235,18 +235,14 @@ pub(super) fn draw_pdf_page_here(
     // The text first: a page that draws too many glyphs is refused before
     // it is drawn.
     let text_layer = match super::text_layer::page_text(page, scale) {
-        Ok(lines) => Some(lines),
-        Err(super::text_layer::Unusable::TooManyGlyphs) => {
+        Err(Unusable::TooManyGlyphs) => {
             return Err(ImageProblem::TooDemanding(format!(
                 "page {} draws more than {} characters",
                 index + 1,
                 super::text_layer::MAX_GLYPHS_PER_PAGE
             )));
         }
-        Err(why) => {
-            tracing::debug!(page = index + 1, ?why, "the page's own text is not used");
-            None
-        }
+        layer => Some(layer),
     };
     let cache = RenderCache::new();
     let settings = PixmapSettings { x_scale: scale, y_scale: scale, bg_color: WHITE };

@@ -108,8 +108,15 @@ enum Request {
 /// The child's answer, followed for a drawn page by its grey pixels.
 #[derive(Debug, Serialize, Deserialize)]
 enum Answer {
-    Inspected { pages: u32 },
-    Drawn { width: u32, height: u32, dpi: f32, text_layer: Option<Vec<super::text_layer::LayerLine>> },
+    Inspected {
+        pages: u32,
+    },
+    Drawn {
+        width: u32,
+        height: u32,
+        dpi: f32,
+        text_layer: Option<Result<Vec<super::text_layer::LayerLine>, super::text_layer::Unusable>>,
+    },
     Refused(WireProblem),
     Probed(Reach),
 }

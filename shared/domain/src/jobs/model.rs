@@ -201,6 +201,10 @@ pub struct PageResult {
     /// text layer.
     #[serde(default)]
     pub source: PageSource,
+    /// Why a PDF page was read by OCR; absent for images and for pages read
+    /// from their own text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_reason: Option<SourceReason>,
 }
 
 impl PageResult {
@@ -218,6 +222,40 @@ pub enum PageSource {
     Ocr,
     /// The PDF page's own text (born digital), every word at confidence 1.
     Text,
+}
+
+/// Why a PDF page was read by OCR although it is a PDF page (which may
+/// carry its own text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceReason {
+    /// The job asked for `ocr=always`.
+    OcrRequested,
+    /// The page draws no text: a scan or a page of pictures.
+    NoText,
+    /// Invisible text (render mode 3): another tool's OCR layer.
+    InvisibleText,
+    /// Glyphs without a usable Unicode mapping (a subset font without
+    /// `ToUnicode`, private-use code points): the text would be wrong.
+    UnmappedGlyphs,
+    /// Glyphs drawn off the page: text nobody sees.
+    OffPageGlyphs,
+    /// A picture covers half the page under a few words: a scan.
+    Scanned,
+}
+
+impl From<imaging::text_layer::Unusable> for SourceReason {
+    fn from(why: imaging::text_layer::Unusable) -> Self {
+        use imaging::text_layer::Unusable;
+        match why {
+            Unusable::NoText => Self::NoText,
+            Unusable::InvisibleLayer => Self::InvisibleText,
+            Unusable::Unmapped => Self::UnmappedGlyphs,
+            Unusable::OffPage => Self::OffPageGlyphs,
+            // Refused as too complex before it gets here; said as what it is.
+            Unusable::Scanned | Unusable::TooManyGlyphs => Self::Scanned,
+        }
+    }
 }
 
 /// Whether a PDF page's own text may be used instead of OCR.
@@ -295,6 +333,7 @@ impl From<OcrResultRecord> for OcrResult {
                 rotation: 0,
                 skew_degrees: 0.0,
                 source: PageSource::Ocr,
+                source_reason: None,
             }]
         } else {
             record.pages

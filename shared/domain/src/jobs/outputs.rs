@@ -224,6 +224,7 @@ mod tests {
                 rotation: 0,
                 skew_degrees: 0.0,
                 source: PageSource::Ocr,
+                source_reason: None,
             },
             PageResult {
                 page: 2,
@@ -234,6 +235,7 @@ mod tests {
                 rotation: 0,
                 skew_degrees: 0.0,
                 source: PageSource::Ocr,
+                source_reason: None,
             },
         ];
         let engine = EngineInfo {

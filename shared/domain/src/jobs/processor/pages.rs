@@ -52,10 +52,14 @@ pub(super) fn recognize_page(
     ocr: OcrMode,
 ) -> Result<DonePage, JobFailure> {
     let mut drawn = document::render_page(bytes, info, index, limits)?;
-    let own_text = drawn.text_layer.take().filter(|_| ocr == OcrMode::Auto);
-    let (recognized, source) = match own_text {
-        Some(layer) => (text_layer_reading(layer), PageSource::Text),
-        None => (recognizer.recognize(&drawn.image)?, PageSource::Ocr),
+    let own_text = match (drawn.text_layer.take(), ocr) {
+        (None, _) => Err(None),
+        (Some(_), OcrMode::Always) => Err(Some(SourceReason::OcrRequested)),
+        (Some(layer), OcrMode::Auto) => layer.map_err(|why| Some(why.into())),
+    };
+    let (recognized, source, source_reason) = match own_text {
+        Ok(layer) => (text_layer_reading(layer), PageSource::Text, None),
+        Err(why) => (recognizer.recognize(&drawn.image)?, PageSource::Ocr, why),
     };
     // The boxes are in the page as the engine straightened it: so are the
     // page's size and its hOCR. The searchable PDF draws the page as drawn
@@ -75,6 +79,7 @@ pub(super) fn recognize_page(
         rotation: how.rotation,
         skew_degrees: how.skew_degrees,
         source,
+        source_reason,
     };
     let page = KeptPage { result, engine: recognized.engine, gray, dpi: drawn.dpi, placement };
     Ok(DonePage { page, jpeg })
@@ -201,6 +206,7 @@ mod box_tests {
                 rotation: 0,
                 skew_degrees: 0.0,
                 source: PageSource::Text,
+                source_reason: None,
             }],
             0,
             EngineInfo::text_layer(),
