@@ -64,7 +64,12 @@ fn born_digital_pages_read_as_poppler_reads_them() {
     let mut failed = Vec::new();
     for pdf in corpus() {
         let name = pdf.file_stem().unwrap().to_string_lossy().into_owned();
-        let reference = std::fs::read_to_string(pdf.with_extension("txt")).unwrap();
+        // Without the bidi controls poppler puts around right-to-left lines.
+        let reference: String = std::fs::read_to_string(pdf.with_extension("txt"))
+            .unwrap()
+            .chars()
+            .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+            .collect();
         let pages: Vec<&str> = reference.split('\u{c}').collect();
         let ours = text_layer(&std::fs::read(&pdf).unwrap());
         for (i, page) in ours.iter().enumerate() {

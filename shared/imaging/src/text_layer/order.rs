@@ -42,11 +42,12 @@ pub(super) fn lines(glyphs: &[PlacedGlyph]) -> Vec<LayerLine> {
     let words: Vec<Word> = rows.iter().enumerate().flat_map(|(row, glyphs)| words(row, glyphs)).collect();
     let mut lines: Vec<Vec<Word>> = Vec::new();
     for block in cut((0..words.len()).collect(), &words) {
-        // One line per row of the block, its words left to right.
-        let mut block: Vec<&Word> = block.iter().map(|&i| &words[i]).collect();
-        block.sort_by(|a, b| a.row.cmp(&b.row).then(a.rect.x0.total_cmp(&b.rect.x0)));
+        // One line per row of the block, its words in reading order (as
+        // `words` has them: rows top to bottom, each in logical order).
+        let mut block = block;
+        block.sort_unstable();
         let mut block_lines: Vec<Vec<Word>> = Vec::new();
-        for word in block {
+        for word in block.into_iter().map(|i| &words[i]) {
             match block_lines.last_mut() {
                 Some(line) if line[0].row == word.row => line.push(word.clone()),
                 _ => block_lines.push(vec![word.clone()]),
@@ -134,8 +135,74 @@ fn rows(glyphs: &[PlacedGlyph]) -> Vec<Vec<&PlacedGlyph>> {
     rows
 }
 
-/// A row's words: glyphs joined until a space or a gap.
+/// Which way a piece of text runs, by its strong characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    LeftToRight,
+    RightToLeft,
+    Neutral,
+}
+
+fn direction(text: &str) -> Direction {
+    use unicode_bidi::BidiClass::{AL, L, R};
+    let (mut rtl, mut ltr) = (0, 0);
+    for c in text.chars() {
+        match unicode_bidi::bidi_class(c) {
+            R | AL => rtl += 1,
+            L => ltr += 1,
+            _ => {}
+        }
+    }
+    match (rtl, ltr) {
+        (0, 0) => Direction::Neutral,
+        (r, l) if r >= l => Direction::RightToLeft,
+        _ => Direction::LeftToRight,
+    }
+}
+
+/// A row's words: glyphs joined until a space or a gap, in logical order.
+/// The glyphs come left to right as drawn: a right-to-left line (Arabic,
+/// Hebrew) is read from its right end, each right-to-left word from its
+/// last glyph drawn, while runs of left-to-right words in it (numbers,
+/// Latin) keep their own order, as the Unicode bidi algorithm would have
+/// laid them out.
 fn words(row: usize, glyphs: &[&PlacedGlyph]) -> Vec<Word> {
+    let rtl = direction(&glyphs.iter().filter_map(|g| g.text.as_deref()).collect::<String>()) == Direction::RightToLeft;
+    let mut words = drawn_words(row, glyphs, rtl);
+    if rtl {
+        words.reverse();
+        // Runs of words that are not right to left go back to reading order.
+        let mut start = 0;
+        while start < words.len() {
+            let mut end = start;
+            while end < words.len() && direction(&words[end].text) != Direction::RightToLeft {
+                end += 1;
+            }
+            words[start..end].reverse();
+            start = end + 1;
+        }
+    }
+    words
+}
+
+/// Whether a glyph's `text` drawn to the right of `word` in a
+/// right-to-left line comes before it in reading order: right-to-left
+/// letters do, and punctuation in a right-to-left word; digits and
+/// left-to-right letters read left to right even there.
+fn reads_backwards(text: &str, word: &str) -> bool {
+    let digits = text
+        .chars()
+        .all(|c| matches!(unicode_bidi::bidi_class(c), unicode_bidi::BidiClass::EN | unicode_bidi::BidiClass::AN));
+    match direction(text) {
+        Direction::RightToLeft => true,
+        Direction::LeftToRight => false,
+        Direction::Neutral => !digits && direction(word) == Direction::RightToLeft,
+    }
+}
+
+/// A row's words left to right as drawn; in a right-to-left line, each
+/// right-to-left word's glyphs are taken from its right end.
+fn drawn_words(row: usize, glyphs: &[&PlacedGlyph], rtl: bool) -> Vec<Word> {
     let mut words: Vec<Word> = Vec::new();
     let mut last: Option<&PlacedGlyph> = None;
     for &glyph in glyphs {
@@ -151,7 +218,11 @@ fn words(row: usize, glyphs: &[&PlacedGlyph]) -> Vec<Word> {
         });
         match words.last_mut() {
             Some(word) if joined => {
-                word.text.push_str(&text);
+                if rtl && reads_backwards(&text, &word.text) {
+                    word.text.insert_str(0, &text);
+                } else {
+                    word.text.push_str(&text);
+                }
                 word.rect = word.rect.union(glyph.bbox);
                 word.em = word.em.max(glyph.em);
             }
@@ -162,19 +233,16 @@ fn words(row: usize, glyphs: &[&PlacedGlyph]) -> Vec<Word> {
     words
 }
 
-/// Ligatures as their letters (`ﬁ` → `fi`), as text is searched.
+/// Presentation forms as their letters, as text is searched: ligatures
+/// (`ﬁ` → `fi`) and Arabic letter shapes (`ﻻ` → `لا`), by their Unicode
+/// compatibility decomposition; other characters as they are (`½`, `™`).
 fn spelt_out(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{FB00}' => "ff".to_owned(),
-            '\u{FB01}' => "fi".to_owned(),
-            '\u{FB02}' => "fl".to_owned(),
-            '\u{FB03}' => "ffi".to_owned(),
-            '\u{FB04}' => "ffl".to_owned(),
-            '\u{FB05}' | '\u{FB06}' => "st".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
+    use unicode_normalization::UnicodeNormalization;
+    let presentation = |c: char| matches!(c, '\u{FB00}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}');
+    if !text.chars().any(presentation) {
+        return text.to_owned();
+    }
+    text.chars().flat_map(|c| if presentation(c) { c.nfkc().collect::<Vec<char>>() } else { vec![c] }).collect()
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -371,6 +439,20 @@ mod tests {
             form.extend(set(value, 300.0, baseline, 20.0, 0.3));
         }
         assert_eq!(texts(&lines(&form)), ["Name Alice", "Total due 1,250.00", "Date 2026-12-06"]);
+    }
+
+    #[test]
+    fn right_to_left_lines_read_in_logical_order_with_their_numbers_left_to_right() {
+        // "مرحبا بكم 2026" as drawn: the number at the left, then the words
+        // from the line's right end, each word's letters right to left.
+        let mut glyphs = set("2026", 0.0, 100.0, 20.0, 0.3);
+        glyphs.extend(set("مكب", 100.0, 100.0, 20.0, 0.3));
+        glyphs.extend(set("ابحرم", 180.0, 100.0, 20.0, 0.3));
+        let read: Vec<Vec<char>> = texts(&lines(&glyphs)).iter().map(|t| t.chars().collect()).collect();
+        assert_eq!(read, ["مرحبا بكم 2026".chars().collect::<Vec<char>>()]);
+        // A presentation form (lam-alef) is spelt as its letters.
+        assert_eq!(spelt_out("\u{FEFB}"), "\u{644}\u{627}");
+        assert_eq!(spelt_out("½ ™"), "½ ™");
     }
 
     #[test]
