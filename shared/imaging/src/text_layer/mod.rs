@@ -32,6 +32,7 @@ use hayro::hayro_interpret::{
 use hayro::hayro_syntax::page::Page;
 use hayro::kurbo::{Affine, BezPath, Point, Rect};
 
+mod fields;
 mod order;
 use serde::{Deserialize, Serialize};
 
@@ -172,6 +173,15 @@ pub fn page_text(page: &Page<'_>, scale: f32) -> Result<Vec<LayerLine>, Unusable
     let mut context = Context::new(transform, target, &cache, page.xref(), InterpreterSettings::default());
     let mut collector = Collector::new(target);
     interpret_page(page, &mut context, &mut collector);
+    // hayro draws form fields' appearances with the page; a field whose
+    // value has none (the viewer is asked to make it: `NeedAppearances`)
+    // is placed in its box here.
+    for glyph in fields::values_without_appearance(page, transform) {
+        if collector.glyphs.len() < MAX_GLYPHS_PER_PAGE {
+            collector.drawn += 1;
+            collector.glyphs.push(glyph);
+        }
+    }
     decide(collector, target.area())
 }
 
@@ -256,6 +266,40 @@ pub mod testing {
         pdf.finish()
     }
 
+    /// A US Letter page of labels, each with a text field beside it whose
+    /// value has no appearance stream (the viewer is to draw it, as
+    /// LibreOffice's forms leave it).
+    pub fn form_without_appearances(fields: &[(&str, &str)]) -> Vec<u8> {
+        use pdf_writer::types::FieldType;
+        use pdf_writer::{Name as PdfName, TextStr};
+        let mut pdf = Pdf::new();
+        let (catalog, tree, page, content, font) = (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4), Ref::new(5));
+        let widgets: Vec<Ref> = (0..fields.len() as i32).map(|i| Ref::new(10 + i)).collect();
+        let mut c = pdf.catalog(catalog);
+        c.pages(tree);
+        c.form().fields(widgets.iter().copied()).pair(PdfName(b"NeedAppearances"), true);
+        c.finish();
+        pdf.pages(tree).kids([page]).count(1);
+        let mut p = pdf.page(page);
+        p.media_box(Rect::new(0.0, 0.0, 612.0, 792.0)).parent(tree).contents(content);
+        p.resources().fonts().pair(Name(b"F1"), font);
+        p.annotations(widgets.iter().copied());
+        p.finish();
+        pdf.type1_font(font).base_font(Name(b"Helvetica"));
+        let mut c = Content::new();
+        for (i, ((label, value), widget)) in fields.iter().zip(&widgets).enumerate() {
+            let y = 700.0 - 30.0 * i as f32;
+            c.begin_text().set_font(Name(b"F1"), 12.0).next_line(72.0, y).show(Str(label.as_bytes())).end_text();
+            let mut field = pdf.form_field(*widget);
+            field.partial_name(TextStr(label)).field_type(FieldType::Text).text_value(TextStr(value));
+            let mut annotation = field.into_annotation();
+            annotation.rect(Rect::new(200.0, y - 6.0, 400.0, y + 14.0));
+            annotation.finish();
+        }
+        pdf.stream(content, &c.finish());
+        pdf.finish()
+    }
+
     /// A US Letter page with `lines` from the top, set as `setting` says.
     pub fn text_page(lines: &[&str], setting: Setting) -> Vec<u8> {
         let mut pdf = Pdf::new();
@@ -335,6 +379,19 @@ mod tests {
         assert!(w > 100 && w < 200 && (h - 39).abs() <= 2, "{:?}", first.bbox);
         let second = &read[0].words[1];
         assert!(second.bbox[0] > x + w, "words in order, apart");
+    }
+
+    #[test]
+    fn form_field_values_without_appearances_are_read_in_their_boxes() {
+        let read = read(super::testing::form_without_appearances(&[
+            ("First name:", "Alice"),
+            ("Last name:", "Bob von Neumann"),
+        ]))
+        .unwrap();
+        assert_eq!(texts(&read), ["First name: Alice", "Last name: Bob von Neumann"]);
+        let alice = &read[0].words[2];
+        // The field's box: 200 pt from the left at 200 dpi.
+        assert!((alice.bbox[0] - 556).abs() <= 10, "{alice:?}");
     }
 
     #[test]
