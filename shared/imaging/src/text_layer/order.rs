@@ -18,12 +18,17 @@ use super::{LayerLine, LayerWord, PlacedGlyph, WORD_GAP_EMS};
 /// A glyph drawn again within this share of its advance, with the same
 /// text and size, is a copy (fake bold, a shadow).
 const DUPLICATE_SHIFT: f64 = 0.3;
+/// How many glyphs back a copy is looked for.
+const LOOK_BACK: usize = 8;
 /// A row of glyphs this much smaller than another, sitting on it (its
 /// baseline within the other's body), is its superscripts or subscripts.
 const SCRIPT_SIZE_RATIO: f64 = 0.85;
 /// An empty strip down a block at least this wide (in ems) may part two
 /// columns.
 const MIN_GUTTER_EMS: f64 = 0.6;
+/// Cuts within cuts go this deep at most (a hostile page of ever wider
+/// gaps would otherwise cut one line a level).
+const MAX_CUT_DEPTH: usize = 48;
 /// Columns of prose: the median row part on each side has this many words.
 const PROSE_MIN_WORDS: usize = 3;
 
@@ -41,7 +46,7 @@ pub(super) fn lines(glyphs: &[PlacedGlyph]) -> Vec<LayerLine> {
     let rows = rows(glyphs);
     let words: Vec<Word> = rows.iter().enumerate().flat_map(|(row, glyphs)| words(row, glyphs)).collect();
     let mut lines: Vec<Vec<Word>> = Vec::new();
-    for block in cut((0..words.len()).collect(), &words) {
+    for block in cut((0..words.len()).collect(), &words, 0) {
         // One line per row of the block, its words in reading order (as
         // `words` has them: rows top to bottom, each in logical order).
         let mut block = block;
@@ -120,12 +125,15 @@ fn rows(glyphs: &[PlacedGlyph]) -> Vec<Vec<&PlacedGlyph>> {
         row.sort_by(|a, b| a.bbox.x0.total_cmp(&b.bbox.x0));
         let mut kept: Vec<&PlacedGlyph> = Vec::with_capacity(row.len());
         for glyph in row.drain(..) {
-            let copy = kept.iter().rev().take_while(|k| k.bbox.x0 > glyph.bbox.x0 - glyph.em).any(|k| {
-                k.text == glyph.text
-                    && (k.em - glyph.em).abs() <= 0.1 * k.em
-                    && (k.baseline - glyph.baseline).abs() <= 0.1 * k.em
-                    && (glyph.bbox.x0 - k.bbox.x0).abs() <= DUPLICATE_SHIFT * k.bbox.width().max(0.1 * k.em)
-            });
+            // A copy lies among the last few glyphs kept (a bounded look:
+            // a hostile row of glyphs on one spot stays linear).
+            let copy =
+                kept.iter().rev().take(LOOK_BACK).take_while(|k| k.bbox.x0 > glyph.bbox.x0 - glyph.em).any(|k| {
+                    k.text == glyph.text
+                        && (k.em - glyph.em).abs() <= 0.1 * k.em
+                        && (k.baseline - glyph.baseline).abs() <= 0.1 * k.em
+                        && (glyph.bbox.x0 - k.bbox.x0).abs() <= DUPLICATE_SHIFT * k.bbox.width().max(0.1 * k.em)
+                });
             if !copy {
                 kept.push(glyph);
             }
@@ -300,32 +308,44 @@ fn column_cut(words: &[usize], all: &[Word]) -> Option<f64> {
 /// boundary between blocks. Across, a line at the top or bottom that
 /// stands in the way of columns (a page number, a running head) is cut off
 /// first; else the widest strip.
-fn cut(words: Vec<usize>, all: &[Word]) -> Vec<Vec<usize>> {
-    if words.len() <= 1 {
+fn cut(words: Vec<usize>, all: &[Word], depth: usize) -> Vec<Vec<usize>> {
+    if words.len() <= 1 || depth >= MAX_CUT_DEPTH {
         return vec![words];
     }
-    let down = |at: f64| words.iter().partition::<Vec<usize>, _>(|&&i| all[i].rect.x1 <= at);
-    let across = |at: f64| words.iter().partition::<Vec<usize>, _>(|&&i| all[i].rect.y1 <= at);
-    let split = match column_cut(&words, all) {
-        Some(at) => Some(down(at)),
+    let parts: Vec<Vec<usize>> = match column_cut(&words, all) {
+        Some(at) => {
+            let (left, right) = words.iter().partition(|&&i| all[i].rect.x1 <= at);
+            vec![left, right]
+        }
         None => {
+            let across = |at: f64| words.iter().partition::<Vec<usize>, _>(|&&i| all[i].rect.y1 <= at);
             let strips = gaps(words.iter().map(|&i| (all[i].rect.y0, all[i].rect.y1)).collect());
             let margin = [strips.first(), strips.last()].into_iter().flatten().find(|&&(at, _)| {
                 let (top, bottom) = across(at);
                 let body = if top.len() > bottom.len() { top } else { bottom };
                 column_cut(&body, all).is_some()
             });
-            margin.copied().or_else(|| widest(&strips)).map(|(at, _)| across(at))
+            // Every strip as wide as the widest at once: a column of evenly
+            // spaced lines splits into its lines in one step, not one line
+            // a step.
+            let cuts: Vec<f64> = match (margin, widest(&strips)) {
+                (Some(&(at, _)), _) => vec![at],
+                (None, Some((_, width))) => {
+                    strips.iter().filter(|(_, w)| *w >= 0.999 * width).map(|&(at, _)| at).collect()
+                }
+                (None, None) => Vec::new(),
+            };
+            let mut parts = vec![Vec::new(); cuts.len() + 1];
+            for &i in &words {
+                parts[cuts.iter().filter(|&&at| all[i].rect.y1 > at).count()].push(i);
+            }
+            parts
         }
     };
-    match split {
-        Some((first, second)) if !first.is_empty() && !second.is_empty() => {
-            let mut blocks = cut(first, all);
-            blocks.extend(cut(second, all));
-            blocks
-        }
-        _ => vec![words],
+    if parts.iter().filter(|part| !part.is_empty()).count() < 2 {
+        return vec![words];
     }
+    parts.into_iter().filter(|part| !part.is_empty()).flat_map(|part| cut(part, all, depth + 1)).collect()
 }
 
 /// A line ending in a word broken with a hyphen, and a next line that goes
