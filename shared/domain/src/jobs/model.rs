@@ -242,6 +242,9 @@ pub enum SourceReason {
     OffPageGlyphs,
     /// A picture covers half the page under a few words: a scan.
     Scanned,
+    /// Most of its words are not words: a font whose Unicode mapping is
+    /// wrong.
+    GarbledText,
 }
 
 impl From<imaging::text_layer::Unusable> for SourceReason {
@@ -252,6 +255,7 @@ impl From<imaging::text_layer::Unusable> for SourceReason {
             Unusable::InvisibleLayer => Self::InvisibleText,
             Unusable::Unmapped => Self::UnmappedGlyphs,
             Unusable::OffPage => Self::OffPageGlyphs,
+            Unusable::Garbled => Self::GarbledText,
             // Refused as too complex before it gets here; said as what it is.
             Unusable::Scanned | Unusable::TooManyGlyphs => Self::Scanned,
         }

@@ -46,6 +46,9 @@ pub const MAX_UNMAPPED_SHARE: f32 = 0.05;
 /// A page that draws more glyphs than this is refused (a dense broadsheet
 /// page has about 30,000 characters).
 pub const MAX_GLYPHS_PER_PAGE: usize = 100_000;
+/// Latin letters of a page's text with fewer vowels than this share are not
+/// a language's (English, French, German, Czech… all have a third or more).
+pub const MIN_VOWEL_SHARE: f32 = 0.3;
 /// A picture covering this share of the page is a scan.
 pub const SCAN_AREA_SHARE: f64 = 0.5;
 /// A gap wider than this (in ems of the glyph after it) between one glyph's
@@ -161,6 +164,9 @@ pub enum Unusable {
     InvisibleLayer,
     Unmapped,
     Scanned,
+    /// Text whose Unicode mapping is shifted by the font's glyph ids
+    /// ("7OHWDO6KDIW%XVK"): see `garbled`.
+    Garbled,
 }
 
 /// The page's own text as lines in reading order (top to bottom, left to
@@ -214,7 +220,36 @@ fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusab
     if collector.picture_area >= SCAN_AREA_SHARE * page_area {
         return Err(Unusable::Scanned);
     }
-    Ok(order::lines(&collector.glyphs))
+    let lines = order::lines(&collector.glyphs);
+    if garbled(&lines) {
+        return Err(Unusable::Garbled);
+    }
+    Ok(lines)
+}
+
+/// Whether the page's text is what a font that maps its codes shifted by
+/// its glyph ids gives ("7OHWDO6KDIW%XVK" for "TletalShaftBush": a
+/// TrueType font's standard glyph order puts each character 29 ids below
+/// its code): its Latin letters hold fewer vowels than a language's
+/// ([`MIN_VOWEL_SHARE`]), and the same characters 29 code points up hold
+/// a language's share, and more.
+fn garbled(lines: &[LayerLine]) -> bool {
+    let text: Vec<char> = lines.iter().flat_map(|l| &l.words).flat_map(|w| w.text.chars()).collect();
+    let vowel_share = |chars: &mut dyn Iterator<Item = char>| {
+        let (mut letters, mut vowels) = (0usize, 0usize);
+        for c in chars.filter(char::is_ascii_alphabetic) {
+            letters += 1;
+            vowels += usize::from(matches!(c.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o' | 'u' | 'y'));
+        }
+        (letters >= 40).then(|| vowels as f32 / letters as f32)
+    };
+    let shifted_up = |c: &char| char::from_u32(u32::from(*c) + 29).filter(|_| u32::from(*c) + 29 < 0x7F);
+    let (Some(as_read), Some(as_shifted)) =
+        (vowel_share(&mut text.iter().copied()), vowel_share(&mut text.iter().filter_map(shifted_up)))
+    else {
+        return false;
+    };
+    as_read < MIN_VOWEL_SHARE && as_shifted >= MIN_VOWEL_SHARE && as_shifted >= as_read + 0.1
 }
 
 /// PDFs with text of each kind, for tests.
@@ -379,6 +414,29 @@ mod tests {
         assert!(w > 100 && w < 200 && (h - 39).abs() <= 2, "{:?}", first.bbox);
         let second = &read[0].words[1];
         assert!(second.bbox[0] > x + w, "words in order, apart");
+    }
+
+    #[test]
+    fn text_that_is_mostly_not_words_is_not_trusted_and_codes_are_words() {
+        // "Total Shaft Bush 12 Steel" and more, each code less 29, as a font
+        // that maps codes to glyph ids gives them.
+        let plain = ["Invoice for the steel parts of the shaft bushing", "Total due within thirty days of delivery"];
+        let shifted: Vec<String> = plain
+            .iter()
+            .map(|l| l.chars().map(|c| if c == ' ' { c } else { char::from(c as u8 - 29) }).collect())
+            .collect();
+        let shifted: Vec<&str> = shifted.iter().map(String::as_str).collect();
+        assert_eq!(read(text_page(&shifted, Setting::Plain)), Err(Unusable::Garbled), "{shifted:?}");
+        let title_case = ["Total Shaft Bush Steel Parts Order Form", "Invoice Number Delivery Address Payment Terms"];
+        let shifted: Vec<String> = title_case
+            .iter()
+            .map(|l| l.chars().map(|c| if c == ' ' { c } else { char::from(c as u8 - 29) }).collect())
+            .collect();
+        let shifted: Vec<&str> = shifted.iter().map(String::as_str).collect();
+        assert_eq!(read(text_page(&shifted, Setting::Plain)), Err(Unusable::Garbled), "{shifted:?}");
+        let codes =
+            ["Order INV-2026-117 for parts A-5521 and B-7730", "Shipped to warehouse R2D2 on 2026/12/06 by PostNL"];
+        assert!(read(text_page(&codes, Setting::Plain)).is_ok());
     }
 
     #[test]
