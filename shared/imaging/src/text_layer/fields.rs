@@ -79,16 +79,12 @@ pub(super) fn values_without_appearance(page: &Page<'_>, transform: Affine) -> V
         let em = 0.65 * box_.height();
         let baseline = box_.y1 - 0.3 * box_.height();
         let mut x = box_.x0 + 0.1 * em;
-        for (i, line) in value.lines().enumerate() {
-            if i > 0 {
-                break; // A multi-line field: its first line (said in the README).
-            }
-            for word in line.split_whitespace() {
-                let width = 0.5 * em * word.chars().count() as f64;
-                let bbox = Rect::new(x, baseline - 0.8 * em, x + width, baseline + 0.2 * em);
-                glyphs.push(PlacedGlyph { text: Some(word.to_owned()), bbox, em, baseline });
-                x += width + 0.3 * em;
-            }
+        // A multi-line field: its first line (said in the README).
+        for word in value.lines().next().unwrap_or_default().split_whitespace() {
+            let width = 0.5 * em * word.chars().count() as f64;
+            let bbox = Rect::new(x, baseline - 0.8 * em, x + width, baseline + 0.2 * em);
+            glyphs.push(PlacedGlyph { text: Some(word.to_owned()), bbox, em, baseline });
+            x += width + 0.3 * em;
         }
     }
     glyphs
