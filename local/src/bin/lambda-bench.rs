@@ -94,6 +94,10 @@ async fn main() -> Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            "--help" | "-h" => {
+                println!("usage: lambda-bench [--runs N]  (run through ./dev lambda-bench)");
+                return Ok(());
+            }
             other => bail!("unknown argument {other}; usage: lambda-bench [--runs N]"),
         }
     }

@@ -605,8 +605,26 @@ fn text_layer_bench(runs: usize) -> Result<()> {
     Ok(())
 }
 
+/// What `--help` prints: the ways to run the bench.
+const USAGE: &str = "\
+usage:
+  ocr-bench [--runs N] [--out DIR] [--engine stock|fast|all] [--only NAME]
+      rendered fixtures: the fast engine, stock ocrs and Tesseract
+  ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]
+      10-page scanned PDFs drawn and read as the OCR function does
+  ocr-bench --dataset DIR [--runs N] [--engines fast,fast-as-is,job,tesseract]
+      a development set (images with NAME.gt.txt beside them): CER, time, peak RSS
+  ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3
+      the same set turned and skewed
+  ocr-bench --text-layer
+      a born-digital page read from its own text against OCR";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if matches!(args.get(1).map(String::as_str), Some("--help" | "-h")) {
+        println!("{USAGE}");
+        return Ok(());
+    }
     if args.get(1).map(String::as_str) == Some("--text-layer") {
         return text_layer_bench(5);
     }

@@ -32,6 +32,10 @@ fn parse_args() -> Result<Args> {
             "--jobs" => args.jobs = number("--jobs")?,
             "--clients" => args.clients = number("--clients")?.max(1),
             "--max-pollers" => args.max_pollers = Some(number("--max-pollers")?),
+            "--help" | "-h" => {
+                println!("usage: pipeline-bench [--jobs N] [--clients N] [--max-pollers N]");
+                std::process::exit(0);
+            }
             other => {
                 bail!("unknown argument {other}; usage: pipeline-bench [--jobs N] [--clients N] [--max-pollers N]")
             }
