@@ -393,7 +393,8 @@ async function submit(file) {
   placeholder.node.querySelector(".status").textContent = "uploading";
   $("jobs").prepend(placeholder.node);
   try {
-    const accepted = await api("POST", "/ocr", {
+    const engine = encodeURIComponent($("engine").value);
+    const accepted = await api("POST", `/ocr?engine=${engine}`, {
       body: file,
       contentType: file.type || "application/octet-stream",
       // A retried upload never makes a second job.

@@ -86,6 +86,10 @@ enum Command {
         /// (by default such a page is read from its text).
         #[arg(long, value_enum, default_value_t = OcrMode::Auto)]
         ocr: OcrMode,
+        /// The recogniser: `ppocr` (PP-OCRv6, 50 languages with their
+        /// accents, the more accurate) or `ocrs` (ASCII only, faster).
+        #[arg(long, value_enum, default_value_t = Engine::Ppocr)]
+        engine: Engine,
     },
     /// Show a job's result (or its status while it runs).
     Get {
@@ -128,6 +132,21 @@ impl OcrMode {
         match self {
             Self::Auto => "auto",
             Self::Always => "always",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Engine {
+    Ppocr,
+    Ocrs,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ppocr => "ppocr",
+            Self::Ocrs => "ocrs",
         }
     }
 }
@@ -266,9 +285,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let me: Value = api.json(Method::GET, "/users/me", None).await?;
             println!("{} <{}>", me["name"].as_str().unwrap_or_default(), me["email"].as_str().unwrap_or_default());
         }
-        Command::Submit { paths, jobs, wait, format, out, ocr } => {
+        Command::Submit { paths, jobs, wait, format, out, ocr, engine } => {
             let api = signed_in(&api, &store).await?;
-            let options = submit::Options { concurrency: usize::from(jobs), wait, format, out, ocr };
+            let options = submit::Options { concurrency: usize::from(jobs), wait, format, out, ocr, engine };
             submit::run(&api, &paths, options).await?;
         }
         Command::Get { id, format, wait, output } => {

@@ -28,6 +28,7 @@ pub struct Options {
     pub format: Format,
     pub out: Option<PathBuf>,
     pub ocr: crate::OcrMode,
+    pub engine: crate::Engine,
 }
 
 /// An image to send: where it is, and its name relative to what was asked
@@ -126,7 +127,7 @@ where
 }
 
 /// Uploads one image; returns its job id.
-async fn upload(api: &Api, image: &Image, ocr: crate::OcrMode) -> Result<String, Failure> {
+async fn upload(api: &Api, image: &Image, ocr: crate::OcrMode, engine: crate::Engine) -> Result<String, Failure> {
     let bytes =
         tokio::fs::read(&image.path).await.map_err(|e| Failure::Local(format!("{}: {e}", image.path.display())))?;
     let content_type = sniff(&bytes);
@@ -134,7 +135,7 @@ async fn upload(api: &Api, image: &Image, ocr: crate::OcrMode) -> Result<String,
         let key = uuid::Uuid::new_v4().to_string();
         let sent = with_retries(|| {
             let request = api
-                .request(Method::POST, &format!("/ocr?ocr={}", ocr.as_str()))
+                .request(Method::POST, &format!("/ocr?ocr={}&engine={}", ocr.as_str(), engine.as_str()))
                 .header("idempotency-key", &key)
                 .header("content-type", content_type.unwrap_or("application/octet-stream"))
                 .body(bytes.clone());
@@ -157,7 +158,8 @@ async fn upload(api: &Api, image: &Image, ocr: crate::OcrMode) -> Result<String,
         .into());
     };
     let key = uuid::Uuid::new_v4().to_string();
-    let body = json!({"content_type": content_type, "bytes": bytes.len(), "ocr": ocr.as_str()});
+    let body =
+        json!({"content_type": content_type, "bytes": bytes.len(), "ocr": ocr.as_str(), "engine": engine.as_str()});
     let presigned: Value = with_retries(|| {
         let request = api.request(Method::POST, "/uploads").header("idempotency-key", &key).json(&body);
         api.send(request)
@@ -254,13 +256,13 @@ pub async fn run(api: &Api, paths: &[PathBuf], options: Options) -> Result<(), F
     let permits = Arc::new(Semaphore::new(options.concurrency));
     let mut tasks = JoinSet::new();
     for image in images {
-        let (api, permits, uploaded, wait, ocr) =
-            (api.clone(), permits.clone(), uploaded.clone(), options.wait, options.ocr);
+        let (api, permits, uploaded, wait, ocr, engine) =
+            (api.clone(), permits.clone(), uploaded.clone(), options.wait, options.ocr, options.engine);
         tasks.spawn(async move {
             let outcome = async {
                 let id = {
                     let _permit = permits.acquire().await.expect("never closed");
-                    upload(&api, &image, ocr).await?
+                    upload(&api, &image, ocr, engine).await?
                 };
                 uploaded.inc(1);
                 if !wait {

@@ -131,7 +131,13 @@ async fn a_directory_of_pages_becomes_text_files() {
     assert_exit(&json, 0);
     let line: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
     assert_eq!(line["job"]["status"], "DONE");
+    assert_eq!(line["job"]["result"]["engine"]["name"], "ppocrv6-small", "the default engine");
     let id = line["job"]["job_id"].as_str().unwrap().to_owned();
+    // The engine chosen on the command line reads it.
+    let ocrs = cli.run(&["submit", one.to_str().unwrap(), "--wait", "--format", "json", "--engine", "ocrs"]).await;
+    assert_exit(&ocrs, 0);
+    let ocrs: Value = serde_json::from_str(stdout(&ocrs).trim()).unwrap();
+    assert_eq!(ocrs["job"]["result"]["engine"]["name"], "ocrs-fitted", "{ocrs}");
     assert!(line["job"]["result"]["pages"][0]["lines"].as_array().is_some_and(|l| l.len() == 2), "{line}");
 
     let got = cli.run(&["get", &id]).await;
@@ -146,7 +152,7 @@ async fn a_directory_of_pages_becomes_text_files() {
     assert!(std::fs::read(&pdf_path).unwrap().starts_with(b"%PDF-"), "the searchable PDF, downloaded");
     let listed = cli.run(&["list", "--format", "json", "--limit", "2", "--all"]).await;
     assert_exit(&listed, 0);
-    assert_eq!(stdout(&listed).lines().count(), 4, "every job, across pages of 2: {}", stdout(&listed));
+    assert_eq!(stdout(&listed).lines().count(), 5, "every job, across pages of 2: {}", stdout(&listed));
 
     let removed = cli.run(&["rm", &id]).await;
     assert_exit(&removed, 0);

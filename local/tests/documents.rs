@@ -527,7 +527,7 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     let pages = job["result"]["pages"].as_array().unwrap();
     assert_eq!((pages[0]["source"].as_str(), pages[1]["source"].as_str()), (Some("ocr"), Some("text")), "{job}");
     assert_eq!(pages[0]["source_reason"], "no-text", "a scanned page says why it was read by OCR");
-    assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted", "the engine that read the scanned page");
+    assert_eq!(job["result"]["engine"]["name"], "ppocrv6-small", "the engine that read the scanned page");
     let texts: Vec<String> = pages
         .iter()
         .map(|p| {
@@ -562,4 +562,87 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     let sources: Vec<&str> =
         job["result"]["pages"].as_array().unwrap().iter().map(|p| p["source"].as_str().unwrap()).collect();
     assert_eq!(sources, ["ocr", "ocr"], "{job}");
+}
+
+/// The recogniser a job chose reads it, by either route: a page in French,
+/// German and Spanish read by the default engine (PP-OCRv6) keeps its
+/// accents in the JSON, the plain text, the hOCR and the searchable PDF's
+/// layer (as pdftotext extracts it); the same page asked of ocrs comes back
+/// in ASCII; an engine that does not exist is refused before anything is
+/// stored.
+#[tokio::test]
+async fn each_job_is_read_by_its_engine_and_accents_survive_every_format() {
+    let app = spawn_with_ocr().await;
+    let token = app.signed_up_user(&unique_email()).await;
+    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let lines = [
+        "Facture n° 2024-117 : Société Générale",
+        "Größe: 12,50 € · Straße 14, München",
+        "Año 2024: señor Núñez, Logroño",
+    ];
+    let page = fixtures::paragraph("invoice", &font, 30.0, &lines);
+    let mut png = std::io::Cursor::new(Vec::new());
+    page.image.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    let accents = ['é', 'ö', 'ß', '€', 'ü', 'ñ', 'ú', '°'];
+
+    let response = app.upload_raw(&token, "image/png", png.clone()).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job = app.finished_job(&token, &id).await;
+    assert_eq!(job["status"], "DONE", "{job}");
+    assert_eq!(job["result"]["engine"]["name"], "ppocrv6-small", "the default engine");
+    let text = job["result"]["text"].as_str().unwrap().to_owned();
+    let plain = result_as(&app, &token, &id, "text").await.text().await.unwrap();
+    let hocr = hocr_page_texts(&result_as(&app, &token, &id, "hocr").await.text().await.unwrap()).join("\n");
+    let layer = pdftotext(&result_as(&app, &token, &id, "pdf").await.bytes().await.unwrap());
+    for (format, read) in [("json", &text), ("text", &plain), ("hocr", &hocr), ("pdf", &layer)] {
+        let rate = fixtures::cer(&page.truth, read.trim_end_matches(['\n', '\u{c}']));
+        assert!(rate <= 0.05, "{format}: CER {rate:.3}:\n{read}");
+        for ch in accents {
+            assert!(read.contains(ch), "{format}: {ch} lost in {read:?}");
+        }
+    }
+
+    // ocrs, chosen through the presigned route: ASCII only.
+    let response = app
+        .send_with_token(
+            reqwest::Method::POST,
+            "/uploads",
+            &token,
+            serde_json::json!({"content_type": "image/png", "bytes": png.len(), "engine": "ocrs"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let presigned: Value = response.json().await.unwrap();
+    let put = app
+        .http
+        .put(presigned["upload"]["url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let job = app.finished_job(&token, presigned["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted", "{job}");
+    let text = job["result"]["text"].as_str().unwrap();
+    assert!(text.is_ascii() && text.contains("2024-117"), "{text}");
+
+    // No such engine: refused, nothing stored.
+    let before = app.get_with_token("/jobs", &token).await.json::<Value>().await.unwrap();
+    let bad =
+        app.http.post(app.url("/ocr?engine=tesseract")).bearer_auth(&token).body(png.clone()).send().await.unwrap();
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
+    let bad = app
+        .send_with_token(
+            reqwest::Method::POST,
+            "/uploads",
+            &token,
+            serde_json::json!({"content_type": "image/png", "bytes": png.len(), "engine": "best"}),
+        )
+        .await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-body").await;
+    let after = app.get_with_token("/jobs", &token).await.json::<Value>().await.unwrap();
+    assert_eq!(before["jobs"].as_array().map(Vec::len), after["jobs"].as_array().map(Vec::len));
 }

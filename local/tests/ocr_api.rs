@@ -83,7 +83,7 @@ async fn an_uploaded_image_is_read_and_a_ready_mail_is_queued() {
     assert_eq!(page["lines"].as_array().unwrap().len(), 2);
     assert!(page["lines"][0]["bbox"]["width"].as_u64().unwrap() > 100);
     assert!(page["width"].as_u64().unwrap() > 0);
-    assert_eq!(job["result"]["engine"]["name"], "ocrs-fitted");
+    assert_eq!(job["result"]["engine"]["name"], "ppocrv6-small", "the default engine");
     let first = &page["lines"][0];
     assert!(first["confidence"].as_f64().unwrap() > 0.8, "{first}");
     assert!(!first["words"].as_array().unwrap().is_empty(), "{first}");

@@ -15,8 +15,8 @@ use shared::aws::{self, AwsClients};
 use shared::config::{Env, UploadConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
-    Begin, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME, StoredReply, job_path,
-    outputs,
+    Begin, EngineChoice, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME,
+    ReadingOptions, StoredReply, job_path, outputs,
 };
 use shared::telemetry::record_job;
 
@@ -119,12 +119,15 @@ fn bad_query(detail: String) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", detail)
 }
 
-/// `POST /ocr?ocr=always`: OCR every page even when a PDF page has text.
+/// `POST /ocr?ocr=always`: OCR every page even when a PDF page has text;
+/// `engine=ppocr|ocrs`: the recogniser.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubmitQuery {
     #[serde(default)]
     ocr: OcrMode,
+    #[serde(default)]
+    engine: EngineChoice,
 }
 
 async fn submit(
@@ -136,7 +139,8 @@ async fn submit(
     let query: SubmitQuery = serde_urlencoded_query(query.as_deref().unwrap_or("")).map_err(bad_query)?;
     let max_bytes = state.jobs.limits().max_direct_bytes as usize;
     let image = image_from_request(request, max_bytes).await?;
-    let job = state.jobs.submit_with(&owner(&claims), image, query.ocr).await?;
+    let how = ReadingOptions { ocr: query.ocr, engine: query.engine };
+    let job = state.jobs.submit_with(&owner(&claims), image, how).await?;
     record_job(&job.id);
     Ok(accepted(&job))
 }
@@ -148,6 +152,8 @@ struct PresignRequest {
     bytes: u64,
     #[serde(default)]
     ocr: OcrMode,
+    #[serde(default)]
+    engine: EngineChoice,
 }
 
 async fn presign(
@@ -155,8 +161,8 @@ async fn presign(
     Authenticated(claims): Authenticated,
     JsonBody(request): JsonBody<PresignRequest>,
 ) -> Result<Response, Problem> {
-    let (job, upload) =
-        state.jobs.presign_with(&owner(&claims), &request.content_type, request.bytes, request.ocr).await?;
+    let how = ReadingOptions { ocr: request.ocr, engine: request.engine };
+    let (job, upload) = state.jobs.presign_with(&owner(&claims), &request.content_type, request.bytes, how).await?;
     record_job(&job.id);
     let location = job_path(&job.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(UploadCreated::of(&job, upload)))

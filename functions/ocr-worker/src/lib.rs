@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use engine::FastEngine;
+use engine::Engines;
 use percent_encoding::percent_decode_str;
 use shared::aws::{self, AwsClients};
 use shared::config::{Env, OcrConfig};
@@ -121,7 +121,7 @@ impl Worker {
         // Reads a reference line first: an engine that misreads on this CPU
         // fails initialisation (Lambda reports an init error) instead of
         // marking jobs DONE with wrong text.
-        let recognizer = Arc::new(FastEngine::load_checked(config.models_dir.as_deref())?);
+        let recognizer = Arc::new(Engines::load_checked(config.models_dir.as_deref())?);
         let processor = aws::job_processor(&config, clients, recognizer);
         let queues = aws::record_queues(clients, &config.ocr_queue_url, &config.dead_letter_queue_url);
         Ok(Self::new(processor, config.uploads_bucket, queues))

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::engine::sha256_hex;
 use ocrs::{ImageSource, OcrEngine, OcrEngineParams, TextItem};
 use rten::Model;
-use shared::jobs::ports::{RecognizeError, TextRecognizer};
+use shared::jobs::ports::RecognizeError;
 use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
 
 /// SHA-256 of the official ocrs models embedded by the ikvmt crates
@@ -85,8 +85,9 @@ impl StockEngine {
     }
 }
 
-impl TextRecognizer for StockEngine {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, RecognizeError> {
+impl StockEngine {
+    /// ocrs' own pipeline on `image`.
+    pub fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, RecognizeError> {
         let failed = |e: &dyn std::fmt::Display| RecognizeError(e.to_string().into());
         let image = image.to_rgb8();
         let source = ImageSource::from_bytes(image.as_raw(), image.dimensions()).map_err(|e| failed(&e))?;

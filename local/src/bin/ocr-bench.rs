@@ -5,7 +5,7 @@
 //!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR --engine stock|fast|all --only NAME]
 //!   cargo run --release -p local --bin ocr-bench -- --pdf [--dpi 150,200,300] [--pt 8,10,12]
 //!
-//!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1] [--engines fast,fast-as-is,tesseract]
+//!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1] [--engines ppocr,ocrs,tesseract,rapidocr]
 //!   cargo run --release -p local --bin ocr-bench -- --turned-dataset DIR --turn 0,90,180,270,-3,3
 //!   cargo run --release -p local --bin ocr-bench -- --text-layer
 //!
@@ -150,13 +150,51 @@ fn engine(name: &str, image: &Path, runs: usize) -> Result<Run> {
     Ok(Run { millis, text: text.to_owned(), peak_rss_kib, straightening, recognition_millis: None })
 }
 
-/// Tesseract's whole process on `image`, as it is run in practice.
-fn tesseract(image: &Path) -> Result<Run> {
+/// Tesseract's whole process on `image`, as it is run in practice, with
+/// the language pack `language`.
+fn tesseract(image: &Path, language: &str) -> Result<Run> {
     let mut command = Command::new("tesseract");
-    command.arg(image).arg("-").arg("-l").arg("eng").env("OMP_THREAD_LIMIT", "1");
-    let (text, _, millis, peak_rss_kib) =
-        run_measured(&mut command).context("running tesseract (apt-get install tesseract-ocr)")?;
+    command.arg(image).arg("-").arg("-l").arg(language).env("OMP_THREAD_LIMIT", "1");
+    let (text, _, millis, peak_rss_kib) = run_measured(&mut command)
+        .with_context(|| format!("running tesseract (apt-get install tesseract-ocr tesseract-ocr-{language})"))?;
     Ok(Run { millis, text, peak_rss_kib, straightening: None, recognition_millis: None })
+}
+
+/// Tesseract's language pack for a multilingual item, from the ISO 639-1
+/// code its file name starts with (`fr_...`): English for any other.
+fn tesseract_language(image: &Path) -> &'static str {
+    let name = image.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    match name.split('_').next().unwrap_or_default() {
+        "fr" => "fra",
+        "de" => "deu",
+        "es" => "spa",
+        "it" => "ita",
+        "cs" => "ces",
+        "sk" => "slk",
+        "da" => "dan",
+        _ => "eng",
+    }
+}
+
+/// RapidOCR 3.10 (PP-OCRv6 small on ONNX Runtime, one thread), the
+/// reference engine, with the Python in `OCR_BENCH_PYTHON` (default
+/// `python3`; `pip install rapidocr==3.10.0 onnxruntime`): the recognition
+/// call's time, the process's peak RSS.
+fn rapidocr(image: &Path) -> Result<Run> {
+    let python = std::env::var("OCR_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/rapidocr_reference.py");
+    let mut command = Command::new(&python);
+    command.arg(script).arg(image).env("OMP_NUM_THREADS", "1");
+    let (stdout, _, _, peak_rss_kib) = run_measured(&mut command)
+        .with_context(|| format!("running RapidOCR with {python} (pip install rapidocr==3.10.0 onnxruntime)"))?;
+    let (first, text) = stdout.split_once('\n').unwrap_or((&stdout, ""));
+    Ok(Run {
+        millis: first.trim().parse().context("no time")?,
+        text: text.to_owned(),
+        peak_rss_kib,
+        straightening: None,
+        recognition_millis: None,
+    })
 }
 
 fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
@@ -165,10 +203,23 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let recognizer: Box<dyn TextRecognizer> = match engine {
-        "fast" => Box::new(ocr_worker::engine::FastEngine::embedded()?),
-        "fast-as-is" => Box::new(ocr_worker::engine::FastEngine::embedded()?.without_straightening()),
-        "stock" => Box::new(ocr_worker::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?),
+    use ocr_worker::engine::FastEngine;
+    use shared::jobs::{EngineChoice, Recognized};
+    type Recognize = Box<dyn Fn(&image::DynamicImage) -> Result<Recognized>>;
+    let ours = |choice, straightens: bool| -> Result<Recognize> {
+        let engine = FastEngine::embedded_for(choice)?;
+        let engine = if straightens { engine } else { engine.without_straightening() };
+        Ok(Box::new(move |image| Ok(engine.recognize(image)?)))
+    };
+    let recognize: Recognize = match engine {
+        "fast" | "ocrs" => ours(EngineChoice::Ocrs, true)?,
+        "fast-as-is" | "ocrs-as-is" => ours(EngineChoice::Ocrs, false)?,
+        "ppocr" => ours(EngineChoice::Ppocr, true)?,
+        "ppocr-as-is" => ours(EngineChoice::Ppocr, false)?,
+        "stock" => {
+            let stock = ocr_worker::stock::StockEngine::embedded().map_err(anyhow::Error::msg)?;
+            Box::new(move |image| stock.recognize(image).map_err(anyhow::Error::msg))
+        }
         other => bail!("unknown engine {other}"),
     };
     let image = image::open(path)?;
@@ -177,7 +228,7 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
     let mut how = Default::default();
     for _ in 0..runs {
         let started = Instant::now();
-        let result = recognizer.recognize(&image).map_err(anyhow::Error::msg)?;
+        let result = recognize(&image)?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         text = result.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
         how = result.straightening;
@@ -200,9 +251,9 @@ fn job(image: &Path) -> Result<Run> {
     Ok(Run { millis, text: text.to_owned(), peak_rss_kib, straightening: None, recognition_millis: Some(recognition) })
 }
 
-/// The fast engine, timed.
+/// The engines, timed.
 struct Timed {
-    engine: ocr_worker::engine::FastEngine,
+    engines: ocr_worker::engine::Engines,
     millis: std::sync::Mutex<f64>,
 }
 
@@ -210,9 +261,10 @@ impl TextRecognizer for Timed {
     fn recognize(
         &self,
         image: &image::DynamicImage,
+        engine: shared::jobs::EngineChoice,
     ) -> Result<shared::jobs::Recognized, shared::jobs::ports::RecognizeError> {
         let started = Instant::now();
-        let recognized = self.engine.recognize(image);
+        let recognized = self.engines.recognize(image, engine);
         *self.millis.lock().unwrap() += started.elapsed().as_secs_f64() * 1000.0;
         recognized
     }
@@ -231,7 +283,7 @@ fn job_child(path: &Path) -> Result<()> {
         let blobs = Arc::new(MemoryBlobStore::default());
         let clock = Arc::new(shared::clock::SystemClock);
         let recognizer =
-            Arc::new(Timed { engine: ocr_worker::engine::FastEngine::embedded()?, millis: Default::default() });
+            Arc::new(Timed { engines: ocr_worker::engine::Engines::embedded()?, millis: Default::default() });
         let limits = UploadLimits { max_direct_bytes: 64 << 20, ..Default::default() };
         let accounts = Arc::new(shared::adapters::memory::EveryAccountExists);
         let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), limits);
@@ -293,7 +345,7 @@ fn document_child(pdf: &Path, dpi: f32) -> Result<()> {
         let drawn = render_page(&bytes, &info, index, &limits)?;
         let render_ms = started.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
-        let result = recognizer.recognize(&drawn.image).map_err(anyhow::Error::msg)?;
+        let result = recognizer.recognize(&drawn.image)?;
         let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;
         let text = result.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
         pages.push(format!("{render_ms} {ocr_ms}\n{text}"));
@@ -452,7 +504,9 @@ fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
         let sums = by_folder.entry(folder).or_insert_with(|| vec![DatasetTotals::default(); engines.len()]);
         for (e, name) in engines.iter().enumerate() {
             let run = match *name {
-                "tesseract" => tesseract(path)?,
+                "tesseract" => tesseract(path, "eng")?,
+                "tesseract-lang" => tesseract(path, tesseract_language(path))?,
+                "rapidocr" => rapidocr(path)?,
                 "job" => job(path)?,
                 engine_name => engine(engine_name, path, runs)?,
             };
@@ -612,8 +666,10 @@ usage:
       rendered fixtures: the fast engine, stock ocrs and Tesseract
   ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]
       10-page scanned PDFs drawn and read as the OCR function does
-  ocr-bench --dataset DIR [--runs N] [--engines fast,fast-as-is,job,tesseract]
-      a development set (images with NAME.gt.txt beside them): CER, time, peak RSS
+  ocr-bench --dataset DIR [--runs N] [--engines ppocr,ocrs,ppocr-as-is,ocrs-as-is,job,tesseract,tesseract-lang,rapidocr]
+      a development set (images with NAME.gt.txt beside them): CER, time, peak RSS;
+      tesseract-lang reads with the language pack the file name starts with (fr_, de_, ...),
+      rapidocr runs local/bench/rapidocr_reference.py with $OCR_BENCH_PYTHON
   ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3
       the same set turned and skewed
   ocr-bench --text-layer
@@ -647,7 +703,7 @@ fn main() -> Result<()> {
         return document_child(Path::new(&args[2]), args[3].parse()?);
     }
     if args.get(1).map(String::as_str) == Some("--dataset") {
-        let usage = "usage: ocr-bench --dataset DIR [--runs N] [--engines fast,fast-as-is,job,tesseract]";
+        let usage = "usage: ocr-bench --dataset DIR [--runs N] [--engines ppocr,ocrs,job,tesseract,rapidocr]";
         let dir = args.get(2).context(usage)?;
         let (mut runs, mut engines) = (1, vec!["fast", "tesseract"]);
         let mut rest = args[3..].iter();
@@ -736,7 +792,7 @@ fn main() -> Result<()> {
         for _ in 0..runs {
             for (i, name) in columns.iter().enumerate() {
                 let run = match *name {
-                    "tesseract" => tesseract(&path)?,
+                    "tesseract" => tesseract(&path, "eng")?,
                     engine_name => engine(engine_name, &path, 1)?,
                 };
                 rounds[i].push(run);

@@ -13,7 +13,9 @@ use super::dynamodb::{
 };
 use crate::domain::{Email, UserId};
 use crate::jobs::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, PageCharge};
-use crate::jobs::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrMode, OcrResult, StoredResult};
+use crate::jobs::{
+    EngineChoice, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrMode, OcrResult, StoredResult,
+};
 use crate::ports::StoreError;
 
 #[derive(Debug, Clone)]
@@ -61,6 +63,7 @@ fn job_to_item(job: &Job) -> Result<Item, StoreError> {
     if job.ocr == OcrMode::Always {
         item.insert("ocr".into(), AttributeValue::S("always".into()));
     }
+    item.insert("engine".into(), AttributeValue::S(job.engine.as_str().into()));
     if let Some(pages) = job.pages_total {
         item.insert("pages_total".into(), number(pages));
         item.insert("pages_done".into(), number(job.pages_done));
@@ -114,6 +117,11 @@ fn job_from_item(item: &Item) -> Result<Job, StoreError> {
             None | Some("auto") => OcrMode::Auto,
             Some("always") => OcrMode::Always,
             Some(_) => return Err(corrupt("ocr")),
+        },
+        // Jobs stored before the choice existed were all for ocrs.
+        engine: match item.get("engine").and_then(|v| v.as_s().ok()) {
+            None => EngineChoice::Ocrs,
+            Some(name) => EngineChoice::parse(name).ok_or_else(|| corrupt("engine"))?,
         },
         expires_at,
         version: get_n(item, "version")?,

@@ -1,30 +1,43 @@
 //! A deliberately broken copy of the models, for the tests that prove a
 //! misreading engine cannot serve (the unit tests and the release binary's
-//! start-up test): the committed recognition CNN with every int8 weight
-//! negated, which loads and runs and reads garbage.
+//! start-up test): the committed recognisers (ocrs' CNN, PP-OCRv6's
+//! model) with every int8 weight negated, which load and run and read
+//! garbage.
 
 use std::path::Path;
 
-use super::{DETECTION_MODEL, MODEL_FILES, RECOGNITION_CNN_MODEL, RECOGNITION_RNN_MODEL};
+use super::{
+    DETECTION_MODEL, MODEL_FILES, PPOCR_DICTIONARY, PPOCR_MODEL_FILES, PPOCR_RECOGNITION_MODEL, RECOGNITION_CNN_MODEL,
+    RECOGNITION_RNN_MODEL,
+};
 
-/// Writes the three models under [`MODEL_FILES`] names into `dir` (an
-/// `OCR_MODELS_DIR`), the CNN broken.
-pub fn write_models(dir: &Path) -> std::io::Result<()> {
-    let mut cnn = RECOGNITION_CNN_MODEL.to_vec();
-    let weights = onnx::int8_initializers(&cnn);
+/// `model` with every int8 weight negated.
+fn negated(model: &[u8], what: &str) -> std::io::Result<Vec<u8>> {
+    let mut model = model.to_vec();
+    let weights = onnx::int8_initializers(&model);
     let count: usize = weights.iter().map(|w| w.len()).sum();
     if count < 100_000 {
-        return Err(std::io::Error::other(format!("found only {count} int8 weights in the CNN")));
+        return Err(std::io::Error::other(format!("found only {count} int8 weights in the {what}")));
     }
     for range in weights {
-        for byte in &mut cnn[range] {
+        for byte in &mut model[range] {
             *byte = (*byte as i8).wrapping_neg() as u8;
         }
     }
+    Ok(model)
+}
+
+/// Writes every engine's models under their names ([`MODEL_FILES`],
+/// [`PPOCR_MODEL_FILES`]) into `dir` (an `OCR_MODELS_DIR`), each
+/// recogniser broken.
+pub fn write_models(dir: &Path) -> std::io::Result<()> {
     let [detection, cnn_file, rnn] = MODEL_FILES;
     std::fs::write(dir.join(detection), DETECTION_MODEL)?;
-    std::fs::write(dir.join(cnn_file), &cnn)?;
-    std::fs::write(dir.join(rnn), RECOGNITION_RNN_MODEL)
+    std::fs::write(dir.join(cnn_file), negated(RECOGNITION_CNN_MODEL, "ocrs CNN")?)?;
+    std::fs::write(dir.join(rnn), RECOGNITION_RNN_MODEL)?;
+    let [ppocr_file, dictionary] = PPOCR_MODEL_FILES;
+    std::fs::write(dir.join(ppocr_file), negated(PPOCR_RECOGNITION_MODEL, "PP-OCR recogniser")?)?;
+    std::fs::write(dir.join(dictionary), PPOCR_DICTIONARY)
 }
 
 mod onnx {

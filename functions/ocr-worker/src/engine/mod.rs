@@ -14,6 +14,7 @@ pub mod layout;
 mod lines;
 mod memory;
 mod orientation;
+mod ppocr;
 mod recognition;
 
 use std::borrow::Cow;
@@ -27,13 +28,14 @@ use rten_tensor::prelude::*;
 use sha2::{Digest, Sha256};
 use shared::imaging::straighten::{MIN_SKEW_DEGREES, Straightening, straighten_gray};
 use shared::jobs::ports::{RecognizeError, TextRecognizer};
-use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine, Word};
+use shared::jobs::{BoundingBox, EngineChoice, EngineInfo, Recognized, TextLine, Word};
 
 use detection::Detector;
 pub use kernels::KernelPath;
 use layout::Fragment;
 use lines::LineImage;
-use recognition::{LineReader, ReadChar};
+use ppocr::PpReader;
+use recognition::{LineReader, LineRecognizer, ReadChar};
 
 /// ocrs' input normalisation: black is -0.5, white +0.5.
 const BLACK: f32 = -0.5;
@@ -49,6 +51,13 @@ pub const RECOGNITION_RNN_MODEL_SHA256: &str = "0955cad1a1d913900ae274540b21f21b
 /// File names of the models, in `models/` and in an `OCR_MODELS_DIR`.
 pub const MODEL_FILES: [&str; 3] =
     ["text-detection-fitted.onnx", "text-recognition-cnn-int8.onnx", "text-recognition-rnn.onnx"];
+/// PaddleOCR's PP-OCRv6 small recogniser and its dictionary (see
+/// `models/derive_ppocr.py` and the README's credits).
+const PPOCR_RECOGNITION_MODEL: &[u8] = include_bytes!("../../models/ppocrv6-rec-small.onnx");
+const PPOCR_DICTIONARY: &str = include_str!("../../models/ppocrv6-dict.txt");
+pub const PPOCR_RECOGNITION_MODEL_SHA256: &str = "17f341905ce2797d06117f768cc66a9c7e83fc71099abcc053568404cf7773e3";
+pub const PPOCR_DICTIONARY_SHA256: &str = "b5f2bfe2bdd9448429e3e82b51c789775d9b42f2403d082b00662eb77e401c5d";
+pub const PPOCR_MODEL_FILES: [&str; 2] = ["ppocrv6-rec-small.onnx", "ppocrv6-dict.txt"];
 
 /// The reference line the engine reads when it loads (DejaVu Sans at
 /// 26 px, grey, 496x56, made with Pillow; short, as it costs cold start):
@@ -62,15 +71,11 @@ pub const SELF_CHECK_TEXT: &str = "Self-check: 0123456789 QUICK fox?";
 /// kernels); a broken engine reads garbage or nothing (CER 0.9 or more).
 const SELF_CHECK_MAX_CER: f64 = 0.1;
 
-const ENGINE_NAME: &str = "ocrs-fitted";
-const ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, 7-bit int8 CNN, batched GRU (2)";
-
-/// How much line images are squeezed horizontally before recognition:
-/// recognition time is proportional to width, and the model still reads
-/// squeezed text well. ocr-bench over its 16 images: 0.75 → aggregate CER
-/// 0.0035, 0.65 → 0.0052, 0.6 → 0.0059, 0.55 → 0.0063, against 0.037 for
-/// stock ocrs and 0.030 for Tesseract; 0.6 takes ~20% less time than 0.75.
-const WIDTH_FACTOR: f32 = 0.6;
+const OCRS_ENGINE_NAME: &str = "ocrs-fitted";
+const OCRS_ENGINE_VERSION: &str = "ocrs 0.13 models; fitted detection, 7-bit int8 CNN, batched GRU (2)";
+const PPOCR_ENGINE_NAME: &str = "ppocrv6-small";
+const PPOCR_ENGINE_VERSION: &str =
+    "ocrs 0.13 fitted detection; PP-OCRv6 small recognition (RapidOCR 3.10 ONNX, weights stored int8, f32 compute)";
 
 /// Lines whose mean character probability is below this are dropped: on
 /// pictures, detection finds "words" in artwork, and the recogniser reads
@@ -132,67 +137,88 @@ pub struct FastEngine {
     /// unless a bench measures what that costs).
     straightens: bool,
     detector: Detector,
-    reader: LineReader,
+    reader: Box<dyn LineRecognizer>,
     /// ocrs' layout analysis, without models (it needs none).
     layout: OcrEngine,
     info: EngineInfo,
     kernel: KernelPath,
 }
 
-impl FastEngine {
-    /// The models compiled into the binary.
-    pub fn embedded() -> Result<Self, EngineError> {
-        // Before loading: RTen's threads start (and take arenas) then.
-        memory::share_one_arena();
-        let load = |what: &str, bytes: &'static [u8]| {
-            Model::load_static_slice(bytes).map_err(|source| EngineError::Load { what: what.into(), source })
-        };
-        Self::with_models(
-            load("detection", DETECTION_MODEL)?,
-            load("recognition CNN", RECOGNITION_CNN_MODEL)?,
-            load("recognition RNN", RECOGNITION_RNN_MODEL)?,
-            [DETECTION_MODEL_SHA256, RECOGNITION_CNN_MODEL_SHA256, RECOGNITION_RNN_MODEL_SHA256].map(String::from),
-        )
+/// Where an engine's models come from: compiled into the binary, or the
+/// files of an override directory (hashed as they are read).
+#[derive(Clone, Copy)]
+enum ModelSource<'a> {
+    Embedded,
+    Dir(&'a Path),
+}
+
+impl ModelSource<'_> {
+    fn bytes(
+        self,
+        name: &str,
+        embedded: &'static [u8],
+        hash: &str,
+    ) -> Result<(Cow<'static, [u8]>, String), EngineError> {
+        match self {
+            Self::Embedded => Ok((Cow::Borrowed(embedded), hash.to_owned())),
+            Self::Dir(dir) => {
+                let path = dir.join(name);
+                let bytes = std::fs::read(&path).map_err(|source| EngineError::Read {
+                    what: name.into(),
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let hash = sha256_hex(&bytes);
+                Ok((Cow::Owned(bytes), hash))
+            }
+        }
     }
 
-    /// The models from `dir`, under the names in [`MODEL_FILES`].
-    pub fn from_dir(dir: &Path) -> Result<Self, EngineError> {
-        memory::share_one_arena();
-        let load = |name: &str| {
-            let path = dir.join(name);
-            let bytes = std::fs::read(&path).map_err(|source| EngineError::Read {
-                what: name.into(),
-                path: path.display().to_string(),
-                source,
-            })?;
-            let hash = sha256_hex(&bytes);
-            let model = Model::load(bytes).map_err(|source| EngineError::Load { what: name.into(), source })?;
-            Ok::<_, EngineError>((model, hash))
+    fn model(self, name: &str, embedded: &'static [u8], hash: &str) -> Result<(Model, String), EngineError> {
+        let (bytes, hash) = self.bytes(name, embedded, hash)?;
+        let model = match bytes {
+            Cow::Borrowed(bytes) => Model::load_static_slice(bytes),
+            Cow::Owned(bytes) => Model::load(bytes),
         };
-        let [detection_file, cnn_file, rnn_file] = MODEL_FILES;
-        let (detection, detection_hash) = load(detection_file)?;
-        let (cnn, cnn_hash) = load(cnn_file)?;
-        let (rnn, rnn_hash) = load(rnn_file)?;
-        Self::with_models(detection, cnn, rnn, [detection_hash, cnn_hash, rnn_hash])
+        Ok((model.map_err(|source| EngineError::Load { what: name.into(), source })?, hash))
+    }
+}
+
+impl FastEngine {
+    /// The ocrs engine with the models compiled into the binary.
+    pub fn embedded() -> Result<Self, EngineError> {
+        Self::embedded_for(EngineChoice::Ocrs)
+    }
+
+    /// The chosen engine with the models compiled into the binary.
+    pub fn embedded_for(choice: EngineChoice) -> Result<Self, EngineError> {
+        Self::with_models(ModelSource::Embedded, choice)
+    }
+
+    /// The chosen engine with the models of `dir`, under the names in
+    /// [`MODEL_FILES`] (and [`PPOCR_MODEL_FILES`]).
+    pub fn from_dir(dir: &Path, choice: EngineChoice) -> Result<Self, EngineError> {
+        Self::with_models(ModelSource::Dir(dir), choice)
     }
 
     /// The override directory when configured, else the embedded models.
-    pub fn load(models_dir: Option<&Path>) -> Result<Self, EngineError> {
+    pub fn load(models_dir: Option<&Path>, choice: EngineChoice) -> Result<Self, EngineError> {
         match models_dir {
-            Some(dir) => Self::from_dir(dir),
-            None => Self::embedded(),
+            Some(dir) => Self::from_dir(dir, choice),
+            None => Self::embedded_for(choice),
         }
     }
 
     /// [`load`](Self::load), then the [`self_check`](Self::self_check):
     /// what the function runs at initialisation. Logs, once, which kernels
     /// this CPU runs and what the check cost.
-    pub fn load_checked(models_dir: Option<&Path>) -> Result<Self, EngineError> {
+    pub fn load_checked(models_dir: Option<&Path>, choice: EngineChoice) -> Result<Self, EngineError> {
         let started = std::time::Instant::now();
-        let engine = Self::load(models_dir)?;
+        let engine = Self::load(models_dir, choice)?;
         let loaded = started.elapsed();
         engine.self_check()?;
         tracing::info!(
+            engine = engine.info.name,
             kernel = engine.kernel.family,
             kernel_path = %engine.kernel,
             load_ms = loaded.as_millis() as u64,
@@ -244,24 +270,58 @@ impl FastEngine {
         &self.kernel
     }
 
-    fn with_models(detection: Model, cnn: Model, rnn: Model, hashes: [String; 3]) -> Result<Self, EngineError> {
-        let [detection_hash, cnn_hash, rnn_hash] = hashes;
+    fn with_models(source: ModelSource, choice: EngineChoice) -> Result<Self, EngineError> {
+        // Before loading: RTen's threads start (and take arenas) then.
+        memory::share_one_arena();
+        let [detection_file, cnn_file, rnn_file] = MODEL_FILES;
+        let (detection, detection_hash) = source.model(detection_file, DETECTION_MODEL, DETECTION_MODEL_SHA256)?;
         let kernel = KernelPath::detect();
+        let (reader, info): (Box<dyn LineRecognizer>, EngineInfo) = match choice {
+            EngineChoice::Ocrs => {
+                let (cnn, cnn_hash) = source.model(cnn_file, RECOGNITION_CNN_MODEL, RECOGNITION_CNN_MODEL_SHA256)?;
+                let (rnn, rnn_hash) = source.model(rnn_file, RECOGNITION_RNN_MODEL, RECOGNITION_RNN_MODEL_SHA256)?;
+                let info = EngineInfo {
+                    name: OCRS_ENGINE_NAME.into(),
+                    version: OCRS_ENGINE_VERSION.into(),
+                    detection_model_sha256: detection_hash,
+                    recognition_model_sha256: cnn_hash,
+                    sequence_model_sha256: Some(rnn_hash),
+                    kernel: Some(kernel.family.into()),
+                };
+                (Box::new(LineReader::new(cnn, rnn)?), info)
+            }
+            EngineChoice::Ppocr => {
+                let [model_file, dictionary_file] = PPOCR_MODEL_FILES;
+                let (model, model_hash) =
+                    source.model(model_file, PPOCR_RECOGNITION_MODEL, PPOCR_RECOGNITION_MODEL_SHA256)?;
+                let (dictionary, _) =
+                    source.bytes(dictionary_file, PPOCR_DICTIONARY.as_bytes(), PPOCR_DICTIONARY_SHA256)?;
+                let dictionary = std::str::from_utf8(&dictionary)
+                    .map_err(|e| EngineError::Unexpected(format!("{dictionary_file}: {e}")))?;
+                let info = EngineInfo {
+                    name: PPOCR_ENGINE_NAME.into(),
+                    version: PPOCR_ENGINE_VERSION.into(),
+                    detection_model_sha256: detection_hash,
+                    recognition_model_sha256: model_hash,
+                    sequence_model_sha256: None,
+                    kernel: Some(kernel.family.into()),
+                };
+                (Box::new(PpReader::new(model, dictionary)?), info)
+            }
+        };
         Ok(Self {
             straightens: true,
             detector: Detector::new(detection),
-            reader: LineReader::new(cnn, rnn)?,
+            reader,
             layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Unexpected(e.to_string()))?,
-            info: EngineInfo {
-                name: ENGINE_NAME.into(),
-                version: ENGINE_VERSION.into(),
-                detection_model_sha256: detection_hash,
-                recognition_model_sha256: cnn_hash,
-                sequence_model_sha256: Some(rnn_hash),
-                kernel: Some(kernel.family.into()),
-            },
+            info,
             kernel,
         })
+    }
+
+    /// What this engine reports in results.
+    pub fn info(&self) -> &EngineInfo {
+        &self.info
     }
 
     /// ocrs' line finding and reading order for `words`, cut at the
@@ -381,7 +441,7 @@ impl FastEngine {
 
         let mut prepared = Vec::with_capacity(fragments.len());
         for fragment in &fragments {
-            if let Some(line) = lines::prepare(page, fragment, WIDTH_FACTOR)? {
+            if let Some(line) = lines::prepare(page, fragment, self.reader.format())? {
                 prepared.push(line);
             }
         }
@@ -416,7 +476,10 @@ impl FastEngine {
     fn which_way_up(&self, prepared: &[LineImage], read: &[Vec<ReadChar>]) -> Result<WayUp, EngineError> {
         // Long lines in pixels, not in characters read: upside down, a long
         // line may read as a letter or two.
-        let width = |i: usize| prepared[i].pixels.shape()[1];
+        let width = |i: usize| {
+            let [height, width] = prepared[i].pixels.shape();
+            width * MIN_SAMPLE_HEIGHT / height.max(1)
+        };
         let mut sample: Vec<usize> = (0..read.len()).filter(|&i| width(i) >= MIN_SAMPLE_WIDTH).collect();
         sample.sort_by_key(|&i| std::cmp::Reverse(width(i)));
         sample.truncate(UPSIDE_DOWN_SAMPLE);
@@ -487,9 +550,10 @@ pub struct PageReading {
     pub straightening: Straightening,
 }
 
-/// Lines narrower than this (at the model's height of 64, squeezed: about
-/// four characters) say little about which way up they are.
+/// Lines narrower than this (at a height of 64, squeezed as ocrs squeezes
+/// them: about four characters) say little about which way up they are.
 const MIN_SAMPLE_WIDTH: usize = 96;
+const MIN_SAMPLE_HEIGHT: usize = 64;
 /// How many of a page's longest lines are read turned over when they read
 /// without confidence.
 const UPSIDE_DOWN_SAMPLE: usize = 6;
@@ -590,10 +654,47 @@ pub fn is_text(line: &TextLine) -> bool {
     keep
 }
 
-impl TextRecognizer for FastEngine {
-    fn recognize(&self, image: &DynamicImage) -> Result<Recognized, RecognizeError> {
-        let page = self.read_page(image).map_err(|e| RecognizeError(Box::new(e)))?;
+impl FastEngine {
+    /// A page's reading as the job stores it.
+    pub fn recognize(&self, image: &DynamicImage) -> Result<Recognized, EngineError> {
+        let page = self.read_page(image)?;
         Ok(Recognized { lines: page.lines, engine: self.info.clone(), straightening: page.straightening })
+    }
+}
+
+/// Every engine, loaded (and self-checked) at start; each job's choice
+/// picks the one that reads it.
+pub struct Engines {
+    ppocr: FastEngine,
+    ocrs: FastEngine,
+}
+
+impl Engines {
+    /// What the function runs at initialisation: both engines loaded and
+    /// self-checked ([`FastEngine::load_checked`]).
+    pub fn load_checked(models_dir: Option<&Path>) -> Result<Self, EngineError> {
+        Ok(Self {
+            ppocr: FastEngine::load_checked(models_dir, EngineChoice::Ppocr)?,
+            ocrs: FastEngine::load_checked(models_dir, EngineChoice::Ocrs)?,
+        })
+    }
+
+    /// Both engines with the models compiled in, unchecked.
+    pub fn embedded() -> Result<Self, EngineError> {
+        Ok(Self { ppocr: FastEngine::embedded_for(EngineChoice::Ppocr)?, ocrs: FastEngine::embedded()? })
+    }
+
+    pub fn get(&self, choice: EngineChoice) -> &FastEngine {
+        match choice {
+            EngineChoice::Ppocr => &self.ppocr,
+            EngineChoice::Ocrs => &self.ocrs,
+        }
+    }
+}
+
+impl TextRecognizer for Engines {
+    fn recognize(&self, image: &DynamicImage, engine: EngineChoice) -> Result<Recognized, RecognizeError> {
+        self.get(engine).recognize(image).map_err(|e| RecognizeError(Box::new(e)))
     }
 }
 
@@ -606,39 +707,56 @@ mod tests {
         assert_eq!(sha256_hex(DETECTION_MODEL), DETECTION_MODEL_SHA256);
         assert_eq!(sha256_hex(RECOGNITION_CNN_MODEL), RECOGNITION_CNN_MODEL_SHA256);
         assert_eq!(sha256_hex(RECOGNITION_RNN_MODEL), RECOGNITION_RNN_MODEL_SHA256);
+        assert_eq!(sha256_hex(PPOCR_RECOGNITION_MODEL), PPOCR_RECOGNITION_MODEL_SHA256);
+        assert_eq!(sha256_hex(PPOCR_DICTIONARY.as_bytes()), PPOCR_DICTIONARY_SHA256);
+    }
+
+    fn every_engine() -> impl Iterator<Item = (EngineChoice, FastEngine)> {
+        EngineChoice::ALL.into_iter().map(|choice| (choice, FastEngine::embedded_for(choice).unwrap()))
     }
 
     #[test]
     fn a_blank_image_has_no_text() {
-        let engine = FastEngine::embedded().unwrap();
-        for (w, h) in [(200, 100), (1, 1), (3000, 40), (40, 3000)] {
-            let blank = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
-            assert!(engine.read(&blank.into()).unwrap().is_empty(), "{w}x{h}");
+        for (choice, engine) in every_engine() {
+            for (w, h) in [(200, 100), (1, 1), (3000, 40), (40, 3000)] {
+                let blank = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+                assert!(engine.read(&blank.into()).unwrap().is_empty(), "{choice:?} {w}x{h}");
+            }
         }
     }
 
     #[test]
     fn an_override_directory_is_loaded_and_reported() {
-        let engine = FastEngine::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).unwrap();
-        assert_eq!(engine.info.detection_model_sha256, DETECTION_MODEL_SHA256);
-        assert_eq!(engine.info.sequence_model_sha256.as_deref(), Some(RECOGNITION_RNN_MODEL_SHA256));
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let ocrs = FastEngine::from_dir(&dir, EngineChoice::Ocrs).unwrap();
+        assert_eq!(ocrs.info.detection_model_sha256, DETECTION_MODEL_SHA256);
+        assert_eq!(ocrs.info.sequence_model_sha256.as_deref(), Some(RECOGNITION_RNN_MODEL_SHA256));
+        let ppocr = FastEngine::from_dir(&dir, EngineChoice::Ppocr).unwrap();
+        assert_eq!(ppocr.info.recognition_model_sha256, PPOCR_RECOGNITION_MODEL_SHA256);
+        assert_eq!(ppocr.info.name, PPOCR_ENGINE_NAME);
     }
 
     #[test]
     fn a_missing_override_directory_is_a_clear_error() {
-        let Err(err) = FastEngine::from_dir(Path::new("/nonexistent")) else { panic!("loaded from nowhere") };
-        assert!(err.to_string().contains("text-detection-fitted.onnx"), "{err}");
+        for choice in EngineChoice::ALL {
+            let Err(err) = FastEngine::from_dir(Path::new("/nonexistent"), choice) else {
+                panic!("loaded from nowhere")
+            };
+            assert!(err.to_string().contains("text-detection-fitted.onnx"), "{err}");
+        }
     }
 
     #[test]
     fn the_embedded_models_pass_the_self_check() {
-        let engine = FastEngine::load_checked(None).unwrap();
-        // Read exactly on every path tested (natively and emulated).
-        let image = image::load_from_memory(SELF_CHECK_IMAGE).unwrap();
-        let read: Vec<String> = engine.read(&image).unwrap().into_iter().map(|l| l.text).collect();
-        assert_eq!(read.join(" "), SELF_CHECK_TEXT);
-        println!("kernel path: {}", engine.kernel_path());
-        assert_eq!(engine.info.kernel.as_deref(), Some(engine.kernel_path().family));
+        for choice in EngineChoice::ALL {
+            let engine = FastEngine::load_checked(None, choice).unwrap();
+            // Read exactly on every path tested (natively and emulated).
+            let image = image::load_from_memory(SELF_CHECK_IMAGE).unwrap();
+            let read: Vec<String> = engine.read(&image).unwrap().into_iter().map(|l| l.text).collect();
+            assert_eq!(read.join(" "), SELF_CHECK_TEXT, "{choice:?}");
+            println!("{choice:?} kernel path: {}", engine.kernel_path());
+            assert_eq!(engine.info.kernel.as_deref(), Some(engine.kernel_path().family));
+        }
     }
 
     /// A line cut from a page with its ink at the edges (a screenshot of a
@@ -646,31 +764,33 @@ mod tests {
     /// where its words are.
     #[test]
     fn a_line_cut_close_to_its_ink_is_read_whole() {
-        let engine = FastEngine::embedded().unwrap();
         let line = image::load_from_memory(SELF_CHECK_IMAGE).unwrap().into_luma8();
-        for edge in [0, 1, 2, 3] {
-            let (x, y, width, height) = detection::ink_box(&line);
-            let (x, y) = (x - edge, y - edge);
-            let cut = image::imageops::crop_imm(&line, x, y, width + 2 * edge, height + 2 * edge).to_image();
-            let read: Vec<String> =
-                engine.read(&DynamicImage::ImageLuma8(cut)).unwrap().into_iter().map(|l| l.text).collect();
-            assert_eq!(read.join(" "), SELF_CHECK_TEXT, "cut {edge} px from the ink");
+        for (choice, engine) in every_engine() {
+            for edge in [0, 1, 2, 3] {
+                let (x, y, width, height) = detection::ink_box(&line);
+                let (x, y) = (x - edge, y - edge);
+                let cut = image::imageops::crop_imm(&line, x, y, width + 2 * edge, height + 2 * edge).to_image();
+                let read: Vec<String> =
+                    engine.read(&DynamicImage::ImageLuma8(cut)).unwrap().into_iter().map(|l| l.text).collect();
+                assert_eq!(read.join(" "), SELF_CHECK_TEXT, "{choice:?}: cut {edge} px from the ink");
+            }
         }
     }
 
     /// The rotation decision rests on the recogniser's confidences, which
-    /// differ a little between kernel paths: so it is checked on each
-    /// (this test runs on the emulated CPUs too).
+    /// differ a little between kernel paths and between recognisers: so it
+    /// is checked on each (this test runs on the emulated CPUs too).
     #[test]
     fn the_reference_line_turned_any_quarter_is_read_upright() {
-        let engine = FastEngine::embedded().unwrap();
         let image = image::load_from_memory(SELF_CHECK_IMAGE).unwrap();
-        for (turned, expected) in [(image.rotate90(), 270), (image.rotate180(), 180), (image.rotate270(), 90)] {
-            let page = engine.read_page(&turned).unwrap();
-            let read: Vec<String> = page.lines.into_iter().map(|l| l.text).collect();
-            assert_eq!(page.straightening.rotation, expected, "read {read:?}");
-            let cer = strsim::levenshtein(&read.join(" "), SELF_CHECK_TEXT) as f64 / SELF_CHECK_TEXT.len() as f64;
-            assert!(cer <= SELF_CHECK_MAX_CER, "turned {expected}: read {read:?}");
+        for (choice, engine) in every_engine() {
+            for (turned, expected) in [(image.rotate90(), 270), (image.rotate180(), 180), (image.rotate270(), 90)] {
+                let page = engine.read_page(&turned).unwrap();
+                let read: Vec<String> = page.lines.into_iter().map(|l| l.text).collect();
+                assert_eq!(page.straightening.rotation, expected, "{choice:?}: read {read:?}");
+                let cer = strsim::levenshtein(&read.join(" "), SELF_CHECK_TEXT) as f64 / SELF_CHECK_TEXT.len() as f64;
+                assert!(cer <= SELF_CHECK_MAX_CER, "{choice:?} turned {expected}: read {read:?}");
+            }
         }
     }
 
@@ -678,16 +798,19 @@ mod tests {
     fn a_broken_model_fails_initialisation() {
         let dir = tempfile::tempdir().unwrap();
         broken::write_models(dir.path()).unwrap();
-
-        FastEngine::from_dir(dir.path()).expect("a broken model still loads");
-        let Err(err) = FastEngine::load_checked(Some(dir.path())) else {
-            panic!("a broken model passed the self-check")
-        };
+        for choice in EngineChoice::ALL {
+            FastEngine::from_dir(dir.path(), choice).expect("a broken model still loads");
+            let Err(err) = FastEngine::load_checked(Some(dir.path()), choice) else {
+                panic!("a broken {choice:?} model passed the self-check")
+            };
+            assert!(matches!(err, EngineError::SelfCheck { .. }), "{err}");
+            let message = err.to_string();
+            let path = KernelPath::detect();
+            assert!(message.contains(&path.int8_kernel) && message.contains(path.family), "{message}");
+            println!("{choice:?}: {message}");
+        }
+        let Err(err) = Engines::load_checked(Some(dir.path())) else { panic!("broken engines served") };
         assert!(matches!(err, EngineError::SelfCheck { .. }), "{err}");
-        let message = err.to_string();
-        let path = KernelPath::detect();
-        assert!(message.contains(&path.int8_kernel) && message.contains(path.family), "{message}");
-        println!("{message}");
     }
 
     #[test]

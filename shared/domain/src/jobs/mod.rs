@@ -200,7 +200,7 @@ impl JobService {
         &self.limits
     }
 
-    fn new_job(&self, owner: &Owner, status: JobStatus, content_type: &str, bytes: u64, ocr: OcrMode) -> Job {
+    fn new_job(&self, owner: &Owner, status: JobStatus, content_type: &str, bytes: u64, how: ReadingOptions) -> Job {
         let now = self.clock.now();
         let id = JobId::new();
         Job {
@@ -220,7 +220,8 @@ impl JobService {
             pages_done: 0,
             failure: None,
             notified: false,
-            ocr,
+            ocr: how.ocr,
+            engine: how.engine,
             expires_at: Some(now + self.limits.abandon_after),
             version: 1,
         }
@@ -233,12 +234,11 @@ impl JobService {
     /// stored the job is removed again. Should that removal fail too, the
     /// job's expiry makes the store forget it: no job stays QUEUED forever.
     pub async fn submit(&self, owner: &Owner, image: Vec<u8>) -> Result<Job, JobError> {
-        self.submit_with(owner, image, OcrMode::Auto).await
+        self.submit_with(owner, image, ReadingOptions::default()).await
     }
 
-    /// [`submit`](Self::submit), saying whether PDF pages' own text may
-    /// stand for OCR.
-    pub async fn submit_with(&self, owner: &Owner, image: Vec<u8>, ocr: OcrMode) -> Result<Job, JobError> {
+    /// [`submit`](Self::submit), saying how the pages are read.
+    pub async fn submit_with(&self, owner: &Owner, image: Vec<u8>, how: ReadingOptions) -> Result<Job, JobError> {
         if image.is_empty() {
             return Err(JobError::Empty);
         }
@@ -264,7 +264,7 @@ impl JobService {
         // a job that says so, and is gone soon, never one that claims to be
         // queued. Once the image is stored, the job is QUEUED (unless the
         // OCR worker, which takes waiting jobs too, has claimed it already).
-        let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64, ocr);
+        let mut waiting = self.new_job(owner, JobStatus::AwaitingUpload, info.mime_type(), image.len() as u64, how);
         waiting.pages_total = Some(info.pages);
         waiting.expires_at = Some(waiting.created_at + self.limits.direct_upload_window);
         self.create_job_for(owner, &waiting).await?;
@@ -296,17 +296,16 @@ impl JobService {
         content_type: &str,
         bytes: u64,
     ) -> Result<(Job, PresignedUpload), JobError> {
-        self.presign_with(owner, content_type, bytes, OcrMode::Auto).await
+        self.presign_with(owner, content_type, bytes, ReadingOptions::default()).await
     }
 
-    /// [`presign`](Self::presign), saying whether PDF pages' own text may
-    /// stand for OCR.
+    /// [`presign`](Self::presign), saying how the pages are read.
     pub async fn presign_with(
         &self,
         owner: &Owner,
         content_type: &str,
         bytes: u64,
-        ocr: OcrMode,
+        how: ReadingOptions,
     ) -> Result<(Job, PresignedUpload), JobError> {
         let content_type = content_type.trim().to_ascii_lowercase();
         if !imaging::SUPPORTED_MIME_TYPES.contains(&content_type.as_str()) {
@@ -320,7 +319,7 @@ impl JobService {
         }
         // Its pages are counted when it arrives (see the worker).
         self.admit(owner, 1).await?;
-        let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes, ocr);
+        let job = self.new_job(owner, JobStatus::AwaitingUpload, &content_type, bytes, how);
         let url = self.blobs.presign_put(&job.upload_key, &content_type, bytes, self.limits.presign_ttl).await?;
         self.create_job_for(owner, &job).await?;
         let expires_at = job.created_at + self.limits.presign_ttl;

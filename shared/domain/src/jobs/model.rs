@@ -273,6 +273,42 @@ pub enum OcrMode {
     Always,
 }
 
+/// Which recogniser reads a job's pages (detection, layout, orientation
+/// and everything after recognition are the same for both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// PaddleOCR's PP-OCRv6 small recogniser: 18,708 characters (Latin
+    /// with accents, Greek, Cyrillic, CJK, € £ § °), the most accurate on
+    /// the development sets (see the README).
+    #[default]
+    Ppocr,
+    /// ocrs' recogniser: printable ASCII only, faster.
+    Ocrs,
+}
+
+/// How a job's pages are read: what its submitter chose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadingOptions {
+    pub ocr: OcrMode,
+    pub engine: EngineChoice,
+}
+
+impl EngineChoice {
+    pub const ALL: [Self; 2] = [Self::Ppocr, Self::Ocrs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ppocr => "ppocr",
+            Self::Ocrs => "ocrs",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|choice| choice.as_str() == value)
+    }
+}
+
 impl PageResult {
     pub fn text(&self) -> String {
         self.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
@@ -389,6 +425,8 @@ pub struct Job {
     pub notified: bool,
     /// Whether PDF pages' own text may stand for OCR.
     pub ocr: OcrMode,
+    /// Which recogniser reads its pages.
+    pub engine: EngineChoice,
     /// When the job is forgotten: one whose image never landed after a
     /// day, a finished one after the retention period (the store's TTL
     /// removes it some time later; until then it is shown as gone).

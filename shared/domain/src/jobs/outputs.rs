@@ -2,7 +2,7 @@
 //! plain text, hOCR, and a searchable PDF (the page images under an
 //! invisible text layer, made by the worker while it still has the pages).
 
-use pdf_writer::types::TextRenderingMode;
+use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, TextRenderingMode};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 
 use super::model::{OcrResult, PAGE_SEPARATOR, PageResult};
@@ -88,14 +88,43 @@ pub struct PdfPage<'a> {
     pub placement: Option<Placement>,
 }
 
-/// Courier's advance is 600/1000 of the font size for every character, so
-/// a word is stretched to its box exactly with horizontal scaling.
-const COURIER_ADVANCE: f32 = 0.6;
+/// Tesseract's GlyphLessFont (Apache-2.0, from `libtesseract5`'s
+/// `pdf.ttf`): one empty glyph, embedded so that no viewer looks for a
+/// font to draw text no one sees.
+const GLYPHLESS_FONT: &[u8] = include_bytes!("glyphless.ttf");
+/// Every character advances by half the font size (the CID font's default
+/// width, 500/1000), so a word is stretched to its box exactly with
+/// horizontal scaling.
+const GLYPH_ADVANCE: f32 = 0.5;
 
-/// Characters outside WinAnsi's printable ASCII become `?` in the
-/// invisible layer (search still finds the rest of the word).
-fn win_ansi(text: &str) -> Vec<u8> {
-    text.chars().map(|c| if (' '..='~').contains(&c) { c as u8 } else { b'?' }).collect()
+/// Text as the layer's font shows it: each character's code point as a
+/// two-byte CID (Identity-H), so that the ToUnicode map gives every
+/// character of the Basic Multilingual Plane back as it was read (é, ß, ø,
+/// €, 中); others (emoji) become U+FFFD.
+fn cids(text: &str) -> Vec<u8> {
+    text.chars().flat_map(|c| u16::try_from(u32::from(c)).unwrap_or(0xFFFD).to_be_bytes()).collect()
+}
+
+/// The ToUnicode CMap of [`cids`]: CID n is U+n, in ranges of 256 (a range
+/// may only vary its last byte), the surrogates left out.
+fn identity_to_unicode() -> Vec<u8> {
+    let mut cmap = String::from(
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+         /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
+         /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
+         1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+    );
+    let blocks: Vec<u32> = (0..=0xFFu32).filter(|high| !(0xD8..=0xDF).contains(high)).collect();
+    // At most 100 entries per section.
+    for section in blocks.chunks(100) {
+        cmap.push_str(&format!("{} beginbfrange\n", section.len()));
+        for high in section {
+            cmap.push_str(&format!("<{high:02X}00> <{high:02X}FF> <{high:02X}00>\n"));
+        }
+        cmap.push_str("endbfrange\n");
+    }
+    cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    cmap.into_bytes()
 }
 
 /// One line of the invisible layer, as one run of text so that extractors
@@ -111,7 +140,7 @@ fn show_line(content: &mut Content, line: &super::model::TextLine, scale: f32, p
     let size = (line.bbox.height as f32 * scale * 0.85).max(1.0);
     // Horizontal scaling (percent) that makes `characters` span `width` points.
     let stretch = |width: f32, characters: usize| {
-        (width / (characters.max(1) as f32 * COURIER_ADVANCE * size) * 100.0).clamp(1.0, 10_000.0)
+        (width / (characters.max(1) as f32 * GLYPH_ADVANCE * size) * 100.0).clamp(1.0, 10_000.0)
     };
     let x0 = words.first().map_or(line.bbox.x, |(_, b)| b.x).max(0) as f32 * scale;
     // The baseline, a fifth of the box above its bottom.
@@ -119,10 +148,10 @@ fn show_line(content: &mut Content, line: &super::model::TextLine, scale: f32, p
     content.set_font(Name(b"F0"), size).set_text_matrix([1.0, 0.0, 0.0, 1.0, x0, y]);
     for (i, (text, b)) in words.iter().enumerate() {
         let characters = text.chars().count();
-        content.set_horizontal_scaling(stretch(b.width.max(1) as f32 * scale, characters)).show(Str(&win_ansi(text)));
+        content.set_horizontal_scaling(stretch(b.width.max(1) as f32 * scale, characters)).show(Str(&cids(text)));
         if let Some((_, next)) = words.get(i + 1) {
             let gap = (i64::from(next.x) - b.right()).max(1) as f32 * scale;
-            content.set_horizontal_scaling(stretch(gap, 1)).show(Str(b" "));
+            content.set_horizontal_scaling(stretch(gap, 1)).show(Str(&cids(" ")));
         }
     }
 }
@@ -146,7 +175,8 @@ pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
     let font = Ref::new(3);
-    let mut next_ref = 4;
+    let (cid_font, descriptor, font_file, to_unicode) = (Ref::new(4), Ref::new(5), Ref::new(6), Ref::new(7));
+    let mut next_ref = 8;
     let mut alloc = || {
         next_ref += 1;
         Ref::new(next_ref - 1)
@@ -154,7 +184,35 @@ pub fn searchable_pdf(pages: &[PdfPage<'_>]) -> Vec<u8> {
     let ids: Vec<(Ref, Ref, Ref)> = pages.iter().map(|_| (alloc(), alloc(), alloc())).collect();
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree).kids(ids.iter().map(|(page, _, _)| *page)).count(pages.len() as i32);
-    pdf.type1_font(font).base_font(Name(b"Courier"));
+    let glyphless = Name(b"GlyphLessFont");
+    pdf.type0_font(font)
+        .base_font(glyphless)
+        .encoding_predefined(Name(b"Identity-H"))
+        .descendant_font(cid_font)
+        .to_unicode(to_unicode);
+    pdf.cid_font(cid_font)
+        .subtype(CidFontType::Type2)
+        .base_font(glyphless)
+        .system_info(SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"Identity"), supplement: 0 })
+        .font_descriptor(descriptor)
+        .default_width(GLYPH_ADVANCE * 1000.0)
+        .cid_to_gid_map_predefined(Name(b"Identity"));
+    pdf.font_descriptor(descriptor)
+        .name(glyphless)
+        .flags(FontFlags::FIXED_PITCH | FontFlags::SYMBOLIC)
+        .bbox(Rect::new(0.0, 0.0, GLYPH_ADVANCE * 1000.0, 1000.0))
+        .italic_angle(0.0)
+        .ascent(1000.0)
+        .descent(0.0)
+        .cap_height(1000.0)
+        .stem_v(80.0)
+        .font_file2(font_file);
+    pdf.stream(font_file, GLYPHLESS_FONT).pair(Name(b"Length1"), GLYPHLESS_FONT.len() as i32);
+    pdf.cmap(to_unicode, &identity_to_unicode()).name(Name(b"Adobe-Identity-UCS")).system_info(SystemInfo {
+        registry: Str(b"Adobe"),
+        ordering: Str(b"UCS"),
+        supplement: 0,
+    });
     for (page, (page_ref, image_ref, content_ref)) in pages.iter().zip(ids) {
         let scale = 72.0 / page.dpi;
         let (width, height) = (page.result.width as f32 * scale, page.result.height as f32 * scale);
@@ -322,8 +380,35 @@ mod tests {
         assert_eq!(parsed.pages().len(), 2);
         assert_eq!(parsed.pages()[0].render_dimensions(), (100.0, 50.0), "200×100 px at 144 dpi");
         let raw = String::from_utf8_lossy(&pdf);
-        let (a, amp, c) = (raw.find("(a<b) Tj").unwrap(), raw.find("(&) Tj").unwrap(), raw.find("(c) Tj").unwrap());
+        let shown = |text: &str| {
+            let mut content = Content::new();
+            content.show(Str(&cids(text)));
+            String::from_utf8_lossy(&content.finish()).trim().to_owned()
+        };
+        let at = |text: &str| raw.find(&shown(text)).unwrap_or_else(|| panic!("{text} not shown: {raw}"));
+        let (a, amp, c) = (at("a<b"), at("&"), at("c"));
         assert!(a < amp && amp < c, "words in reading order, one run per line: {raw}");
         assert!(raw.contains("3 Tr"), "invisible text");
+        assert!(raw.contains("/GlyphLessFont") && raw.contains("/Identity-H"), "{raw}");
+    }
+
+    /// Every character the recognisers can read maps back to itself: the
+    /// layer's codes are the code points, and the ToUnicode map is the
+    /// identity over the Basic Multilingual Plane.
+    #[test]
+    fn the_text_layer_carries_every_character_as_read() {
+        let text = "Größe: 12,50 € · § 3 ½ « çà » øæå ČŘŠŽ ĳ 中文";
+        let codes = cids(text);
+        let decoded: String = codes
+            .chunks(2)
+            .map(|pair| char::from_u32(u32::from(u16::from_be_bytes([pair[0], pair[1]]))).unwrap())
+            .collect();
+        assert_eq!(decoded, text);
+        assert_eq!(cids("😀"), [0xFF, 0xFD], "outside the BMP: U+FFFD");
+        let cmap = String::from_utf8(identity_to_unicode()).unwrap();
+        for code in codes.chunks(2).map(|pair| pair[0]) {
+            assert!(cmap.contains(&format!("<{code:02X}00> <{code:02X}FF> <{code:02X}00>")), "block {code:02X}");
+        }
+        assert!(!cmap.contains("<D800>"), "no surrogates");
     }
 }

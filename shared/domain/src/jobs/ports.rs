@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use time::{Date, OffsetDateTime};
 
-use super::{IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Recognized};
+use super::{EngineChoice, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Recognized};
 use crate::ports::{Cause, QueueError, StoreError};
 use crate::values::UserId;
 
@@ -99,11 +99,11 @@ pub struct JobPage {
     pub next: Option<JobId>,
 }
 
-/// Finds and reads text lines, in reading order. Blocking (CPU-bound).
-/// Takes the image as decoded, so an engine that reads grey needs no RGB
-/// copy of a greyscale scan.
+/// Finds and reads text lines, in reading order, with the engine the job
+/// chose. Blocking (CPU-bound). Takes the image as decoded, so an engine
+/// that reads grey needs no RGB copy of a greyscale scan.
 pub trait TextRecognizer: Send + Sync {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, RecognizeError>;
+    fn recognize(&self, image: &image::DynamicImage, engine: EngineChoice) -> Result<Recognized, RecognizeError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -27,7 +27,11 @@ impl FakeRecognizer {
 }
 
 impl TextRecognizer for FakeRecognizer {
-    fn recognize(&self, image: &image::DynamicImage) -> Result<Recognized, crate::jobs::ports::RecognizeError> {
+    fn recognize(
+        &self,
+        image: &image::DynamicImage,
+        engine: EngineChoice,
+    ) -> Result<Recognized, crate::jobs::ports::RecognizeError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.panic {
             panic!("engine bug");
@@ -43,7 +47,7 @@ impl TextRecognizer for FakeRecognizer {
         Ok(Recognized {
             lines,
             engine: EngineInfo {
-                name: "fake".into(),
+                name: format!("fake-{}", engine.as_str()),
                 version: "0".into(),
                 detection_model_sha256: "d".into(),
                 recognition_model_sha256: "r".into(),
@@ -165,6 +169,29 @@ async fn processing_finishes_the_job_and_queues_one_ready_mail() {
             assert_eq!(result_path, &format!("/jobs/{}", job.id));
         }
         other => panic!("unexpected mail {other:?}"),
+    }
+}
+
+/// The engine a job was submitted with reads every page of it, whichever
+/// way it was submitted; a job that says nothing gets the default.
+#[tokio::test]
+async fn each_job_is_read_by_the_engine_it_chose() {
+    let h = harness();
+    let chosen = |engine| ReadingOptions { engine, ..Default::default() };
+    let mut jobs = vec![
+        (h.service.submit(&h.owner, png(20, 20)).await.unwrap(), EngineChoice::default()),
+        (h.service.submit_with(&h.owner, png(20, 20), chosen(EngineChoice::Ocrs)).await.unwrap(), EngineChoice::Ocrs),
+        (h.service.submit_with(&h.owner, png(20, 20), chosen(EngineChoice::Ppocr)).await.unwrap(), EngineChoice::Ppocr),
+    ];
+    let (presigned, _) = h.service.presign_with(&h.owner, "image/png", 100, chosen(EngineChoice::Ocrs)).await.unwrap();
+    h.blobs.put(&presigned.upload_key, png(20, 20), "image/png").await.unwrap();
+    jobs.push((presigned, EngineChoice::Ocrs));
+    assert_eq!(EngineChoice::default(), EngineChoice::Ppocr);
+    for (job, engine) in jobs {
+        assert_eq!(job.engine, engine);
+        h.processor.process(&h.owner.id, &job.id, None).await.unwrap();
+        let result = h.service.get(&h.owner, &job.id).await.unwrap().result.unwrap();
+        assert_eq!(result.engine.name, format!("fake-{}", engine.as_str()), "{job:?}");
     }
 }
 

@@ -329,8 +329,9 @@ impl JobProcessor {
             }
             let page_started = Instant::now();
             let (recognizer, bytes) = (self.recognizer.clone(), upload.bytes.clone());
-            let ocr = job.ocr;
-            let drawn = blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits, ocr)).await;
+            let (ocr, engine) = (job.ocr, job.engine);
+            let drawn =
+                blocking(move || recognize_page(recognizer.as_ref(), &bytes, &info, index, &limits, ocr, engine)).await;
             match drawn {
                 Ok(page) => {
                     text_chars = text_chars.saturating_add(page.page.result.text_chars());

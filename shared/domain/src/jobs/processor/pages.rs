@@ -50,6 +50,7 @@ pub(super) fn recognize_page(
     index: u32,
     limits: &DocumentLimits,
     ocr: OcrMode,
+    engine: EngineChoice,
 ) -> Result<DonePage, JobFailure> {
     let mut drawn = document::render_page(bytes, info, index, limits)?;
     let own_text = match (drawn.text_layer.take(), ocr) {
@@ -59,7 +60,7 @@ pub(super) fn recognize_page(
     };
     let (recognized, source, source_reason) = match own_text {
         Ok(layer) => (text_layer_reading(layer), PageSource::Text, None),
-        Err(why) => (recognizer.recognize(&drawn.image)?, PageSource::Ocr, why),
+        Err(why) => (recognizer.recognize(&drawn.image, engine)?, PageSource::Ocr, why),
     };
     // The boxes are in the page as the engine straightened it: so are the
     // page's size and its hOCR. The searchable PDF draws the page as drawn
