@@ -17,7 +17,10 @@ ppocrv6-rec-small.onnx
     character probabilities [N, W / 8, 18710]. Its large weights are stored
     as int8 per output channel (a Cast and a Mul of constants, which RTen's
     optimizer folds when the model loads: compute stays f32, the file is a
-    quarter of the size). The dictionary is taken out of the metadata.
+    quarter of the size: 5.7 MB against 21 MB). It reads as the original
+    does: on the 30 scanned lines of ../shared/ocr-dev, with onnxruntime,
+    CER 0.0058 against the original's 0.0065, 29 of 30 texts identical.
+    The dictionary is taken out of the metadata.
 
 ppocrv6-dict.txt
     The model's 18,708 characters, one per line, as its `character`
@@ -29,24 +32,16 @@ synthetic line images and prints how far apart their outputs are.
 """
 
 import argparse
-import hashlib
 import os
-import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from derive import load_verified
+
 RECOGNITION_SHA256 = "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"
 LEVELS = 127
-
-
-def load_verified(path, sha256):
-    data = open(path, "rb").read()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        sys.exit(f"{path}: SHA-256 {digest}, expected {sha256}: not the published model")
-    return onnx.load_from_string(data)
 
 
 def store_weights_int8(graph, min_elements=4096):
