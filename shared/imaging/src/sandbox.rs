@@ -227,7 +227,8 @@ impl From<WireProblem> for ImageProblem {
 #[derive(Debug, Clone, Copy)]
 pub struct ChildRun {
     pub elapsed: Duration,
-    /// The child's peak resident memory.
+    /// The child's peak resident memory, sampled while it ran (see
+    /// `OwnPeak`): its own, short of what it took in the last 2 ms.
     pub peak_rss_bytes: u64,
 }
 
@@ -423,15 +424,17 @@ fn ask(
             text
         });
         let deadline = started + confinement.time;
+        let mut own_peak = OwnPeak::default();
         let ended = loop {
+            own_peak.sample(child.id());
             match reap(&child, libc::WNOHANG) {
-                Ok(Some((status, peak))) => break Ok((Ok(status), peak)),
+                Ok(Some((status, peak))) => break Ok((Ok(status), own_peak.or(peak))),
                 Ok(None) if overflowed.load(Ordering::Relaxed) => {
-                    let peak = kill_and_reap(&mut child);
+                    let peak = own_peak.or(kill_and_reap(&mut child));
                     break Ok((Err(protocol("more than it may")), peak));
                 }
                 Ok(None) if Instant::now() >= deadline => {
-                    let peak = kill_and_reap(&mut child);
+                    let peak = own_peak.or(kill_and_reap(&mut child));
                     let too_long = ImageProblem::TooDemanding(format!(
                         "it takes more than {} s to be {what}",
                         confinement.time.as_secs_f32()
@@ -505,8 +508,37 @@ fn failed_child(status: ExitStatus, stderr: &str, confinement: Confinement, what
     ImageProblem::Corrupt(format!("the PDF could not be {what}: the PDF reader failed ({status})"))
 }
 
+/// The child's own peak resident memory, as its `/proc/PID/status` says
+/// while it runs (`VmHWM`, the high-water mark of the memory it mapped
+/// since its `exec`), sampled each time the parent looks at it. `wait4`'s
+/// `ru_maxrss` cannot say it: Linux carries the spawning process's peak
+/// into the child's at `exec`, so a worker holding 180 MB of models saw
+/// every child "peak" at 180 MB.
+#[derive(Default)]
+struct OwnPeak(Option<u64>);
+
+impl OwnPeak {
+    fn sample(&mut self, pid: u32) {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return };
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        if let Some(kib) = kib {
+            self.0 = Some(self.0.unwrap_or(0).max(kib * 1024));
+        }
+    }
+
+    /// The peak sampled, or (a child gone before it was ever sampled)
+    /// `wait4`'s figure, which is at least the child's own.
+    fn or(&self, reaped: u64) -> u64 {
+        self.0.unwrap_or(reaped)
+    }
+}
+
 /// The child's exit status and peak resident memory once it has exited
-/// (`wait4`: `Child::try_wait` does not say what the child used).
+/// (`wait4`: `Child::try_wait` does not say what the child used; the peak
+/// includes the parent's, see [`OwnPeak`]).
 fn reap(child: &std::process::Child, options: libc::c_int) -> std::io::Result<Option<(ExitStatus, u64)>> {
     use std::os::unix::process::ExitStatusExt;
     let mut status = 0;
