@@ -566,9 +566,14 @@ async fn an_idempotency_key_makes_a_retried_upload_return_the_first_job() {
     let listed: Value = app.get_with_token("/jobs", &token).await.json().await.unwrap();
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "a repeat made a second job: {listed}");
 
-    // Another request under the same key is refused.
+    // Another request under the same key is refused: other bytes, or the
+    // same bytes for another engine or OCR mode.
     let other = post("/ocr", "k-1", "image/png", blank_png(31, 20)).await.unwrap();
     assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused").await;
+    for query in ["/ocr?engine=ocrs", "/ocr?ocr=always"] {
+        let other = post(query, "k-1", "image/png", image.clone()).await.unwrap();
+        assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused").await;
+    }
 
     // Presigned uploads too.
     let presign = json!({"content_type": "image/png", "bytes": 100}).to_string().into_bytes();

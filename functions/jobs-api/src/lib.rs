@@ -273,12 +273,18 @@ fn serde_urlencoded_query<T: serde::de::DeserializeOwned>(query: &str) -> Result
     axum::extract::Query::<T>::try_from_uri(&uri).map(|q| q.0).map_err(|e| e.body_text())
 }
 
-/// What makes two requests "the same" under one Idempotency-Key.
+/// What makes two requests "the same" under one Idempotency-Key: the
+/// query too (`?engine=ocrs`, `?ocr=always` ask for another reading), hashed
+/// only when there is one, so that the fingerprints of requests without a
+/// query stay what they were.
 fn fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
     let mut hash = Sha256::new();
-    for part in [parts.method.as_str().as_bytes(), parts.uri.path().as_bytes(), content_type, body] {
+    let query = parts.uri.query().map(str::as_bytes);
+    for part in
+        [parts.method.as_str().as_bytes(), parts.uri.path().as_bytes(), content_type, body].into_iter().chain(query)
+    {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }

@@ -1,9 +1,12 @@
-//! The OCR engine the function runs: ocrs' official models, derived by
-//! `models/derive.py` into a size-agnostic detector and an int8/f32 split
-//! recogniser, driven here directly with RTen. ocrs itself still groups the
-//! words into lines (`OcrEngine::find_text_lines`); `layout` then joins the
-//! table-like rows ocrs splits, and every line gets a confidence from the
-//! recogniser's probabilities, which drops noise.
+//! The OCR engines the function runs, driven here directly with RTen: ocrs'
+//! official detector, derived by `models/derive.py` to run at any size,
+//! and one of two recognisers behind [`LineRecognizer`]: ocrs' (an int8/f32
+//! split of the official model, ASCII only) or PaddleOCR's PP-OCRv6 small
+//! (`ppocr`, 18,708 characters). ocrs itself still groups the words into
+//! lines (`OcrEngine::find_text_lines`); `layout` then joins the table-like
+//! rows ocrs splits, and every line gets a confidence from the recogniser's
+//! probabilities, which drops noise. [`Engines`] holds one engine per
+//! [`EngineChoice`], for the job to pick.
 
 #[doc(hidden)]
 pub mod broken;

@@ -14,7 +14,7 @@ use super::{BLACK, EngineError};
 /// A line recogniser: reads line images cut out as its [`LineFormat`]
 /// says, each into characters with positions and probabilities. The
 /// engine's detection, layout, orientation and confidences work the same
-/// over any of them (tests use fakes).
+/// over any of them.
 pub trait LineRecognizer: Send + Sync {
     fn format(&self) -> LineFormat;
     /// Reads every line; the result is in the order of `lines`.
