@@ -38,10 +38,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from derive import load_verified
+from derive import load_verified, per_channel_int8
 
 RECOGNITION_SHA256 = "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"
-LEVELS = 127
 
 
 def store_weights_int8(graph, min_elements=4096):
@@ -55,13 +54,10 @@ def store_weights_int8(graph, min_elements=4096):
             continue
         # A Conv's output channels are axis 0, a MatMul's (x @ W) axis 1.
         axis = 0 if value.ndim == 4 else value.ndim - 1
-        moved = np.moveaxis(value, axis, 0).reshape(value.shape[axis], -1)
-        scale = np.abs(moved).max(axis=1) / float(LEVELS)
-        scale[scale == 0] = 1.0
+        q, scale = per_channel_int8(value, axis)
         shape = [1] * value.ndim
         shape[axis] = -1
-        scale = scale.reshape(shape).astype(np.float32)
-        q = np.clip(np.round(value / scale), -LEVELS, LEVELS).astype(np.int8)
+        scale = scale.reshape(shape)
         n += 1
         q_name, s_name, f_name = f"int8/{n}/q", f"int8/{n}/scale", f"int8/{n}/f32"
         graph.initializer.remove(init)
