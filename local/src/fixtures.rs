@@ -202,7 +202,7 @@ impl Rng {
         Self(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -210,7 +210,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -670,7 +670,7 @@ pub fn photographed(fixture: &Fixture, seed: u64) -> Result<Fixture> {
 pub fn add_noise(image: &mut RgbImage, amplitude: i16, seed: u64) {
     let mut rng = Rng::new(seed);
     for pixel in image.pixels_mut() {
-        let delta = (rng.next() % (2 * amplitude as u64 + 1)) as i16 - amplitude;
+        let delta = (rng.next_u64() % (2 * amplitude as u64 + 1)) as i16 - amplitude;
         for channel in pixel.0.iter_mut() {
             *channel = (*channel as i16 + delta).clamp(0, 255) as u8;
         }

@@ -57,12 +57,11 @@ fn from_localstack(data: &Value) -> Option<Vec<SentEmail>> {
 /// Every e-mail the emulator at `endpoint` has sent, oldest first.
 pub async fn fetch(http: &reqwest::Client, endpoint: &str) -> Result<Vec<SentEmail>> {
     let endpoint = endpoint.trim_end_matches('/');
-    if let Ok(response) = http.get(format!("{endpoint}/_aws/ses")).send().await {
-        if response.status().is_success() {
-            if let Some(mail) = response.json::<Value>().await.ok().as_ref().and_then(from_localstack) {
-                return Ok(mail);
-            }
-        }
+    if let Ok(response) = http.get(format!("{endpoint}/_aws/ses")).send().await
+        && response.status().is_success()
+        && let Some(mail) = response.json::<Value>().await.ok().as_ref().and_then(from_localstack)
+    {
+        return Ok(mail);
     }
     let data: Value = http
         .get(format!("{endpoint}/moto-api/data.json"))

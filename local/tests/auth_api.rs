@@ -301,7 +301,9 @@ async fn every_class_of_bad_input_gets_a_clear_4xx_problem() {
         request.send()
     };
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    // (path, content type, body, status, problem type)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         ("/auth/register", json_ct, b"{not json".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
         ("/auth/register", json_ct, b"".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),
         ("/auth/register", json_ct, b"[]".to_vec(), StatusCode::BAD_REQUEST, "invalid-body"),

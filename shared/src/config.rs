@@ -21,7 +21,9 @@ pub enum ConfigError {
 
 /// Where settings are read from.
 #[derive(Clone)]
-pub struct Env(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct Env(Arc<Lookup>);
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Env {
     pub fn process() -> Self {

@@ -228,7 +228,7 @@ impl JobStore for MemoryJobStore {
         let jobs = lock(&self.jobs);
         let mut mine: Vec<Job> =
             jobs.values().filter(|j| j.owner == *owner && after.is_none_or(|a| j.id < a)).cloned().collect();
-        mine.sort_by(|a, b| b.id.cmp(&a.id));
+        mine.sort_by_key(|job| std::cmp::Reverse(job.id));
         let more = mine.len() > limit;
         mine.truncate(limit);
         let next = if more { mine.last().map(|j| j.id) } else { None };

@@ -64,10 +64,10 @@ impl CodeSendLog {
         if let Some(last) = recent.iter().max() {
             wait = wait.max(policy.min_interval - (now - **last));
         }
-        if recent.len() >= policy.max_per_window {
-            if let Some(oldest) = recent.iter().min() {
-                wait = wait.max(policy.window - (now - **oldest));
-            }
+        if recent.len() >= policy.max_per_window
+            && let Some(oldest) = recent.iter().min()
+        {
+            wait = wait.max(policy.window - (now - **oldest));
         }
         (wait > Duration::ZERO).then_some(wait)
     }

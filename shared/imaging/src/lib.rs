@@ -216,7 +216,7 @@ mod tests {
         let info = inspect(&png(3, 2), DEFAULT_MAX_PIXELS).unwrap();
         assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 3, 2));
         assert_eq!(info.mime_type(), "image/png");
-        assert_eq!(inspect(b"GIF89a", DEFAULT_MAX_PIXELS).unwrap_err().to_string().contains("header"), true);
+        assert!(inspect(b"GIF89a", DEFAULT_MAX_PIXELS).unwrap_err().to_string().contains("header"));
         assert_eq!(inspect(b"%PDF-1.7 not an image", DEFAULT_MAX_PIXELS), Err(ImageProblem::Unsupported));
         assert_eq!(inspect(b"", DEFAULT_MAX_PIXELS), Err(ImageProblem::Unsupported));
     }

@@ -702,7 +702,7 @@ mod confine {
     /// Once the input is read: only [`ALLOWED`] system calls.
     pub(super) fn syscalls() -> Result<(), String> {
         let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e}"))?;
-        let rules = ALLOWED.iter().map(|&call| (call as i64, Vec::new())).collect::<BTreeMap<_, _>>();
+        let rules = ALLOWED.iter().map(|&call| (call, Vec::new())).collect::<BTreeMap<_, _>>();
         let filter = SeccompFilter::new(rules, SeccompAction::Errno(libc::EPERM as u32), SeccompAction::Allow, arch)
             .map_err(|e| format!("seccomp: {e}"))?;
         let program: BpfProgram = filter.try_into().map_err(|e| format!("seccomp: {e}"))?;

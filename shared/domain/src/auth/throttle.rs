@@ -143,11 +143,10 @@ impl AuthService {
                 let failed_before = failures.value.count > 0;
                 match failures.value.locked_for(now) {
                     // The owner's lane: closed only to sources that failed.
-                    Some(_) if matches!(subject, Subject::Account(_)) => {
-                        if failed_here {
-                            return Err(AuthError::Locked { retry_after: policy.max_lockout });
-                        }
+                    Some(_) if matches!(subject, Subject::Account(_)) && failed_here => {
+                        return Err(AuthError::Locked { retry_after: policy.max_lockout });
                     }
+                    Some(_) if matches!(subject, Subject::Account(_)) => {}
                     Some(retry_after) => return Err(AuthError::Locked { retry_after }),
                     None => {}
                 }

@@ -119,7 +119,8 @@ enum PagesRead {
     },
 }
 
-/// How a run ended.
+/// How a run ended. One lives for a moment per run: not worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Run {
     Finished(Report, Job),
     HandedOn { pages_done: u32, pages_total: u32 },
