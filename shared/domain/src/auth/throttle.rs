@@ -136,6 +136,7 @@ impl AuthService {
         let mut failed_here = true;
         for subject in subjects {
             let (key, policy) = (subject.key(), subject.policy());
+            let owners_lane = matches!(subject, Subject::Account(_));
             let failed_before = retry::on_conflict(|| async {
                 let now = self.now();
                 let mut failures = self.records.load::<Failures>(&key).await?;
@@ -143,10 +144,10 @@ impl AuthService {
                 let failed_before = failures.value.count > 0;
                 match failures.value.locked_for(now) {
                     // The owner's lane: closed only to sources that failed.
-                    Some(_) if matches!(subject, Subject::Account(_)) && failed_here => {
+                    Some(_) if owners_lane && failed_here => {
                         return Err(AuthError::Locked { retry_after: policy.max_lockout });
                     }
-                    Some(_) if matches!(subject, Subject::Account(_)) => {}
+                    Some(_) if owners_lane => {}
                     Some(retry_after) => return Err(AuthError::Locked { retry_after }),
                     None => {}
                 }
