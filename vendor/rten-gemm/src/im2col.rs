@@ -359,6 +359,7 @@ impl Im2Col<'_, i8> {
             // computing and masking every offset (the generic path below took
             // 29% of the OCR engine's time). Other CPUs take the path below.
             let copies_runs = cfg!(target_arch = "x86_64") && K_TILE == 4 && ops.len() % 8 == 0;
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] // Only x86-64 copies runs.
             let runs: [Option<(i64, i64)>; NR_REGS] = std::array::from_fn(|c_block| {
                 let first = start_col + c_block * ops.len();
                 copies_runs

@@ -284,6 +284,18 @@ mod tests {
             };
             assert_eq!(path.family, expected, "{path}");
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            let has = |f: &str| path.cpu_features.contains(&f);
+            let expected = if has("i8mm") {
+                "neon-i8mm"
+            } else if has("dotprod") {
+                "neon-dotprod"
+            } else {
+                "neon"
+            };
+            assert_eq!(path.family, expected, "{path}");
+        }
         if let Ok(expected) = std::env::var("OCR_EXPECT_KERNEL") {
             assert_eq!(path.family, expected, "OCR_EXPECT_KERNEL: {path}");
         }
