@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use super::{
-    DETECTION_MODEL, MODEL_FILES, PPOCR_DICTIONARY, PPOCR_MODEL_FILES, PPOCR_RECOGNITION_MODEL, RECOGNITION_CNN_MODEL,
-    RECOGNITION_RNN_MODEL,
+    DETECTION_MODEL, MODEL_FILES, PPOCR_DETECTION_MODEL, PPOCR_DICTIONARY, PPOCR_MODEL_FILES, PPOCR_RECOGNITION_MODEL,
+    RECOGNITION_CNN_MODEL, RECOGNITION_RNN_MODEL,
 };
 
 /// `model` with every int8 weight negated.
@@ -35,7 +35,8 @@ pub fn write_models(dir: &Path) -> std::io::Result<()> {
     std::fs::write(dir.join(detection), DETECTION_MODEL)?;
     std::fs::write(dir.join(cnn_file), negated(RECOGNITION_CNN_MODEL, "ocrs CNN")?)?;
     std::fs::write(dir.join(rnn), RECOGNITION_RNN_MODEL)?;
-    let [ppocr_file, dictionary] = PPOCR_MODEL_FILES;
+    let [ppocr_detection, ppocr_file, dictionary] = PPOCR_MODEL_FILES;
+    std::fs::write(dir.join(ppocr_detection), PPOCR_DETECTION_MODEL)?;
     std::fs::write(dir.join(ppocr_file), negated(PPOCR_RECOGNITION_MODEL, "PP-OCR recogniser")?)?;
     std::fs::write(dir.join(dictionary), PPOCR_DICTIONARY)
 }

@@ -1,6 +1,7 @@
-//! Word detection with the size-agnostic ("fitted") detection model: the
-//! network runs on the image at its own size, padded only to the next
-//! multiple of 32, instead of always on 800×600.
+//! Text detection behind [`TextDetector`]; here ocrs' word detector, with
+//! the size-agnostic ("fitted") model: the network runs on the image at its
+//! own size, padded only to the next multiple of 32, instead of always on
+//! 800×600. PP-OCR's line detector is in `db`.
 
 use std::borrow::Cow;
 
@@ -37,22 +38,19 @@ const EXPAND: f32 = 3.0;
 /// letters cut: "reviewed" read "revieweo"), 2 → 0.005, 3 → 0.002.
 const SCALED_EXPAND: f32 = 3.0;
 
-pub struct Detector {
-    model: Model,
-}
+/// A text detector: the oriented boxes of the text in a page. What a box
+/// holds (a word, part of a line, a line) is the model's; line finding
+/// groups them either way.
+pub trait TextDetector: Send + Sync {
+    /// The boxes in `grey`, moved by `offset` (x, y), unordered.
+    fn detect_in(&self, grey: &GrayImage, offset: (f32, f32)) -> Result<Vec<RotatedRect>, EngineError>;
 
-fn aligned(side: u32) -> usize {
-    (side as usize).next_multiple_of(ALIGN).max(MIN_SIDE)
-}
+    /// Whether a page this large is seen at its own size.
+    fn sees_whole(&self, width: u32, height: u32) -> bool;
 
-impl Detector {
-    pub fn new(model: Model) -> Self {
-        Self { model }
-    }
-
-    /// The oriented boxes of the words in `page`, in its own coordinates,
+    /// The oriented boxes of the text in `page`, in its own coordinates,
     /// unordered.
-    pub fn detect_words(&self, page: &GrayImage) -> Result<Vec<RotatedRect>, EngineError> {
+    fn detect_words(&self, page: &GrayImage) -> Result<Vec<RotatedRect>, EngineError> {
         self.detect_in(page, (0.0, 0.0))
     }
 
@@ -61,8 +59,8 @@ impl Detector {
     /// with the page, would only make its text smaller for the network. A
     /// page that fits the network unsqueezed is seen whole, as the model
     /// was tuned (cropped closer, a line of it was read with a space more).
-    pub fn detect_words_in_content(&self, page: &GrayImage) -> Result<Vec<RotatedRect>, EngineError> {
-        if page.width() <= MAX_WIDTH && page.height() <= MAX_HEIGHT {
+    fn detect_words_in_content(&self, page: &GrayImage) -> Result<Vec<RotatedRect>, EngineError> {
+        if self.sees_whole(page.width(), page.height()) {
             return self.detect_words(page);
         }
         let (x, y, width, height) = content_box(page);
@@ -71,6 +69,27 @@ impl Detector {
         }
         let content = image::imageops::crop_imm(page, x, y, width, height).to_image();
         self.detect_in(&content, (x as f32, y as f32))
+    }
+}
+
+/// ocrs' word detector.
+pub struct OcrsDetector {
+    model: Model,
+}
+
+fn aligned(side: u32) -> usize {
+    (side as usize).next_multiple_of(ALIGN).max(MIN_SIDE)
+}
+
+impl OcrsDetector {
+    pub fn new(model: Model) -> Self {
+        Self { model }
+    }
+}
+
+impl TextDetector for OcrsDetector {
+    fn sees_whole(&self, width: u32, height: u32) -> bool {
+        width <= MAX_WIDTH && height <= MAX_HEIGHT
     }
 
     /// The words of `grey`, moved by `offset` (x, y).
@@ -128,7 +147,7 @@ const TIGHT_EDGE: u32 = 8;
 /// before. On the development set's text lines, cut 3 pixels from their
 /// ink, the first letters were lost ("view" read "Hew", "time" "ime",
 /// "(a)" "la)"): CER 0.022 → 0.015 (16 px: 0.022; 48: 0.017; 64: 0.015).
-const TIGHT_CROP_MARGIN: usize = 32;
+pub(super) const TIGHT_CROP_MARGIN: usize = 32;
 
 /// A small image (no larger than the network's input), framed by paper,
 /// whose ink comes within [`TIGHT_EDGE`] of an edge: a line or a paragraph
@@ -136,7 +155,7 @@ const TIGHT_CROP_MARGIN: usize = 32;
 /// receipts, whose ink often runs to their edges, read worse in paper:
 /// case-folded CER 0.191 → 0.202), and so are photos, whose background
 /// runs off the edges (a receipt photographed on a table lost its rows).
-fn is_tight_crop(page: &GrayImage) -> bool {
+pub(super) fn is_tight_crop(page: &GrayImage) -> bool {
     let (width, height) = page.dimensions();
     if u64::from(width) * u64::from(height) > u64::from(MAX_WIDTH * MAX_HEIGHT) || !framed_by_paper(page) {
         return false;
@@ -187,7 +206,7 @@ pub(super) fn ink_box(page: &GrayImage) -> (u32, u32, u32, u32) {
 
 /// The part of `page` that holds anything darker than paper, with a margin
 /// (`x, y, width, height`); the whole page when it is blank.
-fn content_box(page: &GrayImage) -> (u32, u32, u32, u32) {
+pub(super) fn content_box(page: &GrayImage) -> (u32, u32, u32, u32) {
     let (width, height) = page.dimensions();
     let (left, top, ink_width, ink_height) = ink_box(page);
     if (ink_width, ink_height) == (0, 0) {

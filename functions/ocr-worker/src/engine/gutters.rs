@@ -150,9 +150,12 @@ fn consistent_runs(gaps: &[Gap], river: &[usize], height: f32) -> Vec<Gutter> {
     let mut lefts: Vec<f32> = river.iter().map(|&g| gaps[g].left).collect();
     lefts.sort_by(f32::total_cmp);
     let column_end = lefts[(lefts.len() * 4 / 5).min(lefts.len() - 1)];
-    let Some(margin) = median(river.iter().map(|&g| gaps[g].right).collect()) else {
-        return Vec::new();
-    };
+    // The right margin as the column end is the left one: most gaps reach
+    // it, some further (a line beside a picture in the next column
+    // reaches the column after).
+    let mut rights: Vec<f32> = river.iter().map(|&g| gaps[g].right).collect();
+    rights.sort_by(f32::total_cmp);
+    let margin = rights[rights.len() / 5];
     let Some(size) = median(river.iter().map(|&g| gaps[g].bottom - gaps[g].top).collect()) else {
         return Vec::new();
     };

@@ -10,6 +10,7 @@
 
 #[doc(hidden)]
 pub mod broken;
+mod db;
 mod detection;
 mod gutters;
 mod kernels;
@@ -18,6 +19,7 @@ mod lines;
 mod memory;
 mod orientation;
 mod ppocr;
+mod reading_order;
 mod recognition;
 
 use std::borrow::Cow;
@@ -33,7 +35,8 @@ use shared::imaging::straighten::{MIN_SKEW_DEGREES, Straightening, straighten_gr
 use shared::jobs::ports::{RecognizeError, TextRecognizer};
 use shared::jobs::{BoundingBox, EngineChoice, EngineInfo, Recognized, TextLine, Word};
 
-use detection::Detector;
+use db::DbDetector;
+use detection::{OcrsDetector, TextDetector};
 pub use kernels::KernelPath;
 use layout::Fragment;
 use lines::LineImage;
@@ -56,11 +59,13 @@ pub const MODEL_FILES: [&str; 3] =
     ["text-detection-fitted.onnx", "text-recognition-cnn-int8.onnx", "text-recognition-rnn.onnx"];
 /// PaddleOCR's PP-OCRv6 small recogniser and its dictionary (see
 /// `models/derive_ppocr.py` and the README's credits).
+const PPOCR_DETECTION_MODEL: &[u8] = include_bytes!("../../models/ppocrv6-det-small.onnx");
 const PPOCR_RECOGNITION_MODEL: &[u8] = include_bytes!("../../models/ppocrv6-rec-small.onnx");
 const PPOCR_DICTIONARY: &str = include_str!("../../models/ppocrv6-dict.txt");
+pub const PPOCR_DETECTION_MODEL_SHA256: &str = "496f30c5242feb5271e71e4836a7975625fcb37348a7bfe824ead90884215f7d";
 pub const PPOCR_RECOGNITION_MODEL_SHA256: &str = "17f341905ce2797d06117f768cc66a9c7e83fc71099abcc053568404cf7773e3";
 pub const PPOCR_DICTIONARY_SHA256: &str = "b5f2bfe2bdd9448429e3e82b51c789775d9b42f2403d082b00662eb77e401c5d";
-pub const PPOCR_MODEL_FILES: [&str; 2] = ["ppocrv6-rec-small.onnx", "ppocrv6-dict.txt"];
+pub const PPOCR_MODEL_FILES: [&str; 3] = ["ppocrv6-det-small.onnx", "ppocrv6-rec-small.onnx", "ppocrv6-dict.txt"];
 
 /// The reference line the engine reads when it loads (DejaVu Sans at
 /// 26 px, grey, 496x56, made with Pillow; short, as it costs cold start):
@@ -139,7 +144,11 @@ pub struct FastEngine {
     /// Whether pages are turned upright and deskewed before reading (on
     /// unless a bench measures what that costs).
     straightens: bool,
-    detector: Detector,
+    detector: Box<dyn TextDetector>,
+    /// Whether the detector finds whole lines (PP-OCR's) rather than words
+    /// (ocrs'): lines are put in order by `reading_order`, words by ocrs'
+    /// line finding and `layout`.
+    finds_lines: bool,
     reader: Box<dyn LineRecognizer>,
     /// ocrs' layout analysis, without models (it needs none).
     layout: OcrEngine,
@@ -277,10 +286,11 @@ impl FastEngine {
         // Before loading: RTen's threads start (and take arenas) then.
         memory::share_one_arena();
         let [detection_file, cnn_file, rnn_file] = MODEL_FILES;
-        let (detection, detection_hash) = source.model(detection_file, DETECTION_MODEL, DETECTION_MODEL_SHA256)?;
         let kernel = KernelPath::detect();
-        let (reader, info): (Box<dyn LineRecognizer>, EngineInfo) = match choice {
+        let (detector, reader, info): (Box<dyn TextDetector>, Box<dyn LineRecognizer>, EngineInfo) = match choice {
             EngineChoice::Ocrs => {
+                let (detection, detection_hash) =
+                    source.model(detection_file, DETECTION_MODEL, DETECTION_MODEL_SHA256)?;
                 let (cnn, cnn_hash) = source.model(cnn_file, RECOGNITION_CNN_MODEL, RECOGNITION_CNN_MODEL_SHA256)?;
                 let (rnn, rnn_hash) = source.model(rnn_file, RECOGNITION_RNN_MODEL, RECOGNITION_RNN_MODEL_SHA256)?;
                 let info = EngineInfo {
@@ -291,10 +301,12 @@ impl FastEngine {
                     sequence_model_sha256: Some(rnn_hash),
                     kernel: Some(kernel.family.into()),
                 };
-                (Box::new(LineReader::new(cnn, rnn)?), info)
+                (Box::new(OcrsDetector::new(detection)), Box::new(LineReader::new(cnn, rnn)?), info)
             }
             EngineChoice::Ppocr => {
-                let [model_file, dictionary_file] = PPOCR_MODEL_FILES;
+                let [detection_file, model_file, dictionary_file] = PPOCR_MODEL_FILES;
+                let (detection, detection_hash) =
+                    source.model(detection_file, PPOCR_DETECTION_MODEL, PPOCR_DETECTION_MODEL_SHA256)?;
                 let (model, model_hash) =
                     source.model(model_file, PPOCR_RECOGNITION_MODEL, PPOCR_RECOGNITION_MODEL_SHA256)?;
                 let (dictionary, _) =
@@ -309,12 +321,13 @@ impl FastEngine {
                     sequence_model_sha256: None,
                     kernel: Some(kernel.family.into()),
                 };
-                (Box::new(PpReader::new(model, dictionary)?), info)
+                (Box::new(DbDetector::new(detection)), Box::new(PpReader::new(model, dictionary)?), info)
             }
         };
         Ok(Self {
             straightens: true,
-            detector: Detector::new(detection),
+            detector,
+            finds_lines: choice == EngineChoice::Ppocr,
             reader,
             layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Unexpected(e.to_string()))?,
             info,
@@ -404,7 +417,12 @@ impl FastEngine {
         let mut words = words;
         // A long word across says there is a line to measure; its ink says
         // by how much (the words lean less than their lines).
-        let skew = if orientation::has_text_across(&words) { orientation::projection_skew(&straight) } else { 0.0 };
+        let line_boxes = self.finds_lines.then_some(&words[..]);
+        let skew = if orientation::has_text_across(&words) {
+            orientation::projection_skew(&straight, line_boxes)
+        } else {
+            0.0
+        };
         if skew.abs() >= MIN_SKEW_DEGREES {
             how.skew_degrees = (skew * 10.0).round() / 10.0;
             straight = Cow::Owned(straighten_gray(page, how));
@@ -439,13 +457,28 @@ impl FastEngine {
         check_upside_down: bool,
     ) -> Result<(Vec<TextLine>, WayUp), EngineError> {
         let started = std::time::Instant::now();
-        let fragments: Vec<Vec<RotatedRect>> =
-            self.find_lines(words)?.into_iter().filter(|line| !line.is_empty()).collect();
+        // Line detection: the lines in reading order, each row (lines side
+        // by side) marked; word detection: ocrs' line finding, whose rows
+        // `layout` joins after reading.
+        let (fragments, row_of): (Vec<Vec<RotatedRect>>, Option<Vec<usize>>) = if self.finds_lines {
+            let (mut fragments, mut row_of) = (Vec::new(), Vec::new());
+            for (row, lines) in reading_order::order(&db::cut_at_gutters(page, words)).into_iter().enumerate() {
+                for line in lines {
+                    fragments.push(vec![line]);
+                    row_of.push(row);
+                }
+            }
+            (fragments, Some(row_of))
+        } else {
+            (self.find_lines(words)?.into_iter().filter(|line| !line.is_empty()).collect(), None)
+        };
 
         let mut prepared = Vec::with_capacity(fragments.len());
-        for fragment in &fragments {
+        let mut prepared_rows = Vec::with_capacity(fragments.len());
+        for (i, fragment) in fragments.iter().enumerate() {
             if let Some(line) = lines::prepare(page, fragment, self.reader.format())? {
                 prepared.push(line);
+                prepared_rows.extend(row_of.as_ref().map(|rows| rows[i]));
             }
         }
         let laid_out = started.elapsed();
@@ -465,7 +498,18 @@ impl FastEngine {
             .zip(&prepared)
             .map(|(chars, line)| Fragment { rect: line.rect, words: words_of(chars).count() })
             .collect();
-        let lines = layout::rows(&shapes)
+        let rows = match row_of {
+            Some(_) => prepared_rows
+                .chunk_by(|a, b| a == b)
+                .scan(0, |start, row| {
+                    let members: Vec<usize> = (*start..*start + row.len()).collect();
+                    *start += row.len();
+                    Some(members)
+                })
+                .collect(),
+            None => layout::rows(&shapes),
+        };
+        let lines = rows
             .into_iter()
             .filter_map(|row| text_line(row.iter().map(|&i| (&read[i][..], prepared[i].rect))))
             .filter(is_text)
@@ -710,6 +754,7 @@ mod tests {
         assert_eq!(sha256_hex(DETECTION_MODEL), DETECTION_MODEL_SHA256);
         assert_eq!(sha256_hex(RECOGNITION_CNN_MODEL), RECOGNITION_CNN_MODEL_SHA256);
         assert_eq!(sha256_hex(RECOGNITION_RNN_MODEL), RECOGNITION_RNN_MODEL_SHA256);
+        assert_eq!(sha256_hex(PPOCR_DETECTION_MODEL), PPOCR_DETECTION_MODEL_SHA256);
         assert_eq!(sha256_hex(PPOCR_RECOGNITION_MODEL), PPOCR_RECOGNITION_MODEL_SHA256);
         assert_eq!(sha256_hex(PPOCR_DICTIONARY.as_bytes()), PPOCR_DICTIONARY_SHA256);
     }
@@ -736,6 +781,7 @@ mod tests {
         assert_eq!(ocrs.info.sequence_model_sha256.as_deref(), Some(RECOGNITION_RNN_MODEL_SHA256));
         let ppocr = FastEngine::from_dir(&dir, EngineChoice::Ppocr).unwrap();
         assert_eq!(ppocr.info.recognition_model_sha256, PPOCR_RECOGNITION_MODEL_SHA256);
+        assert_eq!(ppocr.info.detection_model_sha256, PPOCR_DETECTION_MODEL_SHA256);
         assert_eq!(ppocr.info.name, PPOCR_ENGINE_NAME);
     }
 
@@ -745,7 +791,11 @@ mod tests {
             let Err(err) = FastEngine::from_dir(Path::new("/nonexistent"), choice) else {
                 panic!("loaded from nowhere")
             };
-            assert!(err.to_string().contains("text-detection-fitted.onnx"), "{err}");
+            let first = match choice {
+                EngineChoice::Ocrs => MODEL_FILES[0],
+                EngineChoice::Ppocr => PPOCR_MODEL_FILES[0],
+            };
+            assert!(err.to_string().contains(first), "{choice:?}: {err}");
         }
     }
 
