@@ -94,10 +94,10 @@ pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
     let auth = auth::AuthState::from_env(&stack.function_env("AuthFunction")?, clients)
         .await
         .map_err(wiring_error("AuthFunction"))?;
-    let upload = jobs_api::UploadState::from_env(&stack.function_env("UploadFunction")?, clients)
+    let jobs = jobs_api::JobsApiState::from_env(&stack.function_env("UploadFunction")?, clients)
         .await
         .map_err(wiring_error("UploadFunction"))?;
-    Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(jobs_api::routes(upload))))
+    Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(jobs_api::routes(jobs))))
 }
 
 /// Feeds `worker` from a queue as Lambda's event source would: batches of

@@ -17,7 +17,7 @@ use crate::adapters::sqs::{SqsDeadLetters, SqsSourceQueue};
 use crate::adapters::sqs::{SqsEmailQueue, SqsJobQueue};
 use crate::auth::{AccessGuard, AuthPorts, AuthService};
 use crate::clock::SystemClock;
-use crate::config::{AuthConfig, ConfigError, JwtConfig, JwtSecret, NotifyConfig, OcrConfig, UploadConfig};
+use crate::config::{AuthConfig, ConfigError, JobsApiConfig, JwtConfig, JwtSecret, NotifyConfig, OcrConfig};
 use crate::jobs::ports::TextRecognizer;
 use crate::jobs::{JobProcessor, JobService};
 use crate::notify::Notifier;
@@ -147,7 +147,7 @@ pub fn access_guard(users_table: &str, jwt: &JwtConfig, secret: &JwtSecret, clie
     AccessGuard::new(secret.token_service(jwt), Arc::new(DynamoUserStore::new(clients.dynamodb(), users_table)))
 }
 
-pub fn job_service(config: &UploadConfig, clients: &AwsClients) -> Arc<JobService> {
+pub fn job_service(config: &JobsApiConfig, clients: &AwsClients) -> Arc<JobService> {
     let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table));
     Arc::new(JobService::new(
         jobs.clone(),

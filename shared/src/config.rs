@@ -207,9 +207,9 @@ fn quota(env: &Env) -> Result<crate::jobs::Quota, ConfigError> {
     Ok(crate::jobs::Quota { max_in_flight, max_pages_per_day })
 }
 
-/// The upload function's settings.
+/// The jobs API function's settings (`UploadFunction` in the template).
 #[derive(Debug, Clone)]
-pub struct UploadConfig {
+pub struct JobsApiConfig {
     /// Read to check that a token's account exists and was not revoked.
     pub users_table: String,
     pub jobs_table: String,
@@ -218,7 +218,7 @@ pub struct UploadConfig {
     pub limits: crate::jobs::UploadLimits,
 }
 
-impl UploadConfig {
+impl JobsApiConfig {
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
         let limits = crate::jobs::UploadLimits {
             max_pixels: max_pixels(env)?,

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use shared::auth::AccessGuard;
 use shared::aws::{self, AwsClients};
-use shared::config::{Env, UploadConfig};
+use shared::config::{Env, JobsApiConfig};
 use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
 use shared::jobs::{
     Begin, EngineChoice, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME,
@@ -24,12 +24,12 @@ mod responses;
 use responses::{DownloadLink, JobAccepted, JobDetail, JobList, JobView, NextLink, UploadCreated};
 
 #[derive(Clone)]
-pub struct UploadState {
+pub struct JobsApiState {
     pub jobs: Arc<JobService>,
     pub guard: Arc<AccessGuard>,
 }
 
-impl UploadState {
+impl JobsApiState {
     pub fn new(jobs: Arc<JobService>, guard: AccessGuard) -> Self {
         Self { jobs, guard: Arc::new(guard) }
     }
@@ -37,7 +37,7 @@ impl UploadState {
     /// The function's wiring, for the Lambda and the local runner alike:
     /// settings from `env`, the signing key from Secrets Manager.
     pub async fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = UploadConfig::load(env)?;
+        let config = JobsApiConfig::load(env)?;
         // PDFs are counted in a confined child: it must be.
         shared::imaging::sandbox::check_confinement()?;
         let secret = aws::jwt_secret(&config.jwt, clients).await?;
@@ -46,8 +46,8 @@ impl UploadState {
     }
 }
 
-impl FromRef<UploadState> for Arc<AccessGuard> {
-    fn from_ref(state: &UploadState) -> Self {
+impl FromRef<JobsApiState> for Arc<AccessGuard> {
+    fn from_ref(state: &JobsApiState) -> Self {
         state.guard.clone()
     }
 }
@@ -131,7 +131,7 @@ struct SubmitQuery {
 }
 
 async fn submit(
-    State(state): State<UploadState>,
+    State(state): State<JobsApiState>,
     Authenticated(claims): Authenticated,
     RawQuery(query): RawQuery,
     request: Request,
@@ -157,7 +157,7 @@ struct PresignRequest {
 }
 
 async fn presign(
-    State(state): State<UploadState>,
+    State(state): State<JobsApiState>,
     Authenticated(claims): Authenticated,
     JsonBody(request): JsonBody<PresignRequest>,
 ) -> Result<Response, Problem> {
@@ -175,7 +175,7 @@ fn parse_job_id(raw: &str) -> Result<JobId, JobError> {
 }
 
 async fn get_job(
-    State(state): State<UploadState>,
+    State(state): State<JobsApiState>,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -199,7 +199,7 @@ struct ResultQuery {
 /// job as the JSON model, plain text (pages separated by form feeds),
 /// hOCR, or (a redirect to) the searchable PDF.
 async fn get_result(
-    State(state): State<UploadState>,
+    State(state): State<JobsApiState>,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
@@ -232,7 +232,7 @@ async fn get_result(
 }
 
 async fn delete_job(
-    State(state): State<UploadState>,
+    State(state): State<JobsApiState>,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
@@ -253,7 +253,7 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 
 async fn list_jobs(
-    State(state): State<UploadState>,
+    State(state): State<JobsApiState>,
     Authenticated(claims): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
@@ -294,7 +294,7 @@ fn fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
 /// Honours an `Idempotency-Key` header on the routes that create jobs: the
 /// first answer (2xx) is kept for 24 h and given again to a repeat; a
 /// failed request frees its key, so a retry runs afresh.
-async fn idempotent(State(state): State<UploadState>, request: Request, next: Next) -> Response {
+async fn idempotent(State(state): State<JobsApiState>, request: Request, next: Next) -> Response {
     match request.headers().get(IDEMPOTENCY_KEY).cloned() {
         None => next.run(request).await,
         Some(raw) => once_per_key(&state, raw, request, next).await.unwrap_or_else(IntoResponse::into_response),
@@ -306,7 +306,7 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 async fn once_per_key(
-    state: &UploadState,
+    state: &JobsApiState,
     raw: axum::http::HeaderValue,
     request: Request,
     next: Next,
@@ -352,7 +352,7 @@ async fn once_per_key(
 
 /// The routes alone, for a host that serves several functions' routes
 /// together (the local runner); add [`api_layers`] once on top.
-pub fn routes(state: UploadState) -> Router {
+pub fn routes(state: JobsApiState) -> Router {
     let max_body = state.jobs.limits().max_direct_bytes as usize + MULTIPART_OVERHEAD + 1;
     let once = axum::middleware::from_fn_with_state(state.clone(), idempotent);
     Router::new()
@@ -365,6 +365,6 @@ pub fn routes(state: UploadState) -> Router {
 }
 
 /// The function's whole API, as its Lambda serves it.
-pub fn router(state: UploadState) -> Router {
+pub fn router(state: JobsApiState) -> Router {
     api_layers(routes(state))
 }

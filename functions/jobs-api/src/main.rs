@@ -12,7 +12,7 @@ fn main() -> Result<(), lambda_http::Error> {
 
 #[tokio::main]
 async fn serve() -> Result<(), lambda_http::Error> {
-    telemetry::init("upload");
-    let state = jobs_api::UploadState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
+    telemetry::init("jobs-api");
+    let state = jobs_api::JobsApiState::from_env(&Env::process(), &AwsClients::from_env().await).await?;
     lambda_http::run(jobs_api::router(state)).await
 }
