@@ -352,7 +352,7 @@ impl Im2Col<'_, i8> {
 
             let mut col_sums = [ops.zero().to_array(); NR_REGS];
 
-            // Vendored change: where a block's columns are neighbours in one
+            // serverless-ocr patch rten-gemm/0001: where a block's columns are neighbours in one
             // row of the image (stride 1 across, the usual case away from the
             // ends of output rows), each of its rows is a contiguous run of
             // the image, copied with SSE2 (every x86-64 CPU has it) without

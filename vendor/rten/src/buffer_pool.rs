@@ -114,7 +114,7 @@ impl<T> From<Vec<T>> for Buffer {
 /// times larger: in a U-Net such as ocrs' detection model, a 31 MB buffer
 /// freed at the full-resolution level would otherwise hold an 8 MB tensor of
 /// the next level, while the pool keeps every buffer it cannot use until the
-/// run ends. Vendored change, with the eviction in [`BufferPool::alloc`]: on
+/// run ends. serverless-ocr patch rten/0002, with the eviction in [`BufferPool::alloc`]: on
 /// a 2480×3508 page, the detection run's peak heap went from 155 MB to 87 MB
 /// and the process' peak RSS from 183 MB to 155 MB, with the same outputs.
 const MAX_EXCESS: usize = 2;
@@ -217,7 +217,7 @@ impl BufferPool {
 
         // Find best fit item that matches the requested type and size with
         // the least excess capacity, at most `MAX_EXCESS` times the request
-        // (vendored change, see `MAX_EXCESS`).
+        // (serverless-ocr patch rten/0002, see `MAX_EXCESS`).
         let best_fit = buffers
             .iter()
             .enumerate()
@@ -244,7 +244,7 @@ impl BufferPool {
 
         // No suitable buffer was found, and the next requests are unlikely
         // to find one either: a network's tensors change size level by level
-        // (vendored change, see `MAX_EXCESS`). Give them back, and fall back
+        // (serverless-ocr patch rten/0002, see `MAX_EXCESS`). Give them back, and fall back
         // to the global allocator, but release the mutex before we do.
         let unsuitable = std::mem::take(&mut *buffers);
         std::mem::drop(buffers);

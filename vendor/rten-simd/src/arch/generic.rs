@@ -519,7 +519,8 @@ macro_rules! impl_narrow {
             type Output = $to;
 
             fn narrow_saturate(self, lo: $from, hi: $from) -> $to {
-                // rten 0.27's fix (robertknight/rten#1485, #1486): the
+                // serverless-ocr patch rten-simd/0001, rten 0.27's fix
+                // (robertknight/rten#1485, #1486): the
                 // output has twice the lanes of each input; 0.26 indexed
                 // `hi` past its end, a panic in (Dynamic)QuantizeLinear on
                 // every x86-64 CPU without AVX2.

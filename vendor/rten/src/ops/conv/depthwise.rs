@@ -124,7 +124,7 @@ impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
                 let src_els = src.len().div_ceil(params.stride_w);
                 debug_assert!(src_els == dest.len());
 
-                // serverless-ocr: the common stride of 1 as a loop the
+                // serverless-ocr patch rten/0001: the common stride of 1 as a loop the
                 // compiler vectorises (AVX2 where the CPU has it). Each
                 // output is the same sum in the same order: bit-identical.
                 if params.stride_w == 1 {
@@ -143,7 +143,7 @@ impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
     }
 }
 
-/// `dest[i] += src[i] * scale` for every `i` (serverless-ocr).
+/// `dest[i] += src[i] * scale` for every `i` (serverless-ocr patch rten/0001).
 fn scaled_add(dest: &mut [f32], src: &[f32], scale: f32) {
     #[inline(always)]
     fn each(dest: &mut [f32], src: &[f32], scale: f32) {
