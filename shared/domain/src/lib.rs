@@ -11,6 +11,9 @@ pub mod email;
 pub mod errors;
 pub mod jobs;
 pub mod markup;
+// Test doubles: compiled into tests and the local runner, never into a
+// deployed function (`test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod notify;
 pub mod ports;

@@ -8,7 +8,8 @@
 //! probabilities, which drops noise. [`Engines`] holds one engine per
 //! [`EngineChoice`], for the job to pick.
 
-#[doc(hidden)]
+// Models that misread, for the tests that a broken engine cannot start.
+#[cfg(any(test, feature = "test-util"))]
 pub mod broken;
 mod db;
 mod detection;
