@@ -118,7 +118,7 @@ fn columns_of_prose_read_column_by_column() {
 /// heading across the columns. Read column by column: the order-tolerant
 /// CER (lines put in the reference's order first) must be as good as the
 /// plain one, so what errors are left are recognition, not reading order.
-/// One fixture of the six reads worse than the rest (README, "Columns"):
+/// One fixture of the six reads worse than the rest (docs/engine.md, "Layout"):
 /// detection takes two words either side of a 1.5-character gutter for
 /// one, and no cut between words can part them; hence the bounds on the
 /// mean and, looser, on each page.

@@ -15,7 +15,7 @@ use super::text_layer::{LayerLine, Unusable};
 use super::{ImageProblem, inspect};
 
 /// Rasterization resolution for PDF pages. 8 pt text is 22 px tall at 200
-/// dpi, which the recogniser reads; README, "Documents", has the figures.
+/// dpi, which the recogniser reads; docs/api.md, "Documents", has the figures.
 pub const DEFAULT_PDF_DPI: f32 = 200.0;
 pub const DEFAULT_MAX_PAGES: u32 = 50;
 /// A PDF page larger than this on a side (in points: 200 inches, the limit

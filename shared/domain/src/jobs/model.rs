@@ -523,7 +523,7 @@ impl<'a> JobObjects<'a> {
     }
 
     /// What a job has left once read: its upload and kept pages (the image
-    /// is "deleted as soon as read", README's "Data retention").
+    /// is "deleted as soon as read", docs/operations.md, "Data retention").
     pub fn read_and_done(&self, pages: u32) -> Vec<String> {
         std::iter::once(self.upload()).chain(self.kept_pages(pages)).collect()
     }

@@ -153,7 +153,7 @@ impl JobProcessor {
         match self.run(job, finish_by).await? {
             Run::Finished(report, mut job) => {
                 // Read once and recorded: the image is not kept (see the
-                // README's "Data retention"; the bucket's lifecycle rule is
+                // docs/operations.md, "Data retention"; the bucket's lifecycle rule is
                 // the safety net), nor the pages kept between invocations.
                 let done = JobObjects::of(&job).read_and_done(job.pages_total.unwrap_or(0));
                 if let Err(e) = self.blobs.delete_many(&done).await {
