@@ -308,4 +308,32 @@ mod tests {
         assert_eq!(input_size(3000, 20), (1280, 32), "within the largest side first");
         assert_eq!(input_size(1, 1), (64, 64));
     }
+
+    /// A white strip with three dark words, 20 px high and 90 wide, at 20,
+    /// 150 and 280.
+    fn three_words() -> GrayImage {
+        let mut page = GrayImage::from_pixel(400, 60, image::Luma([255]));
+        for left in [20u32, 150, 280] {
+            for (x, y) in (left..left + 90).flat_map(|x| (20..40).map(move |y| (x, y))) {
+                page.put_pixel(x, y, image::Luma([10]));
+            }
+        }
+        page
+    }
+
+    #[test]
+    fn a_level_line_is_split_into_its_words_whichever_side_its_box_calls_its_width() {
+        let page = three_words();
+        let center = PointF::from_yx(30.0, 195.0);
+        let as_found = RotatedRect::new(center, Vec2::from_yx(-1.0, 0.0), 360.0, 30.0);
+        // The same rectangle, its sides named the other way round.
+        let turned = RotatedRect::new(center, Vec2::from_yx(0.0, 1.0), 30.0, 360.0);
+        for line in [as_found, turned] {
+            let words = words_of_line(&page, line);
+            let lefts: Vec<f32> = words.iter().map(|w| w.bounding_rect().left() + WORD_EXPAND).collect();
+            assert_eq!(lefts, [20.0, 150.0, 280.0], "{line:?}");
+        }
+        let on_end = RotatedRect::new(center, Vec2::from_yx(-1.0, 0.0), 30.0, 360.0);
+        assert_eq!(words_of_line(&page, on_end).len(), 1, "a box standing on end is kept whole");
+    }
 }

@@ -202,6 +202,29 @@ mod tests {
     }
 
     #[test]
+    fn a_heading_across_some_columns_is_read_after_every_column_above_it() {
+        // Three columns; the heading spans the first two only, so a gutter
+        // (between the second and third) runs from top to bottom beside it.
+        let mut names = Vec::new();
+        for row in 0..4 {
+            let top = 30.0 * row as f32;
+            for (column, left) in [0.0, 320.0, 640.0].into_iter().enumerate() {
+                names.push((line(top, left, 300.0), ["a", "b", "c"][column]));
+            }
+        }
+        names.push((line(140.0, 0.0, 600.0), "heading"));
+        for row in 0..4 {
+            let top = 180.0 + 30.0 * row as f32;
+            for (column, left) in [0.0, 320.0, 640.0].into_iter().enumerate() {
+                names.push((line(top, left, 300.0), ["d", "e", "f"][column]));
+            }
+        }
+        let lines: Vec<RotatedRect> = names.iter().map(|(l, _)| *l).collect();
+        let read: String = texts(order(&lines), &names).concat().concat();
+        assert_eq!(read, "aaaabbbbccccheadingddddeeeeffff");
+    }
+
+    #[test]
     fn no_lines_no_rows() {
         assert!(order(&[]).is_empty());
     }
