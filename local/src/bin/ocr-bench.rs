@@ -673,10 +673,20 @@ usage:
   ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3
       the same set turned and skewed
   ocr-bench --text-layer
-      a born-digital page read from its own text against OCR";
+      a born-digital page read from its own text against OCR
+--avx2, with any of them: RTen's AVX2 kernels even on an AVX-512 CPU
+      (RTEN_DISABLE_AVX512=1, for this process and the engines it runs), to
+      measure the path most servers take; the kernel line says so";
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--avx2") {
+        args.remove(at);
+        // SAFETY: the first thing main does, before any thread starts (and
+        // before rten-simd reads it once); the engines' child processes
+        // inherit it.
+        unsafe { std::env::set_var("RTEN_DISABLE_AVX512", "1") };
+    }
     if matches!(args.get(1).map(String::as_str), Some("--help" | "-h")) {
         println!("{USAGE}");
         return Ok(());

@@ -89,6 +89,13 @@ pub mod macos {
 /// because that can return incorrect results on macOS.
 #[cfg(target_arch = "x86_64")]
 pub fn is_avx512_supported() -> bool {
+    // serverless-ocr patch rten-simd/0002: RTEN_DISABLE_AVX512 (set, and
+    // not "0") makes an AVX-512 CPU take the AVX2 paths, so that a
+    // benchmark can measure the kernels most servers run on any CPU.
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *DISABLED.get_or_init(|| std::env::var_os("RTEN_DISABLE_AVX512").is_some_and(|v| !v.is_empty() && v != "0")) {
+        return false;
+    }
     #[allow(clippy::needless_bool)]
     if is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512vl")

@@ -22,6 +22,15 @@ pub struct KernelPath {
     pub may_saturate: bool,
     /// The SIMD features this CPU reports, of those RTen's kernels test.
     pub cpu_features: Vec<&'static str>,
+    /// Whether `RTEN_DISABLE_AVX512` keeps RTen off AVX-512 (our patch of
+    /// rten-simd; for benchmarks of the AVX2 path on an AVX-512 CPU).
+    pub avx512_disabled: bool,
+}
+
+/// Whether `RTEN_DISABLE_AVX512` is set as rten-simd reads it (set, not
+/// empty, not "0").
+pub fn avx512_disabled() -> bool {
+    std::env::var_os("RTEN_DISABLE_AVX512").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 impl KernelPath {
@@ -36,6 +45,7 @@ impl KernelPath {
             int8_kernel,
             may_saturate,
             cpu_features: cpu_features(),
+            avx512_disabled: cfg!(target_arch = "x86_64") && avx512_disabled(),
         }
     }
 }
@@ -45,11 +55,12 @@ impl std::fmt::Display for KernelPath {
         let features = if self.cpu_features.is_empty() { "none".to_owned() } else { self.cpu_features.join(" ") };
         write!(
             f,
-            "{} (int8 kernel {}{}, f32 kernel {}; CPU features: {features})",
+            "{} (int8 kernel {}{}, f32 kernel {}; CPU features: {features}{})",
             self.family,
             self.int8_kernel,
             if self.may_saturate { ", may saturate" } else { "" },
-            self.f32_kernel
+            self.f32_kernel,
+            if self.avx512_disabled { "; AVX-512 disabled by RTEN_DISABLE_AVX512" } else { "" }
         )
     }
 }
@@ -272,7 +283,8 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         {
             let has = |f: &str| path.cpu_features.contains(&f);
-            let avx512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].iter().all(|f| has(f));
+            // RTEN_DISABLE_AVX512 (`ocr-bench --avx2`) takes the AVX2 path.
+            let avx512 = !avx512_disabled() && ["avx512f", "avx512bw", "avx512dq", "avx512vl"].iter().all(|f| has(f));
             let expected = if avx512 && has("avx512vnni") {
                 "avx512-vnni"
             } else if avx512 {
