@@ -197,6 +197,15 @@ fn rapidocr(image: &Path) -> Result<Run> {
     })
 }
 
+/// Where the parent passes `--param` settings to the engines it runs.
+const ENGINE_PARAMS_VAR: &str = "OCR_BENCH_ENGINE_PARAMS";
+
+/// The engines' tuning: the defaults, with the `--param` settings.
+fn engine_params() -> Result<ocr_worker::engine::EngineParams> {
+    let spec = std::env::var(ENGINE_PARAMS_VAR).unwrap_or_default();
+    ocr_worker::engine::EngineParams::parse(&spec).map_err(anyhow::Error::msg)
+}
+
 fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
     // RUST_LOG=ocr=debug shows the engine's stage timings on stderr.
     tracing_subscriber::fmt()
@@ -207,7 +216,7 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
     use shared::jobs::{EngineChoice, Recognized};
     type Recognize = Box<dyn Fn(&image::DynamicImage) -> Result<Recognized>>;
     let ours = |choice, straightens: bool| -> Result<Recognize> {
-        let engine = FastEngine::embedded_for(choice)?;
+        let engine = FastEngine::embedded_with(choice, engine_params()?)?;
         let engine = if straightens { engine } else { engine.without_straightening() };
         Ok(Box::new(move |image| Ok(engine.recognize(image)?)))
     };
@@ -486,11 +495,12 @@ fn dataset_bench(dir: &Path, runs: usize, engines: &[&str]) -> Result<()> {
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
-        "{} items under {}; fast vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\nCPU: {}; kernels: {}\n",
+        "{} items under {}; fast vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\nCPU: {}; kernels: {}\nengine parameters: {}\n",
         items.len(),
         dir.display(),
         cpu_model(),
         ocr_worker::engine::KernelPath::detect(),
+        engine_params()?,
     );
     let mut by_folder: std::collections::BTreeMap<String, Vec<DatasetTotals>> = Default::default();
     let mut total = vec![DatasetTotals::default(); engines.len()];
@@ -676,7 +686,11 @@ usage:
       a born-digital page read from its own text against OCR
 --avx2, with any of them: RTen's AVX2 kernels even on an AVX-512 CPU
       (RTEN_DISABLE_AVX512=1, for this process and the engines it runs), to
-      measure the path most servers take; the kernel line says so";
+      measure the path most servers take; the kernel line says so
+--param NAME=VALUE (repeatable), with any of them: an engine tuning constant
+      other than its default (ocr_worker::engine::EngineParams): db.max_side,
+      db.threshold, db.box_threshold, db.unclip_ratio, min_line_confidence,
+      min_short_line_confidence; e.g. --param db.max_side=1600";
 
 fn main() -> Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
@@ -686,6 +700,21 @@ fn main() -> Result<()> {
         // before rten-simd reads it once); the engines' child processes
         // inherit it.
         unsafe { std::env::set_var("RTEN_DISABLE_AVX512", "1") };
+    }
+    // --param NAME=VALUE (repeatable): the engines' tuning, for the child
+    // processes that read (see `engine_params`).
+    let mut settings = Vec::new();
+    while let Some(at) = args.iter().position(|arg| arg == "--param") {
+        let setting = args.get(at + 1).context("--param NAME=VALUE")?.clone();
+        args.drain(at..at + 2);
+        settings.push(setting);
+    }
+    if !settings.is_empty() {
+        let spec = settings.join(",");
+        let params = ocr_worker::engine::EngineParams::parse(&spec).map_err(anyhow::Error::msg)?;
+        eprintln!("engine parameters: {params}");
+        // SAFETY: still before any thread starts.
+        unsafe { std::env::set_var(ENGINE_PARAMS_VAR, spec) };
     }
     if matches!(args.get(1).map(String::as_str), Some("--help" | "-h")) {
         println!("{USAGE}");

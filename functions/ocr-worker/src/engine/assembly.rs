@@ -7,21 +7,21 @@ use rten_imageproc::{Rect, RotatedRect};
 use shared::jobs::{BoundingBox, TextLine, Word};
 
 use super::layout::{self, Fragment};
+use super::params::EngineParams;
 use super::recognition::ReadChar;
 use super::upright::WayUp;
 use super::{EngineError, FastEngine, db, lines, reading_order};
 
-/// Lines whose mean character probability is below this are dropped: on
-/// pictures, detection finds "words" in artwork, and the recogniser reads
-/// them as a letter or two with low probability, while real text reads at
-/// 0.9 or more (see the ocr_quality tests and the README).
-pub const MIN_LINE_CONFIDENCE: f32 = 0.5;
-/// Very short lines (at most this many characters) must be surer still:
-/// single-letter "lines" are the typical noise. Rings and strokes in the
-/// cover fixture read as "C", "00" or "/" at up to 0.96; a lone page number
-/// or letter reads at 0.999 (short lines are read unsqueezed, see `lines`).
+// Lines whose mean character probability is below
+// `EngineParams::min_line_confidence` (0.5) are dropped: on pictures,
+// detection finds "words" in artwork, and the recogniser reads them as a
+// letter or two with low probability, while real text reads at 0.9 or more
+// (see the ocr_quality tests). Very short lines (at most
+// `SHORT_LINE_CHARS`) must be surer still (`min_short_line_confidence`,
+// 0.97): rings and strokes in the cover fixture read as "C", "00" or "/"
+// at up to 0.96; a lone page number or letter reads at 0.999 (short lines
+// are read unsqueezed, see `lines`).
 const SHORT_LINE_CHARS: usize = 2;
-pub const MIN_SHORT_LINE_CONFIDENCE: f32 = 0.97;
 
 impl FastEngine {
     /// The lines of an upright page made of `words`, and (if asked) whether
@@ -88,7 +88,7 @@ impl FastEngine {
         let lines = rows
             .into_iter()
             .filter_map(|row| text_line(row.iter().map(|&i| (&read[i][..], prepared[i].rect))))
-            .filter(is_text)
+            .filter(|line| self.params.keeps(line))
             .collect();
         Ok((lines, way_up))
     }
@@ -148,13 +148,16 @@ fn text_line<'a>(fragments: impl Iterator<Item = (&'a [ReadChar], Rect)>) -> Opt
     })
 }
 
-/// Whether a line is text rather than noise read from pictures.
-pub fn is_text(line: &TextLine) -> bool {
-    let chars = line.text.chars().filter(|c| !c.is_whitespace()).count();
-    let threshold = if chars <= SHORT_LINE_CHARS { MIN_SHORT_LINE_CONFIDENCE } else { MIN_LINE_CONFIDENCE };
-    let keep = line.confidence >= threshold;
-    if !keep {
-        tracing::debug!(text = line.text, confidence = line.confidence, bbox = ?line.bbox, "line dropped as noise");
+impl EngineParams {
+    /// Whether a line is text rather than noise read from pictures.
+    pub fn keeps(&self, line: &TextLine) -> bool {
+        let chars = line.text.chars().filter(|c| !c.is_whitespace()).count();
+        let threshold =
+            if chars <= SHORT_LINE_CHARS { self.min_short_line_confidence } else { self.min_line_confidence };
+        let keep = line.confidence >= threshold;
+        if !keep {
+            tracing::debug!(text = line.text, confidence = line.confidence, bbox = ?line.bbox, "line dropped as noise");
+        }
+        keep
     }
-    keep
 }

@@ -15,48 +15,43 @@ use rten_tensor::prelude::*;
 use rten_tensor::{NdTensor, NdTensorView};
 
 use super::detection::{TIGHT_CROP_MARGIN, TextDetector, is_tight_crop};
+use super::params::DbParams;
 use super::{EngineError, gutters};
 
 /// The network's input side is a multiple of this (it halves the page
 /// five times).
 const ALIGN: u32 = 32;
 
-/// Pages are seen at most this large (longest side, in pixels).
-/// PaddleOCR enlarges every page to at least 736 pixels on its shorter side
-/// and never shrinks one, which costs RapidOCR most of its time on a
-/// 300-dpi scan.
-const MAX_SIDE: u32 = 1280;
-/// Small images are enlarged to at least this on their shorter side, as
-/// far as [`MAX_SIDE`] allows.
-const MIN_SIDE: u32 = 64;
+// The largest side a page is seen at (`DbParams::max_side`, 1280 px):
+// PaddleOCR enlarges every page to at least 736 pixels on its shorter side
+// and never shrinks one, which costs RapidOCR most of its time on a 300-dpi
+// scan. PaddleOCR's post-processing parameters for PP-OCRv6 (RapidOCR
+// 3.10's `config.yaml`) are `DbParams`' defaults.
 
-/// PaddleOCR's post-processing parameters for PP-OCRv6 (RapidOCR 3.10's
-/// `config.yaml`): the probability a pixel of text has, the mean a box
-/// must reach, and how far a box grows back (its area times this, divided
-/// by its perimeter, on every side).
-const THRESHOLD: f32 = 0.3;
-const BOX_THRESHOLD: f32 = 0.5;
-const UNCLIP_RATIO: f32 = 1.6;
+/// Small images are enlarged to at least this on their shorter side, as
+/// far as the largest side allows.
+const MIN_SIDE: u32 = 64;
 /// Regions thinner than this (in network pixels) are specks, before and
 /// (plus two) after growing.
 const MIN_SIZE: f32 = 3.0;
 
 pub struct DbDetector {
     model: Model,
+    params: DbParams,
 }
 
 impl DbDetector {
-    pub fn new(model: Model) -> Self {
-        Self { model }
+    pub fn new(model: Model, params: DbParams) -> Self {
+        Self { model, params }
     }
 }
 
 /// The network's input size for an image of `width` × `height`: within
-/// [`MAX_SIDE`], enlarged to [`MIN_SIDE`] when small, each side rounded to
+/// `max_side`, enlarged to [`MIN_SIDE`] when small, each side rounded to
 /// [`ALIGN`].
-fn input_size(width: u32, height: u32) -> (u32, u32) {
+fn input_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
     let (longest, shortest) = (width.max(height) as f32, width.min(height).max(1) as f32);
-    let (max_side, min_side) = (MAX_SIDE as f32, MIN_SIDE as f32);
+    let (max_side, min_side) = (max_side as f32, MIN_SIDE as f32);
     let scale = if longest > max_side {
         max_side / longest
     } else if shortest < min_side {
@@ -70,7 +65,7 @@ fn input_size(width: u32, height: u32) -> (u32, u32) {
 
 impl TextDetector for DbDetector {
     fn sees_whole(&self, width: u32, height: u32) -> bool {
-        width.max(height) <= MAX_SIDE
+        width.max(height) <= self.params.max_side
     }
 
     fn detect_in(&self, grey: &GrayImage, (left, top): (f32, f32)) -> Result<Vec<RotatedRect>, EngineError> {
@@ -78,7 +73,8 @@ impl TextDetector for DbDetector {
         if width == 0 || height == 0 {
             return Ok(Vec::new());
         }
-        let (cols, rows) = input_size(width, height);
+        let DbParams { max_side, threshold, box_threshold, unclip_ratio } = self.params;
+        let (cols, rows) = input_size(width, height, max_side);
         let resized = image::imageops::resize(grey, cols, rows, FilterType::Triangle);
         let (cols, rows) = (cols as usize, rows as usize);
         // A line cut close to its ink is set in paper, as text on a page is.
@@ -107,7 +103,7 @@ impl TextDetector for DbDetector {
         // `use_dilation`): a line's core broken by a thin gap stays one.
         let mask = NdTensor::from_fn([rows, cols], |[y, x]| {
             let (y0, x0) = (y.saturating_sub(1), x.saturating_sub(1));
-            (y0..=y).any(|yy| (x0..=x).any(|xx| probability[[yy, xx]] > THRESHOLD))
+            (y0..=y).any(|yy| (x0..=x).any(|xx| probability[[yy, xx]] > threshold))
         });
         let (sx, sy) = (width as f32 / cols as f32, height as f32 / rows as f32);
         let boxes = find_contours(mask.view(), RetrievalMode::External)
@@ -120,11 +116,11 @@ impl TextDetector for DbDetector {
                 if rect.width().min(rect.height()) < MIN_SIZE {
                     return None;
                 }
-                if mean_within(&probability, &rect) < BOX_THRESHOLD {
+                if mean_within(&probability, &rect) < box_threshold {
                     return None;
                 }
                 let (w, h) = (rect.width(), rect.height());
-                let grow = w * h * UNCLIP_RATIO / (2.0 * (w + h));
+                let grow = w * h * unclip_ratio / (2.0 * (w + h));
                 rect.resize(w + 2.0 * grow, h + 2.0 * grow);
                 if rect.width().min(rect.height()) < MIN_SIZE + 2.0 {
                     return None;
@@ -302,11 +298,13 @@ mod tests {
 
     #[test]
     fn pages_are_seen_at_most_at_the_largest_side_and_small_crops_enlarged() {
-        assert_eq!(input_size(2480, 3508), (896, 1280));
-        assert_eq!(input_size(640, 480), (640, 480));
-        assert_eq!(input_size(500, 40), (800, 64), "a line, enlarged to the smallest side");
-        assert_eq!(input_size(3000, 20), (1280, 32), "within the largest side first");
-        assert_eq!(input_size(1, 1), (64, 64));
+        let max = DbParams::default().max_side;
+        assert_eq!(input_size(2480, 3508, max), (896, 1280));
+        assert_eq!(input_size(640, 480, max), (640, 480));
+        assert_eq!(input_size(500, 40, max), (800, 64), "a line, enlarged to the smallest side");
+        assert_eq!(input_size(3000, 20, max), (1280, 32), "within the largest side first");
+        assert_eq!(input_size(1, 1, max), (64, 64));
+        assert_eq!(input_size(2480, 3508, 1600), (1120, 1600));
     }
 
     /// A white strip with three dark words, 20 px high and 90 wide, at 20,

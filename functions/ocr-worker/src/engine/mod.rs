@@ -26,6 +26,7 @@ mod lines;
 mod memory;
 mod models;
 mod orientation;
+mod params;
 mod ppocr;
 mod reading_order;
 mod recognition;
@@ -42,10 +43,10 @@ use sha2::{Digest, Sha256};
 use shared::jobs::ports::{RecognizeError, TextRecognizer};
 use shared::jobs::{EngineChoice, EngineInfo, Recognized, TextLine};
 
-pub use assembly::{MIN_LINE_CONFIDENCE, MIN_SHORT_LINE_CONFIDENCE, is_text};
 use detection::TextDetector;
 pub use kernels::KernelPath;
 use models::ModelSource;
+pub use params::{DbParams, EngineParams};
 // The embedded models themselves, for the tests and `broken`.
 #[cfg(any(test, feature = "test-util"))]
 use models::{
@@ -120,6 +121,7 @@ pub struct FastEngine {
     layout: OcrEngine,
     info: EngineInfo,
     kernel: KernelPath,
+    params: EngineParams,
 }
 
 impl FastEngine {
@@ -130,13 +132,19 @@ impl FastEngine {
 
     /// The chosen engine with the models compiled into the binary.
     pub fn embedded_for(choice: EngineChoice) -> Result<Self, EngineError> {
-        Self::with_models(ModelSource::Embedded, choice)
+        Self::embedded_with(choice, EngineParams::default())
+    }
+
+    /// The chosen engine with the models compiled in and tuning `params`
+    /// other than the defaults: for benches that sweep them.
+    pub fn embedded_with(choice: EngineChoice, params: EngineParams) -> Result<Self, EngineError> {
+        Self::with_models(ModelSource::Embedded, choice, params)
     }
 
     /// The chosen engine with the models of `dir`, under the names in
     /// [`MODEL_FILES`] (and [`PPOCR_MODEL_FILES`]).
     pub fn from_dir(dir: &Path, choice: EngineChoice) -> Result<Self, EngineError> {
-        Self::with_models(ModelSource::Dir(dir), choice)
+        Self::with_models(ModelSource::Dir(dir), choice, EngineParams::default())
     }
 
     /// The override directory when configured, else the embedded models.
@@ -376,10 +384,11 @@ mod tests {
             confidence,
             words: Vec::new(),
         };
-        assert!(is_text(&line("Total 12.00", 0.6)));
-        assert!(!is_text(&line("Total 12.00", 0.3)));
-        assert!(!is_text(&line("S", 0.7)));
-        assert!(!is_text(&line("C", 0.94)));
-        assert!(is_text(&line("7", 0.99)));
+        let params = EngineParams::default();
+        assert!(params.keeps(&line("Total 12.00", 0.6)));
+        assert!(!params.keeps(&line("Total 12.00", 0.3)));
+        assert!(!params.keeps(&line("S", 0.7)));
+        assert!(!params.keeps(&line("C", 0.94)));
+        assert!(params.keeps(&line("7", 0.99)));
     }
 }

@@ -13,7 +13,7 @@ use super::db::DbDetector;
 use super::detection::{OcrsDetector, TextDetector};
 use super::ppocr::PpReader;
 use super::recognition::{LineReader, LineRecognizer};
-use super::{EngineError, FastEngine, KernelPath, memory, sha256_hex};
+use super::{EngineError, EngineParams, FastEngine, KernelPath, memory, sha256_hex};
 
 /// The derived models (see `models/derive.py` and the README's credits),
 /// compiled in: nothing is read or downloaded at run time.
@@ -83,7 +83,11 @@ impl ModelSource<'_> {
 }
 
 impl FastEngine {
-    pub(super) fn with_models(source: ModelSource, choice: EngineChoice) -> Result<Self, EngineError> {
+    pub(super) fn with_models(
+        source: ModelSource,
+        choice: EngineChoice,
+        params: EngineParams,
+    ) -> Result<Self, EngineError> {
         // Before loading: RTen's threads start (and take arenas) then.
         memory::share_one_arena();
         let [detection_file, cnn_file, rnn_file] = MODEL_FILES;
@@ -122,7 +126,7 @@ impl FastEngine {
                     sequence_model_sha256: None,
                     kernel: Some(kernel.family.into()),
                 };
-                (Box::new(DbDetector::new(detection)), Box::new(PpReader::new(model, dictionary)?), info)
+                (Box::new(DbDetector::new(detection, params.db)), Box::new(PpReader::new(model, dictionary)?), info)
             }
         };
         Ok(Self {
@@ -133,6 +137,7 @@ impl FastEngine {
             layout: OcrEngine::new(OcrEngineParams::default()).map_err(|e| EngineError::Unexpected(e.to_string()))?,
             info,
             kernel,
+            params,
         })
     }
 }
