@@ -39,7 +39,7 @@ impl Contract {
 
     /// The API's own description, as the functions serve it.
     pub fn served() -> Self {
-        Self::new(shared::http::site::OPENAPI_JSON).expect("web/openapi.json is JSON")
+        Self::new(http_edge::site::OPENAPI_JSON).expect("web/openapi.json is JSON")
     }
 
     pub fn document(&self) -> &Value {
@@ -129,7 +129,7 @@ impl Contract {
     }
 
     fn check_problem(&self, status: u16, media: Option<&str>, body: &[u8], what: &str) -> Vec<String> {
-        if media != Some(shared::http::PROBLEM_CONTENT_TYPE) {
+        if media != Some(http_edge::PROBLEM_CONTENT_TYPE) {
             return vec![format!("{status} for {what} is not a problem (content type {media:?})")];
         }
         self.validate_against("/components/schemas/Problem", body)

@@ -19,11 +19,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use aws_adapters::AwsClients;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Router;
 use contract::Contract;
-use shared::aws::{self, AwsClients};
-use shared::sqs_batch::{BatchWorker, Deadline};
+use imaging::document::PdfReader;
+use sqs_host::{BatchWorker, Deadline};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -55,6 +56,10 @@ pub struct Options {
     /// template's `Timeout` (to see a document handed on between
     /// invocations without a document of hundreds of pages).
     pub worker_timeout: Option<std::time::Duration>,
+    /// How the functions read PDFs: in confined children of the runner's
+    /// own binary (`imaging::document::serve_if_child` in its `main`), or
+    /// in process for a test whose binary cannot be its own child.
+    pub pdf_reader: PdfReader,
 }
 
 /// The sender used locally unless `SenderEmail` is given.
@@ -73,6 +78,9 @@ impl Options {
             print_sent_mail: false,
             max_pollers: None,
             worker_timeout: None,
+            // A test binary is not its own child; the tests that have the
+            // runner's binary at hand name it (tests/common).
+            pdf_reader: PdfReader::InProcess,
         }
     }
 }
@@ -84,20 +92,22 @@ pub struct LocalSystem {
     /// Every API response is held to `web/openapi.json`; what breaks it is
     /// kept here.
     pub contract: Arc<Contract>,
+    /// How its functions read PDFs (see [`Options::pdf_reader`]).
+    pub pdf_reader: PdfReader,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 /// Every HTTP function's router, each built by the constructor its Lambda
 /// calls, from its own resolved environment.
-pub async fn api_router(stack: &Stack, clients: &AwsClients) -> Result<Router> {
+pub async fn api_router(stack: &Stack, clients: &AwsClients, pdf_reader: PdfReader) -> Result<Router> {
     let auth = auth::AuthState::from_env(&stack.function_env("AuthFunction")?, clients)
         .await
         .map_err(wiring_error("AuthFunction"))?;
-    let jobs = jobs_api::JobsApiState::from_env(&stack.function_env("UploadFunction")?, clients)
+    let jobs = jobs_api::JobsApiState::from_env(&stack.function_env("UploadFunction")?, clients, pdf_reader)
         .await
         .map_err(wiring_error("UploadFunction"))?;
-    Ok(shared::http::api_layers(Router::new().merge(auth::routes(auth)).merge(jobs_api::routes(jobs))))
+    Ok(http_edge::api_layers(Router::new().merge(auth::routes(auth)).merge(jobs_api::routes(jobs))))
 }
 
 /// Feeds `worker` from a queue as Lambda's event source would: batches of
@@ -174,7 +184,7 @@ impl LocalSystem {
             .await
             .context("creating the template's resources on the emulator")?;
         let contract = Arc::new(Contract::served());
-        let router = api_router(&stack, &clients)
+        let router = api_router(&stack, &clients, options.pdf_reader)
             .await?
             .layer(axum::middleware::from_fn_with_state(contract.clone(), contract::check_responses));
         let listener = tokio::net::TcpListener::bind(options.api_addr).await.with_context(|| {
@@ -205,7 +215,8 @@ impl LocalSystem {
             let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL names the emulator")?;
             tasks.spawn(mail::print_sent_mail(endpoint, stopped.clone()));
         }
-        let mut system = Self { stack, clients, api_url, contract, shutdown, tasks };
+        let pdf_reader = options.pdf_reader;
+        let mut system = Self { stack, clients, api_url, contract, pdf_reader, shutdown, tasks };
         if options.run_ocr_worker {
             system.start_ocr_worker(&options)?;
         }
@@ -216,7 +227,8 @@ impl LocalSystem {
     /// `run_ocr_worker` is set; a test that wants the queue filled first
     /// calls it later).
     pub fn start_ocr_worker(&mut self, options: &Options) -> Result<()> {
-        let worker = ocr_worker::Worker::from_env(&self.stack.function_env("OcrFunction")?, &self.clients)
+        let env = self.stack.function_env("OcrFunction")?;
+        let worker = ocr_worker::Worker::from_env(&env, &self.clients, options.pdf_reader)
             .map_err(wiring_error("OcrFunction"))?;
         let stopped = self.shutdown.subscribe();
         let queue = ("OcrJobsQueue", "OcrFunction");
@@ -226,30 +238,30 @@ impl LocalSystem {
     }
 
     /// The token-signing key and settings, read as the functions read them.
-    pub async fn jwt(&self) -> Result<(shared::config::JwtConfig, shared::config::JwtSecret)> {
-        let config = shared::config::JwtConfig::load(&self.stack.function_env("AuthFunction")?)?;
-        let secret = aws::jwt_secret(&config, &self.clients).await?;
+    pub async fn jwt(&self) -> Result<(platform::config::JwtConfig, platform::config::JwtSecret)> {
+        let config = platform::config::JwtConfig::load(&self.stack.function_env("AuthFunction")?)?;
+        let secret = platform::config::JwtSecret::new(
+            aws_adapters::secrets::secret_string(&self.clients, &config.secret_id).await?,
+        )?;
         Ok((config, secret))
     }
 
     /// An account made directly in the users table, and a token for it: for
     /// benches, which measure the pipeline rather than sign-up.
-    pub async fn direct_account(&self, email: &str) -> Result<(shared::domain::UserId, String)> {
-        use shared::auth::ports::UserStore;
+    pub async fn direct_account(&self, email: &str) -> Result<(domain::values::UserId, String)> {
+        use domain::auth::ports::UserStore;
         let now = time::OffsetDateTime::now_utc();
-        let user = shared::user::User {
-            id: shared::domain::UserId::new(),
-            email: shared::domain::Email::parse(email)?,
-            name: shared::domain::PersonName::parse("Bench")?,
+        let user = domain::user::User {
+            id: domain::values::UserId::new(),
+            email: domain::values::Email::parse(email)?,
+            name: domain::values::PersonName::parse("Bench")?,
             password_hash: String::new(),
             created_at: now,
             credentials_version: 1,
             version: 1,
         };
-        let users = shared::adapters::dynamodb::DynamoUserStore::new(
-            self.clients.dynamodb(),
-            self.stack.reference("UsersTable")?,
-        );
+        let users =
+            aws_adapters::dynamodb::DynamoUserStore::new(self.clients.dynamodb(), self.stack.reference("UsersTable")?);
         users.create_user(&user).await?;
         let (jwt, secret) = self.jwt().await?;
         let token = secret.token_service(&jwt).issue(&user, now)?.access_token;

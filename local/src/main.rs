@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail};
+use imaging::document::PdfReader;
 use local::{LocalSystem, Options, default_template_path};
 
 const USAGE: &str =
@@ -16,7 +17,7 @@ struct SamEnv {
     endpoint: String,
 }
 
-fn parse_args() -> Result<(Options, Option<SamEnv>)> {
+fn parse_args(pdf_reader: PdfReader) -> Result<(Options, Option<SamEnv>)> {
     let mut options = Options {
         template_path: default_template_path(),
         stack_name: "ocr-local".into(),
@@ -27,6 +28,7 @@ fn parse_args() -> Result<(Options, Option<SamEnv>)> {
         print_sent_mail: true,
         max_pollers: None,
         worker_timeout: None,
+        pdf_reader,
     };
     let (mut sam_file, mut sam_endpoint) = (None, None);
     let mut args = std::env::args().skip(1);
@@ -70,8 +72,8 @@ The command-line client, from another terminal:
     )
 }
 
-async fn run() -> Result<()> {
-    let (options, sam) = parse_args()?;
+async fn run(pdf_reader: PdfReader) -> Result<()> {
+    let (options, sam) = parse_args(pdf_reader)?;
     let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
         bail!("AWS_ENDPOINT_URL is not set: start the system with ./dev up, or point AWS_ENDPOINT_URL at LocalStack");
     };
@@ -93,14 +95,14 @@ async fn run() -> Result<()> {
 
 fn main() {
     // PDFs are opened and drawn in children of this program.
-    shared::imaging::sandbox::serve_if_child();
-    serve();
+    let pdf_reader = imaging::document::serve_if_child();
+    serve(pdf_reader);
 }
 
 #[tokio::main]
-async fn serve() {
-    shared::telemetry::init("local");
-    if let Err(e) = run().await {
+async fn serve(pdf_reader: PdfReader) {
+    platform::telemetry::init("local");
+    if let Err(e) = run(pdf_reader).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
+use aws_adapters::AwsClients;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use platform::config::Env;
 use serde_norway::Value;
-use shared::aws::AwsClients;
-use shared::config::Env;
 
 use crate::template::{NO_VALUE, Physical, Resolver, Template};
 

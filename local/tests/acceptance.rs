@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::{PASSWORD, TestApp, unique_email};
+use domain::email::{EmailJob, EmailMessage};
 use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shared::email::{EmailJob, EmailMessage};
 
 async fn spawn_everything() -> TestApp {
     let mut options = local::Options::for_test();
@@ -72,7 +72,7 @@ async fn a_failed_job_sends_the_failure_mail() {
     let login: Value = app.login(&email, PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().unwrap();
 
-    let mut corrupt = shared::imaging::testing::png(64, 64);
+    let mut corrupt = imaging::testing::png(64, 64);
     corrupt.truncate(corrupt.len() - 20);
     let upload = app.upload_raw(token, "image/png", corrupt).await;
     let id = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
@@ -89,7 +89,7 @@ async fn a_duplicated_email_job_is_sent_once_and_a_bad_one_is_parked() {
     let email = unique_email();
     let queue = app.system.stack.reference("EmailQueue").unwrap().to_owned();
     let job = EmailJob::new(
-        shared::domain::Email::parse(&email).unwrap(),
+        domain::values::Email::parse(&email).unwrap(),
         EmailMessage::OcrFailed { job_id: "dup-1".into(), reason: "testing duplicates".into() },
     );
     let body = serde_json::to_string(&job).unwrap();

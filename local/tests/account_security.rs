@@ -9,10 +9,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use common::{PASSWORD, TestApp, assert_problem, unique_email};
+use imaging::testing::png;
 use local::Options;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::imaging::testing::png;
 
 const MALLORY_PASSWORD: &str = "mallory chose this one";
 

@@ -58,8 +58,8 @@ async fn register_code_verify_login_me() {
 }
 
 impl TestApp {
-    fn code_for_job(&self, job: &shared::email::EmailJob) -> String {
-        let shared::email::EmailMessage::VerifyCode { code, .. } = &job.message else { panic!("not a code e-mail") };
+    fn code_for_job(&self, job: &domain::email::EmailJob) -> String {
+        let domain::email::EmailMessage::VerifyCode { code, .. } = &job.message else { panic!("not a code e-mail") };
         code.clone()
     }
 }
@@ -105,7 +105,7 @@ async fn concurrent_registrations_and_verifications_of_one_address_make_one_user
         .iter()
         .filter(|m| m.to.as_str() == email)
         .filter_map(|m| match &m.message {
-            shared::email::EmailMessage::VerifyCode { code, .. } => Some(code.clone()),
+            domain::email::EmailMessage::VerifyCode { code, .. } => Some(code.clone()),
             _ => None,
         })
         .collect();
@@ -442,8 +442,8 @@ async fn every_route_in_template_yaml_is_served() {
 
 #[tokio::test]
 async fn a_stalled_store_gets_a_503_within_seconds_instead_of_a_hang() {
-    use shared::aws::{self, AwsClients};
-    use shared::config::{AuthConfig, JwtConfig, JwtSecret};
+    use aws_adapters::AwsClients;
+    use platform::config::{AuthConfig, JwtConfig, JwtSecret};
 
     // A "service" that accepts connections and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -468,7 +468,7 @@ async fn a_stalled_store_gets_a_503_within_seconds_instead_of_a_hang() {
         },
     };
     let secret = JwtSecret::new("s".repeat(40)).unwrap();
-    let router = auth::router(auth::AuthState::new(aws::auth_service(&config, &secret, &clients)));
+    let router = auth::router(auth::AuthState::new(auth::auth_service(&config, &secret, &clients)));
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", api.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(api, router).await.unwrap() });

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
+use imaging::document::{DocumentLimits, PdfReader, inspect_document, render_page};
+use imaging::sandbox::ChildProgram;
+use platform::config::PDF_DRAWING;
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/born-digital");
@@ -21,9 +23,13 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 /// The document's text as the service reads it: each page's own text, its
-/// lines in order; `None` for a page left to OCR.
+/// lines in order; `None` for a page left to OCR. Read in a confined child
+/// of the local runner's binary, under the OCR worker's limits.
 fn text_layer(pdf: &[u8]) -> Vec<Option<String>> {
-    let limits = DocumentLimits::default();
+    static RUNNER: std::sync::OnceLock<ChildProgram> = std::sync::OnceLock::new();
+    let program = *RUNNER.get_or_init(|| ChildProgram::new(env!("CARGO_BIN_EXE_local")));
+    let limits =
+        DocumentLimits { pdf_reader: PdfReader::Confined(program), confinement: PDF_DRAWING, ..Default::default() };
     let info = inspect_document(pdf, &limits).unwrap();
     (0..info.pages)
         .map(|page| {

@@ -10,11 +10,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestApp, assert_problem, unique_email};
+use imaging::testing::{multipage_tiff, scanned_pdf};
 use local::Options;
 use local::fixtures::{self, Fixture};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shared::imaging::document::testing::{multipage_tiff, scanned_pdf};
 
 const MAX_PAGE_CER: f64 = 0.05;
 
@@ -170,7 +170,7 @@ async fn a_ten_page_pdf_and_a_three_page_tiff_are_read_page_by_page_in_every_for
 async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
     // The worker's log (records sent back, jobs read) shows with a failure.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("shared=info,domain=info,imaging=info,ocr_worker=info")
+        .with_env_filter("sqs_host=info,domain=info,imaging=info,ocr_worker=info")
         .with_test_writer()
         .try_init();
     let options =
@@ -392,7 +392,7 @@ async fn hostile_documents_get_a_clear_answer_and_never_a_crashed_worker() {
 /// its hOCR and searchable PDF those of the page as turned.
 #[tokio::test]
 async fn pages_scanned_sideways_upside_down_or_skewed_are_read_upright() {
-    use shared::imaging::straighten::turned_by;
+    use imaging::straighten::turned_by;
     let app = spawn_with_ocr().await;
     let token = app.signed_up_user(&unique_email()).await;
     let pages = letter_pages(3, 1000, 1300, 24.0);
@@ -458,7 +458,7 @@ async fn pages_scanned_sideways_upside_down_or_skewed_are_read_upright() {
 /// mixed document page by page; `ocr=always` reads every page by OCR.
 #[tokio::test]
 async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
-    use shared::imaging::text_layer::testing::{Setting, text_page};
+    use imaging::text_layer::testing::{Setting, text_page};
     let app = spawn_with_ocr().await;
     let token = app.signed_up_user(&unique_email()).await;
     let lines = ["Invoice 2026-117 for Ada Lovelace", "Total due: 1,250.00 EUR by 31 December"];
@@ -521,7 +521,7 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     // A mixed document through a presigned upload: a scanned page, then a
     // born-digital one.
     let scan = letter_pages(1, 1000, 1300, 24.0);
-    let mixed = shared::imaging::text_layer::testing::scan_then_text(&gray(&scan)[0], 150.0, &lines);
+    let mixed = imaging::text_layer::testing::scan_then_text(&gray(&scan)[0], 150.0, &lines);
     let id = app.upload_presigned(&token, "application/pdf", mixed.clone()).await;
     let (job, _) = watch(&app, &token, &id).await;
     let pages = job["result"]["pages"].as_array().unwrap();

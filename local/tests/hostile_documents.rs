@@ -7,23 +7,38 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{TestApp, assert_problem};
+use imaging::ImageProblem;
+use imaging::document::{DocumentInfo, DocumentKind, DocumentLimits, PdfReader, render_page};
+use imaging::sandbox::{self, ChildProgram, Confinement};
+use imaging::{hostile_pdfs, pdf_child};
+use platform::config::{PDF_DRAWING, PDF_INSPECTION};
 use reqwest::StatusCode;
-use shared::imaging::ImageProblem;
-use shared::imaging::document::{DocumentInfo, DocumentKind, DocumentLimits, render_page};
-use shared::imaging::hostile_pdfs;
-use shared::imaging::sandbox::{self, Confinement};
 
-fn child_program() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_local"))
+fn child_program() -> ChildProgram {
+    static PROGRAM: std::sync::OnceLock<ChildProgram> = std::sync::OnceLock::new();
+    *PROGRAM.get_or_init(|| ChildProgram::new(env!("CARGO_BIN_EXE_local")))
+}
+
+/// The limits the jobs API opens a PDF under, and those the OCR worker
+/// draws its pages under (the functions' own, `platform::config`).
+fn inspection() -> DocumentLimits {
+    DocumentLimits {
+        pdf_reader: PdfReader::Confined(child_program()),
+        confinement: PDF_INSPECTION,
+        ..Default::default()
+    }
+}
+
+fn drawing() -> DocumentLimits {
+    DocumentLimits { pdf_reader: PdfReader::Confined(child_program()), confinement: PDF_DRAWING, ..Default::default() }
 }
 
 /// Each kind, inflating to half again the drawing child's memory.
 fn bombs() -> Vec<(&'static str, Vec<u8>)> {
-    let size = Confinement::DRAWING.memory_bytes * 3 / 2;
+    let size = PDF_DRAWING.memory_bytes * 3 / 2;
     vec![
         ("content stream", hostile_pdfs::content_stream_bomb(size)),
         ("filter chain", hostile_pdfs::filter_chain_bomb(size)),
@@ -50,39 +65,38 @@ fn assert_refused<T: std::fmt::Debug>(
 
 #[test]
 fn every_kind_of_bomb_is_refused_within_the_childs_time_and_memory() {
-    let limits = DocumentLimits::default();
     for (name, pdf) in bombs() {
         assert!(pdf.len() < 4 << 20, "{name} is under the direct upload limit: {} bytes", pdf.len());
         // Opening it, as the API does: only the object stream is inflated to
         // find the page.
-        let opened = sandbox::inspect_with(child_program(), &pdf, &limits, Confinement::INSPECTION);
+        let opened = pdf_child::inspect(child_program(), &pdf, &inspection());
         if name == "object stream" {
-            assert_refused(name, opened, Confinement::INSPECTION);
+            assert_refused(name, opened, PDF_INSPECTION);
             continue;
         }
         let (pages, run) = opened;
         assert_eq!(pages, Ok(1), "{name}: an honest page tree is opened");
-        assert!(run.peak_rss_bytes <= Confinement::INSPECTION.memory_bytes, "{name}: {run:?}");
+        assert!(run.peak_rss_bytes <= PDF_INSPECTION.memory_bytes, "{name}: {run:?}");
         // Drawing it, as the worker does.
-        let drawn = sandbox::draw_with(child_program(), &pdf, &PDF, 0, &limits, Confinement::DRAWING);
-        assert_refused(name, (drawn.0.map(|page| page.dpi), drawn.1), Confinement::DRAWING);
+        let drawn = pdf_child::draw(child_program(), &pdf, 0, &drawing());
+        assert_refused(name, (drawn.0.map(|page| page.dpi), drawn.1), PDF_DRAWING);
     }
 }
 
 #[test]
 fn an_honest_page_is_drawn_in_the_child_as_in_process_and_says_what_that_costs() {
-    let limits = DocumentLimits::default();
     let letter =
         image::GrayImage::from_fn(1700, 2200, |x, y| image::Luma([if (x / 40 + y / 30) % 7 == 0 { 0 } else { 255 }]));
-    let scan = shared::imaging::document::testing::scanned_pdf(&[letter], 200.0);
-    let text = shared::imaging::document::testing::text_pdf(&["Hello from the child"]);
+    let scan = imaging::testing::scanned_pdf(&[letter], 200.0);
+    let text = imaging::testing::text_pdf(&["Hello from the child"]);
     for (name, pdf) in [("text page", text), ("scanned page", scan)] {
-        let (pages, opened) = sandbox::inspect_with(child_program(), &pdf, &limits, Confinement::INSPECTION);
+        let (pages, opened) = pdf_child::inspect(child_program(), &pdf, &inspection());
         assert_eq!(pages, Ok(1), "{name}");
-        let (drawn, run) = sandbox::draw_with(child_program(), &pdf, &PDF, 0, &limits, Confinement::DRAWING);
+        let (drawn, run) = pdf_child::draw(child_program(), &pdf, 0, &drawing());
         let drawn = drawn.unwrap();
         // This test binary has no child of its own: render_page draws here.
         let started = Instant::now();
+        let limits = DocumentLimits { pdf_reader: PdfReader::InProcess, ..drawing() };
         let here = render_page(&pdf, &PDF, 0, &limits).unwrap();
         let in_process = started.elapsed();
         assert_eq!(drawn.image.to_luma8(), here.image.to_luma8(), "{name}: the same pixels");
@@ -94,8 +108,8 @@ fn an_honest_page_is_drawn_in_the_child_as_in_process_and_says_what_that_costs()
             run.elapsed,
             run.peak_rss_bytes >> 20
         );
-        assert!(opened.peak_rss_bytes < Confinement::INSPECTION.memory_bytes, "{name}: {opened:?}");
-        assert!(run.peak_rss_bytes < Confinement::DRAWING.memory_bytes, "{name}: {run:?}");
+        assert!(opened.peak_rss_bytes < PDF_INSPECTION.memory_bytes, "{name}: {opened:?}");
+        assert!(run.peak_rss_bytes < PDF_DRAWING.memory_bytes, "{name}: {run:?}");
     }
 }
 
@@ -110,7 +124,7 @@ fn the_child_can_reach_nothing_but_its_pipes() {
     let mut leaked = [0; 2];
     // SAFETY: pipe writes two descriptors into the array given.
     assert_eq!(unsafe { libc::pipe(leaked.as_mut_ptr()) }, 0);
-    let reach = sandbox::probe_with(child_program()).expect("the child answers");
+    let reach = sandbox::probe(child_program(), PDF_INSPECTION).expect("the child answers");
     println!("{reach:?}");
     assert!(!reach.environment.iter().any(|name| name.starts_with("AWS")), "{:?}", reach.environment);
     assert!(reach.descriptors.is_empty(), "inherited descriptors: {:?}", reach.descriptors);
@@ -121,17 +135,18 @@ fn the_child_can_reach_nothing_but_its_pipes() {
 
 #[test]
 fn text_layer_fan_outs_are_refused_within_the_childs_time_and_memory() {
-    let limits = DocumentLimits::default();
     for (name, pdf, pages) in [
         ("one page of 2^20 glyphs", hostile_pdfs::glyph_fan_out(20, 1), 1),
         ("50 pages of 2^17 glyphs", hostile_pdfs::glyph_fan_out(17, 50), 50),
+        // Under the cap, but drawn over each other: refused before drawing
+        // on every CPU (drawing it fits the child's time on a fast one).
+        ("2^14 glyphs at one place", hostile_pdfs::glyph_fan_out(14, 1), 1),
     ] {
         assert!(pdf.len() < 20 << 10, "{name}: {} bytes", pdf.len());
-        let (counted, _) = sandbox::inspect_with(child_program(), &pdf, &limits, Confinement::INSPECTION);
+        let (counted, _) = pdf_child::inspect(child_program(), &pdf, &inspection());
         assert_eq!(counted, Ok(pages), "{name}");
-        let info = DocumentInfo { kind: DocumentKind::Pdf, pages };
-        let drawn = sandbox::draw_with(child_program(), &pdf, &info, pages - 1, &limits, Confinement::DRAWING);
-        assert_refused(name, (drawn.0.map(|page| page.dpi), drawn.1), Confinement::DRAWING);
+        let drawn = pdf_child::draw(child_program(), &pdf, pages - 1, &drawing());
+        assert_refused(name, (drawn.0.map(|page| page.dpi), drawn.1), PDF_DRAWING);
     }
 }
 
@@ -150,7 +165,7 @@ async fn hostile_uploads_fail_with_their_reason_and_the_next_image_is_read() {
             let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "document-too-complex").await;
             println!("{name}: {}", problem["detail"]);
             // Through a presigned URL only the worker opens it.
-            let pdf = hostile_pdfs::object_stream_bomb(Confinement::DRAWING.memory_bytes * 3 / 2);
+            let pdf = hostile_pdfs::object_stream_bomb(PDF_DRAWING.memory_bytes * 3 / 2);
             jobs.push((name, app.upload_presigned(&token, "application/pdf", pdf).await));
             continue;
         }

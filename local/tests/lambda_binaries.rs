@@ -245,7 +245,7 @@ async fn an_ocr_engine_that_misreads_cannot_start() {
     let models = tempfile::tempdir().unwrap();
     ocr_worker::engine::broken::write_models(models.path()).unwrap();
     let mut env = app.system.stack.function_env_vars("OcrFunction").unwrap();
-    env.insert(shared::config::OCR_MODELS_DIR.into(), models.path().display().to_string());
+    env.insert(platform::config::OCR_MODELS_DIR.into(), models.path().display().to_string());
     let mut process = LambdaProcess::start(&binary("ocr-worker"), "OcrFunction", &env).await.unwrap();
     let error = process.init_duration().await.expect_err("a misreading engine took work");
     assert!(error.to_string().contains("during init"), "{error}");

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use common::{TestApp, assert_problem, unique_email};
+use domain::email::EmailMessage;
+use imaging::testing::{png as blank_png, png_claiming, with_exif_orientation};
 use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::email::EmailMessage;
-use shared::imaging::testing::{png as blank_png, png_claiming, with_exif_orientation};
-use shared::sqs_batch::{BatchWorker, Deadline};
+use sqs_host::{BatchWorker, Deadline};
 
 const TRUTH: [&str; 2] = ["Serverless OCR in Rust", "Hello from Lambda"];
 
@@ -138,7 +138,7 @@ async fn photos_with_an_exif_orientation_are_read_upright() {
 /// out to be over the day's quota ends FAILED with the reason.
 #[tokio::test]
 async fn jobs_in_flight_and_pages_a_day_are_bounded_per_account() {
-    use shared::imaging::document::testing::{multipage_tiff, scanned_pdf};
+    use imaging::testing::{multipage_tiff, scanned_pdf};
     let quota = |in_flight: &str, pages: &str| {
         let mut options = local::Options::for_test();
         options.parameters.insert("MaxJobsInFlight".into(), in_flight.into());
@@ -354,7 +354,7 @@ async fn duplicate_deliveries_give_one_result_and_one_mail_and_bad_records_fail_
     };
     let bucket = app.system.stack.reference("UploadsBucket").unwrap().to_owned();
     let env = app.system.stack.function_env("OcrFunction").unwrap();
-    let worker = ocr_worker::Worker::from_env(&env, &app.system.clients).unwrap();
+    let worker = ocr_worker::Worker::from_env(&env, &app.system.clients, app.system.pdf_reader).unwrap();
 
     // One batch: the same notification twice, S3's test event, a message
     // that is no notification at all, one for a key outside uploads/, and
@@ -452,7 +452,7 @@ async fn a_batch_longer_than_the_deadline_loses_nothing_and_does_nothing_twice()
         jobs.push(id);
     }
     let env = app.system.stack.function_env("OcrFunction").unwrap();
-    let worker = ocr_worker::Worker::from_env(&env, &app.system.clients).unwrap();
+    let worker = ocr_worker::Worker::from_env(&env, &app.system.clients, app.system.pdf_reader).unwrap();
 
     // Time for one record only (one takes well over 50 ms): the rest go
     // back to the queue as new messages, untouched, and count no receive.

@@ -4,9 +4,9 @@
 //! the engine that reads them) the accented letters and symbols of a dozen
 //! languages. Every fixture is read by both recognisers.
 
+use domain::jobs::{EngineChoice, TextLine};
 use local::fixtures::{self, ColumnLayout, Fixture, ReceiptLayout, cer, in_reference_order, load_font};
 use ocr_worker::engine::FastEngine;
-use shared::jobs::{EngineChoice, TextLine};
 use std::sync::OnceLock;
 
 fn engine(choice: EngineChoice) -> &'static FastEngine {
@@ -196,7 +196,7 @@ fn a_photographed_receipt_reads() {
 
 #[test]
 fn pages_turned_a_quarter_upside_down_or_skewed_read_as_upright_ones() {
-    use shared::imaging::straighten::turned_by;
+    use imaging::straighten::turned_by;
     let font = load_font("DejaVuSans.ttf").unwrap();
     let pages = [
         fixtures::letter_page(&font, 1000, 1300, 22.0, 1, 14),

@@ -10,17 +10,17 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_adapters::dynamodb::DynamoUserStore;
+use aws_adapters::dynamodb_deliveries::DynamoDeliveryLog;
 use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use common::TestApp;
+use domain::auth::ports::{RecordStore, StoredRecord, UserStore};
+use domain::notify::{Claim, DeliveryLog};
+use domain::ports::StoreError;
+use domain::user::User;
+use domain::values::{Email, PersonName, UserId};
 use serde_json::json;
-use shared::adapters::dynamodb::DynamoUserStore;
-use shared::adapters::dynamodb_deliveries::DynamoDeliveryLog;
-use shared::auth::ports::{RecordStore, StoredRecord, UserStore};
-use shared::domain::{Email, PersonName, UserId};
-use shared::notify::{Claim, DeliveryLog};
-use shared::ports::StoreError;
-use shared::user::User;
 use time::{Duration, OffsetDateTime};
 
 /// Turns the next `n` successful answers into 500s after the write landed:

@@ -56,7 +56,7 @@ fn span_field<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_leaves_request_lines_and_a_job_trail_and_no_secret() {
     let captured = Captured::default();
-    shared::telemetry::init_json("test", captured.clone());
+    platform::telemetry::init_json("test", captured.clone());
     let app =
         TestApp::spawn_with(Options { run_ocr_worker: true, run_notify_worker: true, ..Options::for_test() }).await;
 

@@ -204,7 +204,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
             // Scanned sideways: the service reads it turned, the page shows
             // the boxes over the image as uploaded.
             let image = image::DynamicImage::ImageRgb8(page.image.clone());
-            shared::imaging::straighten::turned_by(&image, 90.0).save(&path).unwrap();
+            imaging::straighten::turned_by(&image, 90.0).save(&path).unwrap();
         } else {
             std::fs::write(&path, page.png()).unwrap();
         }

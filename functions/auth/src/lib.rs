@@ -4,17 +4,24 @@
 
 use std::sync::Arc;
 
+use aws_adapters::AwsClients;
+use aws_adapters::dynamodb::DynamoUserStore;
+use aws_adapters::dynamodb_jobs::DynamoJobStore;
+use aws_adapters::s3::S3BlobStore;
+use aws_adapters::secrets::secret_string;
+use aws_adapters::sqs::SqsEmailQueue;
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use domain::account_content::JobsOfAccount;
+use domain::auth::{AccessGuard, AccessToken, AuthPorts, AuthService, Profile, Registration};
+use domain::clock::SystemClock;
+use domain::values::{Email, OneTimeCode, Password, PasswordAttempt, PersonName};
+use http_edge::{Authenticated, Client, JsonBody, Problem, api_layers, site};
+use platform::config::{AuthConfig, Env, JwtSecret};
 use serde::Deserialize;
-use shared::auth::{AccessGuard, AccessToken, AuthService, Profile, Registration};
-use shared::aws::{self, AwsClients};
-use shared::config::{AuthConfig, Env};
-use shared::domain::{Email, OneTimeCode, Password, PasswordAttempt, PersonName};
-use shared::http::{Authenticated, Client, JsonBody, Problem, api_layers, site};
 
 #[derive(Clone)]
 pub struct AuthState {
@@ -32,9 +39,26 @@ impl AuthState {
     /// settings from `env`, the signing key from Secrets Manager.
     pub async fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = AuthConfig::load(env)?;
-        let secret = aws::jwt_secret(&config.jwt, clients).await?;
-        Ok(Self::new(aws::auth_service(&config, &secret, clients)))
+        let secret = JwtSecret::new(secret_string(clients, &config.jwt.secret_id).await?)?;
+        Ok(Self::new(auth_service(&config, &secret, clients)))
     }
+}
+
+/// The use case on its AWS adapters: accounts in DynamoDB, e-mails queued in
+/// SQS, and an account's jobs and uploads (deleted with it) in DynamoDB and S3.
+pub fn auth_service(config: &AuthConfig, secret: &JwtSecret, clients: &AwsClients) -> Arc<AuthService> {
+    let users = Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table));
+    let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table));
+    let content =
+        JobsOfAccount::new(jobs.clone(), jobs, Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)));
+    let ports = AuthPorts {
+        users: users.clone(),
+        records: users,
+        emails: Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
+        content: Arc::new(content),
+        clock: Arc::new(SystemClock),
+    };
+    Arc::new(AuthService::new(ports, secret.token_service(&config.jwt), secret.code_key()))
 }
 
 impl FromRef<AuthState> for Arc<AccessGuard> {

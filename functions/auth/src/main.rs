@@ -1,8 +1,8 @@
 //! Lambda entry point: wiring only.
 
-use shared::aws::AwsClients;
-use shared::config::Env;
-use shared::telemetry;
+use aws_adapters::AwsClients;
+use platform::config::Env;
+use platform::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use auth::{AuthState, router};
 use axum::body::Body;
+use domain::clock::SystemClock;
+use domain::memory::{self, MemoryEmailQueue};
 use http::StatusCode;
-use shared::adapters::memory::{self, MemoryEmailQueue};
-use shared::clock::SystemClock;
 use tower::ServiceExt;
 
 fn event(name: &str) -> lambda_http::Request {

@@ -3,22 +3,28 @@
 
 use std::sync::Arc;
 
+use aws_adapters::AwsClients;
+use aws_adapters::dynamodb::DynamoUserStore;
+use aws_adapters::dynamodb_jobs::DynamoJobStore;
+use aws_adapters::s3::S3BlobStore;
+use aws_adapters::secrets::secret_string;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use shared::auth::AccessGuard;
-use shared::aws::{self, AwsClients};
-use shared::config::{Env, JobsApiConfig};
-use shared::http::{Authenticated, JsonBody, Problem, api_layers, read_body};
-use shared::jobs::{
+use domain::auth::AccessGuard;
+use domain::clock::SystemClock;
+use domain::jobs::{
     Begin, EngineChoice, IdempotencyKey, Job, JobError, JobId, JobService, OcrMode, Owner, PDF_LINK_LIFETIME,
     ReadingOptions, StoredReply, job_path, outputs,
 };
-use shared::telemetry::record_job;
+use http_edge::{Authenticated, JsonBody, Problem, api_layers, read_body};
+use imaging::document::PdfReader;
+use platform::config::{Env, JobsApiConfig, JwtSecret};
+use platform::telemetry::record_job;
+use serde::Deserialize;
 
 mod responses;
 use responses::{DownloadLink, JobAccepted, JobDetail, JobList, JobView, NextLink, UploadCreated};
@@ -36,13 +42,28 @@ impl JobsApiState {
 
     /// The function's wiring, for the Lambda and the local runner alike:
     /// settings from `env`, the signing key from Secrets Manager.
-    pub async fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = JobsApiConfig::load(env)?;
+    /// `pdf_reader`: how this program reads PDFs (its `main` says).
+    pub async fn from_env(
+        env: &Env,
+        clients: &AwsClients,
+        pdf_reader: PdfReader,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = JobsApiConfig::load(env, pdf_reader)?;
         // PDFs are counted in a confined child: it must be.
-        shared::imaging::sandbox::check_confinement()?;
-        let secret = aws::jwt_secret(&config.jwt, clients).await?;
-        let guard = aws::access_guard(&config.users_table, &config.jwt, &secret, clients);
-        Ok(Self::new(aws::job_service(&config, clients), guard))
+        imaging::document::check_confinement(pdf_reader, config.limits.pdf_confinement)?;
+        let secret = JwtSecret::new(secret_string(clients, &config.jwt.secret_id).await?)?;
+        let users = Arc::new(DynamoUserStore::new(clients.dynamodb(), &config.users_table));
+        let guard = AccessGuard::new(secret.token_service(&config.jwt), users.clone());
+        let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table));
+        let service = JobService::new(
+            jobs.clone(),
+            jobs,
+            Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
+            users,
+            Arc::new(SystemClock),
+            config.limits,
+        );
+        Ok(Self::new(Arc::new(service), guard))
     }
 }
 
@@ -52,7 +73,7 @@ impl FromRef<JobsApiState> for Arc<AccessGuard> {
     }
 }
 
-fn owner(claims: &shared::auth::Claims) -> Owner {
+fn owner(claims: &domain::auth::Claims) -> Owner {
     Owner { id: claims.sub, email: claims.email.clone() }
 }
 

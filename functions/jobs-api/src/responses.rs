@@ -1,8 +1,8 @@
 //! The JSON answers of the jobs API, one type each (their schemas are in
 //! web/openapi.json, which the contract test holds every answer to).
 
+use domain::jobs::{Job, JobId, OcrResult, PresignedUpload, StoredResult, excerpt, job_path};
 use serde::Serialize;
-use shared::jobs::{Job, JobId, OcrResult, PresignedUpload, StoredResult, excerpt, job_path};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

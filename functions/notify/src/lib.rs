@@ -13,12 +13,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_adapters::AwsClients;
+use aws_adapters::dynamodb_deliveries::DynamoDeliveryLog;
+use aws_adapters::ses::SesMailer;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::aws::{self, AwsClients};
-use shared::config::{Env, NotifyConfig};
-use shared::notify::{Delivery, Notifier, NotifyError};
-use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError, RecordQueues};
-use shared::telemetry::emf::{self, Metric};
+use domain::clock::SystemClock;
+use domain::notify::{Delivery, Notifier, NotifyError};
+use platform::config::{ConfigError, Env, NotifyConfig};
+use platform::telemetry::emf::{self, Metric};
+use sqs_host::{BatchWorker, Deadline, RecordError, RecordQueues};
+
+/// How long a claimed e-mail is left to its worker before another may send
+/// it: well over the function's timeout.
+pub const EMAIL_CLAIM_LEASE: time::Duration = time::Duration::minutes(2);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -32,9 +39,16 @@ impl Worker {
     }
 
     /// The function's wiring, for the Lambda and the local runner alike.
-    pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, shared::config::ConfigError> {
-        let (notifier, queues) = aws::notifier(&NotifyConfig::load(env)?, clients);
-        Ok(Self::new(notifier, queues))
+    pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, ConfigError> {
+        let config = NotifyConfig::load(env)?;
+        let notifier = Notifier::new(
+            Arc::new(SesMailer::new(clients.ses(), config.sender.clone())),
+            Arc::new(DynamoDeliveryLog::new(clients.dynamodb(), &config.sent_emails_table)),
+            Arc::new(SystemClock),
+            EMAIL_CLAIM_LEASE,
+        );
+        let queues = RecordQueues::in_sqs(clients, &config.queue_url, &config.dead_letter_queue_url);
+        Ok(Self::new(Arc::new(notifier), queues))
     }
 
     async fn handle_message(&self, message: &SqsMessage) -> Result<(), NotifyError> {
@@ -42,7 +56,7 @@ impl Worker {
         let span = tracing::Span::current();
         span.record("email_id", tracing::field::display(&job.id));
         if let Some(ocr_job) = job.job_id() {
-            shared::telemetry::record_job(&ocr_job);
+            platform::telemetry::record_job(&ocr_job);
         }
         let delivery = self.notifier.deliver(&job).await?;
         tracing::info!(template = job.template(), ?delivery, "e-mail handled");
@@ -62,7 +76,7 @@ impl BatchWorker for Worker {
 
     /// Handles the records that fit before `deadline`.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, &self.queues, |m| async {
+        sqs_host::each_record(&event, deadline, &self.queues, |m| async {
             self.handle_message(m).await.map_err(record_error)
         })
         .await
@@ -84,12 +98,12 @@ mod tests {
         let parked = record_error(NotifyError::Rejected("address on the suppression list".into()));
         let RecordError::Permanent(cause) = parked else { panic!("a rejected recipient is never retried") };
         assert_eq!(
-            shared::errors::chain(cause.as_ref()),
+            domain::errors::chain(cause.as_ref()),
             "the mail service rejected it: address on the suppression list"
         );
         let malformed = Notifier::parse("{").unwrap_err();
         assert!(matches!(record_error(malformed), RecordError::Permanent(_)));
-        let down = NotifyError::Log(shared::ports::StoreError::Unavailable("throttled".into()));
+        let down = NotifyError::Log(domain::ports::StoreError::Unavailable("throttled".into()));
         assert!(matches!(record_error(down), RecordError::Transient(_)));
     }
 }

@@ -9,16 +9,20 @@ pub mod stock;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_adapters::AwsClients;
+use aws_adapters::dynamodb_jobs::DynamoJobStore;
+use aws_adapters::s3::S3BlobStore;
+use aws_adapters::sqs::{SqsEmailQueue, SqsJobQueue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::clock::SystemClock;
+use domain::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, Transient, parse_upload_key};
+use domain::values::UserId;
 use engine::Engines;
+use imaging::document::PdfReader;
 use percent_encoding::percent_decode_str;
-use shared::aws::{self, AwsClients};
-use shared::config::{Env, OcrConfig};
-use shared::domain::UserId;
-use shared::jobs::{ContinueJob, JobId, JobProcessor, JobStatus, Outcome, Report, Transient, parse_upload_key};
-use shared::sqs_batch::RecordQueues;
-use shared::sqs_batch::{self, BatchWorker, Deadline, RecordError};
-use shared::telemetry::emf::{self, Metric};
+use platform::config::{Env, OcrConfig};
+use platform::telemetry::emf::{self, Metric};
+use sqs_host::{BatchWorker, Deadline, RecordError, RecordQueues};
 
 /// S3 URL-encodes keys in notifications, with `+` for spaces.
 fn decode_key(raw: &str) -> String {
@@ -114,17 +118,30 @@ impl Worker {
 
     /// The function's wiring, for the Lambda and the local runner alike; the
     /// models load here, once per container.
-    pub fn from_env(env: &Env, clients: &AwsClients) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = OcrConfig::load(env)?;
+    /// `pdf_reader`: how this program reads PDFs (its `main` says).
+    pub fn from_env(
+        env: &Env,
+        clients: &AwsClients,
+        pdf_reader: PdfReader,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = OcrConfig::load(env, pdf_reader)?;
         // PDFs are drawn in a confined child: it must be.
-        shared::imaging::sandbox::check_confinement()?;
+        imaging::document::check_confinement(pdf_reader, config.limits.pdf_confinement)?;
         // Reads a reference line first: an engine that misreads on this CPU
         // fails initialisation (Lambda reports an init error) instead of
         // marking jobs DONE with wrong text.
         let recognizer = Arc::new(Engines::load_checked(config.models_dir.as_deref())?);
-        let processor = aws::job_processor(&config, clients, recognizer);
-        let queues = aws::record_queues(clients, &config.ocr_queue_url, &config.dead_letter_queue_url);
-        Ok(Self::new(processor, config.uploads_bucket, queues))
+        let processor = JobProcessor::new(
+            Arc::new(DynamoJobStore::new(clients.dynamodb(), &config.jobs_table)),
+            Arc::new(S3BlobStore::new(clients.s3(), &config.uploads_bucket)),
+            Arc::new(SqsEmailQueue::new(clients.sqs(), &config.email_queue_url)),
+            Arc::new(SqsJobQueue::new(clients.sqs(), &config.ocr_queue_url)),
+            recognizer,
+            Arc::new(SystemClock),
+            config.limits,
+        );
+        let queues = RecordQueues::in_sqs(clients, &config.ocr_queue_url, &config.dead_letter_queue_url);
+        Ok(Self::new(Arc::new(processor), config.uploads_bucket, queues))
     }
 
     async fn handle_message(&self, message: &SqsMessage, deadline: Option<Deadline>) -> Result<(), WorkerError> {
@@ -151,7 +168,7 @@ impl Worker {
     }
 
     async fn process(&self, owner: &UserId, job: &JobId, deadline: Option<Deadline>) -> Result<(), WorkerError> {
-        shared::telemetry::record_job(job);
+        platform::telemetry::record_job(job);
         let finish_by = deadline.map(|d| d.at.into_std());
         let outcome = self.processor.process(owner, job, finish_by).await?;
         match outcome {
@@ -175,7 +192,7 @@ impl BatchWorker for Worker {
     /// job (FAILED) and acknowledged; a message that is no upload
     /// notification of our bucket is parked with the reason.
     async fn handle_batch(&self, event: SqsEvent, deadline: Option<Deadline>) -> SqsBatchResponse {
-        sqs_batch::each_record(&event, deadline, &self.queues, |m| async move {
+        sqs_host::each_record(&event, deadline, &self.queues, |m| async move {
             self.handle_message(m, deadline).await.map_err(record_error)
         })
         .await
@@ -211,7 +228,7 @@ mod tests {
     fn a_message_not_ours_is_parked_with_its_reason_trouble_with_a_job_retried() {
         let foreign = WorkerError::ForeignBucket { bucket: "theirs".into(), ours: "ours".into() };
         let RecordError::Permanent(cause) = record_error(foreign) else { panic!("another bucket's object is parked") };
-        assert_eq!(shared::errors::chain(cause.as_ref()), "an object of bucket theirs, not of ours");
+        assert_eq!(domain::errors::chain(cause.as_ref()), "an object of bucket theirs, not of ours");
         let junk = parse_notification("not json").unwrap_err();
         assert!(matches!(record_error(WorkerError::NotANotification(junk)), RecordError::Permanent(_)));
         let busy = Transient("job 1 is being processed by another worker".into());

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use crate::engine::sha256_hex;
+use domain::jobs::ports::RecognizeError;
+use domain::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
 use ocrs::{ImageSource, OcrEngine, OcrEngineParams, TextItem};
 use rten::Model;
-use shared::jobs::ports::RecognizeError;
-use shared::jobs::{BoundingBox, EngineInfo, Recognized, TextLine};
 
 /// SHA-256 of the official ocrs models embedded by the ikvmt crates
 /// (checked by a test, and reported with every result).

@@ -38,8 +38,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use domain::jobs::ports::TextRecognizer;
 use local::fixtures::{self, Fixture, ReceiptLayout, cer, in_reference_order, load_font, normalise};
-use shared::jobs::ports::TextRecognizer;
 
 const PROSE: [&str; 4] = [
     "Invoice 2026-117 was paid on 14 March.",
@@ -212,8 +212,8 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
+    use domain::jobs::{EngineChoice, Recognized};
     use ocr_worker::engine::FastEngine;
-    use shared::jobs::{EngineChoice, Recognized};
     type Recognize = Box<dyn Fn(&image::DynamicImage) -> Result<Recognized>>;
     let ours = |choice, straightens: bool| -> Result<Recognize> {
         let engine = FastEngine::embedded_with(choice, engine_params()?)?;
@@ -242,7 +242,7 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
         text = result.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
         how = result.straightening;
     }
-    let shared::imaging::straighten::Straightening { rotation, skew_degrees } = how;
+    let imaging::straighten::Straightening { rotation, skew_degrees } = how;
     println!("{} {rotation} {skew_degrees}\n{text}", median(times));
     Ok(())
 }
@@ -270,8 +270,8 @@ impl TextRecognizer for Timed {
     fn recognize(
         &self,
         image: &image::DynamicImage,
-        engine: shared::jobs::EngineChoice,
-    ) -> Result<shared::jobs::Recognized, shared::jobs::ports::RecognizeError> {
+        engine: domain::jobs::EngineChoice,
+    ) -> Result<domain::jobs::Recognized, domain::jobs::ports::RecognizeError> {
         let started = Instant::now();
         let recognized = self.engines.recognize(image, engine);
         *self.millis.lock().unwrap() += started.elapsed().as_secs_f64() * 1000.0;
@@ -283,18 +283,20 @@ impl TextRecognizer for Timed {
 /// against the in-memory stores: fetch, decode or draw, recognise, write
 /// the outputs (result JSON, page JPEG, searchable PDF), finish.
 fn job_child(path: &Path) -> Result<()> {
-    use shared::adapters::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobQueue, MemoryJobStore};
-    use shared::jobs::{JobProcessor, JobService, Owner, ProcessorLimits, UploadLimits};
+    use domain::jobs::{JobProcessor, JobService, Owner, ProcessorLimits, UploadLimits};
+    use domain::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobQueue, MemoryJobStore};
+    use imaging::document::PdfReader;
     use std::sync::Arc;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let jobs = Arc::new(MemoryJobStore::default());
         let blobs = Arc::new(MemoryBlobStore::default());
-        let clock = Arc::new(shared::clock::SystemClock);
+        let clock = Arc::new(domain::clock::SystemClock);
         let recognizer =
             Arc::new(Timed { engines: ocr_worker::engine::Engines::embedded()?, millis: Default::default() });
-        let limits = UploadLimits { max_direct_bytes: 64 << 20, ..Default::default() };
-        let accounts = Arc::new(shared::adapters::memory::EveryAccountExists);
+        let limits =
+            UploadLimits { max_direct_bytes: 64 << 20, pdf_reader: PdfReader::InProcess, ..Default::default() };
+        let accounts = Arc::new(domain::memory::EveryAccountExists);
         let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), limits);
         let processor = JobProcessor::new(
             jobs.clone(),
@@ -303,10 +305,10 @@ fn job_child(path: &Path) -> Result<()> {
             Arc::new(MemoryJobQueue::default()),
             recognizer.clone(),
             clock,
-            ProcessorLimits { max_object_bytes: 64 << 20, ..Default::default() },
+            ProcessorLimits { max_object_bytes: 64 << 20, pdf_reader: PdfReader::InProcess, ..Default::default() },
         );
         let owner =
-            Owner { id: shared::domain::UserId::new(), email: shared::domain::Email::parse("bench@example.org")? };
+            Owner { id: domain::values::UserId::new(), email: domain::values::Email::parse("bench@example.org")? };
         let job = service.submit(&owner, std::fs::read(path)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
         processor.process(&owner.id, &job.id, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -343,10 +345,11 @@ impl Totals {
 /// Draws and reads every page of `pdf` at `dpi`; prints one line per page:
 /// `render_ms ocr_ms` then the page's text, pages separated by a form feed.
 fn document_child(pdf: &Path, dpi: f32) -> Result<()> {
-    use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
+    use imaging::document::{DocumentLimits, PdfReader, inspect_document, render_page};
     let recognizer = ocr_worker::engine::FastEngine::embedded()?;
     let bytes = std::fs::read(pdf)?;
-    let limits = DocumentLimits { pdf_dpi: dpi, ..Default::default() };
+    // In this process: the bench times drawing, not the child's start.
+    let limits = DocumentLimits { pdf_dpi: dpi, pdf_reader: PdfReader::InProcess, ..Default::default() };
     let info = inspect_document(&bytes, &limits)?;
     let mut pages = Vec::new();
     for index in 0..info.pages {
@@ -395,7 +398,7 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
             (1..=10).map(|n| fixtures::letter_page(&font, 2550, 3300, px, n, (20.0 * 42.0 / px) as usize)).collect();
         let gray: Vec<_> = pages.iter().map(|p| image::DynamicImage::ImageRgb8(p.image.clone()).into_luma8()).collect();
         let pdf = out.join(format!("letter-10-pages-300dpi-{pt}pt.pdf"));
-        std::fs::write(&pdf, shared::imaging::document::testing::scanned_pdf(&gray, 300.0))?;
+        std::fs::write(&pdf, imaging::testing::scanned_pdf(&gray, 300.0))?;
         for &dpi in dpis {
             let mut command = Command::new(std::env::current_exe()?);
             command.arg("--pdf-child").arg(&pdf).arg(dpi.to_string()).env("RTEN_NUM_THREADS", "1");
@@ -590,7 +593,7 @@ fn turned_dataset_bench(dir: &Path, turns: &[f32]) -> Result<()> {
                 .unwrap_or_default();
             let turned_path = scratch.join(format!("{index}.png"));
             let image = image::open(path)?;
-            shared::imaging::straighten::turned_by(&image, turn).save(&turned_path)?;
+            imaging::straighten::turned_by(&image, turn).save(&turned_path)?;
             let run = engine("fast", &turned_path, 1)?;
             let (rotation, skew) = run.straightening.context("the engine said nothing of the turn")?;
             if turn == 0.0 {
@@ -633,14 +636,14 @@ fn turned_dataset_bench(dir: &Path, turns: &[f32]) -> Result<()> {
 /// glyphs off the page is not used): drawn and read from its own
 /// text, against drawn and read by OCR; pages per second of each.
 fn text_layer_bench(runs: usize) -> Result<()> {
-    use shared::imaging::document::{DocumentLimits, inspect_document, render_page};
-    use shared::imaging::text_layer::testing::{Setting, text_page};
+    use imaging::document::{DocumentLimits, PdfReader, inspect_document, render_page};
+    use imaging::text_layer::testing::{Setting, text_page};
     let lines: Vec<String> = (0..30)
         .map(|i| format!("Line {i:02}: the council will review the harbour bridge plans in spring, item {}", i * 37))
         .collect();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let pdf = text_page(&lines, Setting::Plain);
-    let limits = DocumentLimits::default();
+    let limits = DocumentLimits { pdf_reader: PdfReader::InProcess, ..Default::default() };
     let info = inspect_document(&pdf, &limits)?;
     let engine = ocr_worker::engine::FastEngine::embedded()?;
     let (mut text_ms, mut ocr_ms) = (Vec::new(), Vec::new());

@@ -82,18 +82,23 @@ fn letter(font: &ab_glyph::FontVec, i: usize) -> Vec<u8> {
 }
 
 fn main() -> Result<()> {
-    shared::imaging::sandbox::serve_if_child();
-    bench()
+    let pdf_reader = imaging::document::serve_if_child();
+    bench(pdf_reader)
 }
 
 #[tokio::main]
-async fn bench() -> Result<()> {
+async fn bench(pdf_reader: imaging::document::PdfReader) -> Result<()> {
     let args = parse_args()?;
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         bail!("AWS_ENDPOINT_URL is not set: run ./dev pipeline-bench");
     }
-    let options =
-        Options { run_ocr_worker: true, run_notify_worker: true, max_pollers: args.max_pollers, ..Options::for_test() };
+    let options = Options {
+        run_ocr_worker: true,
+        run_notify_worker: true,
+        max_pollers: args.max_pollers,
+        pdf_reader,
+        ..Options::for_test()
+    };
     let system = LocalSystem::start(options).await?;
     let (_, token) = system.direct_account("pipeline-bench@example.org").await?;
     let font = local::fixtures::load_font("DejaVuSans.ttf")?;

@@ -5,10 +5,12 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::email::{EmailJob, EmailMessage};
+use imaging::document::PdfReader;
+use imaging::sandbox::ChildProgram;
 use local::{LocalSystem, Options};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use shared::email::{EmailJob, EmailMessage};
 
 pub const PASSWORD: &str = "analytical engine";
 
@@ -22,7 +24,7 @@ impl TestApp {
         Self::spawn_with(Options::for_test()).await
     }
 
-    pub async fn spawn_with(options: Options) -> Self {
+    pub async fn spawn_with(mut options: Options) -> Self {
         assert!(
             std::env::var_os("AWS_ENDPOINT_URL").is_some(),
             "AWS_ENDPOINT_URL is not set: run the tests with ./dev test, which starts the emulator"
@@ -31,8 +33,9 @@ impl TestApp {
         // runner's binary, since this test binary cannot be its own child.
         // (The CLI's tests, which share this file, have no such binary at
         // hand and draw PDFs in process.)
-        if let Some(program) = option_env!("CARGO_BIN_EXE_local") {
-            shared::imaging::sandbox::use_program(program);
+        static RUNNER: std::sync::OnceLock<Option<ChildProgram>> = std::sync::OnceLock::new();
+        if let Some(program) = *RUNNER.get_or_init(|| option_env!("CARGO_BIN_EXE_local").map(ChildProgram::new)) {
+            options.pdf_reader = PdfReader::Confined(program);
         }
         let system = LocalSystem::start(options).await.expect("the local system starts");
         Self { system, http: reqwest::Client::new() }

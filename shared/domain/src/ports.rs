@@ -3,7 +3,7 @@
 //! domain's own ports are beside it (`auth::ports`, `jobs::ports`,
 //! `email::EmailQueue`, `notify::ports`); none of them is imported here.
 //! The in-memory adapters are in `memory`; the AWS ones (DynamoDB, S3,
-//! SQS, SES) in the `shared` crate, which this crate cannot see.
+//! SQS, SES) in the `aws-adapters` crate, which this crate cannot see.
 
 use async_trait::async_trait;
 

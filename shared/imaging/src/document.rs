@@ -3,82 +3,49 @@
 //! page). Every other image is a document of one page. The type is read from
 //! the bytes; page count, page sizes and encryption are checked before any
 //! page is drawn, and each page is drawn on its own, so memory holds one
-//! page at a time.
+//! page at a time. A PDF is read where the limits say: in a confined child
+//! of this program, which calls [`serve_if_child`] first thing in `main`.
 
 use std::io::Cursor;
 
-use hayro::hayro_syntax::{LoadPdfError, Pdf};
-use image::{DynamicImage, GrayImage, ImageFormat};
+use image::{DynamicImage, GrayImage};
 
-use super::sandbox::{self, Confinement};
-use super::text_layer::{LayerLine, Unusable};
-use super::{ImageProblem, inspect};
+pub use crate::page::{
+    DEFAULT_MAX_PAGES, DEFAULT_PDF_DPI, DocumentInfo, DocumentKind, DocumentLimits, PdfReader, RenderedPage,
+};
+use crate::page::{check_pixels, count_pages, unreadable};
+use crate::pdf_child::{self, PdfTask};
+use crate::sandbox::{self, Confinement, Reach};
+use crate::{ImageProblem, inspect};
 
-/// Rasterization resolution for PDF pages. 8 pt text is 22 px tall at 200
-/// dpi, which the recogniser reads; docs/api.md, "Documents", has the figures.
-pub const DEFAULT_PDF_DPI: f32 = 200.0;
-pub const DEFAULT_MAX_PAGES: u32 = 50;
-/// A PDF page larger than this on a side (in points: 200 inches, the limit
-/// of the PDF specification's own implementation notes) is refused.
-const MAX_PAGE_POINTS: f32 = 14_400.0;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DocumentLimits {
-    /// Per page.
-    pub max_pixels: u64,
-    pub max_pages: u32,
-    pub pdf_dpi: f32,
-    /// What opening a PDF or drawing one of its pages may take.
-    pub confinement: Confinement,
+/// In `main`, before anything else: in a PDF reader's child, reads what it
+/// is asked and exits; otherwise returns how this program reads PDFs (in
+/// confined children of itself), to be handed to its configuration.
+pub fn serve_if_child() -> PdfReader {
+    sandbox::serve_if_child::<PdfTask>().map_or(PdfReader::Unavailable, PdfReader::Confined)
 }
 
-impl Default for DocumentLimits {
-    fn default() -> Self {
-        Self {
-            max_pixels: super::DEFAULT_MAX_PIXELS,
-            max_pages: DEFAULT_MAX_PAGES,
-            pdf_dpi: DEFAULT_PDF_DPI,
-            confinement: Confinement::DRAWING,
-        }
+/// The start-up self-check of a function that reads PDFs: its child must
+/// start, and reach nothing but its pipes. A function whose PDF reader is
+/// not confined (a kernel without seccomp, a program that never called
+/// [`serve_if_child`]) fails its initialisation instead of reading PDFs.
+/// `None` for a test's reader in process.
+pub fn check_confinement(reader: PdfReader, confinement: Confinement) -> Result<Option<Reach>, ImageProblem> {
+    let program = match reader {
+        PdfReader::Confined(program) => program,
+        PdfReader::Unavailable => return Err(no_reader()),
+        #[cfg(any(test, feature = "test-util"))]
+        PdfReader::InProcess => return Ok(None),
+    };
+    let reach = sandbox::probe(program, confinement)?;
+    if !reach.is_confined() {
+        return Err(ImageProblem::ReaderUnavailable(format!("it can reach more than its pipes: {reach:?}")));
     }
+    Ok(Some(reach))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentKind {
-    /// One page, any supported image format but TIFF.
-    Image(ImageFormat),
-    Tiff,
-    Pdf,
-}
-
-/// What an upload is, from its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DocumentInfo {
-    pub kind: DocumentKind,
-    pub pages: u32,
-}
-
-impl DocumentInfo {
-    pub fn mime_type(&self) -> &'static str {
-        match self.kind {
-            DocumentKind::Image(format) => format.to_mime_type(),
-            DocumentKind::Tiff => "image/tiff",
-            DocumentKind::Pdf => "application/pdf",
-        }
-    }
-}
-
-/// A page drawn for recognition, and the resolution it was drawn at (for
-/// a searchable PDF of the same size as the original).
-#[derive(Debug)]
-pub struct RenderedPage {
-    pub image: DynamicImage,
-    pub dpi: f32,
-    /// The EXIF orientation (2–8) applied to an image (see `decode`).
-    pub orientation_applied: Option<u8>,
-    /// A PDF page's own text (see `text_layer`), in the drawn page's
-    /// pixels, or why it is not to be used; `None` for an image.
-    pub text_layer: Option<Result<Vec<LayerLine>, Unusable>>,
+fn no_reader() -> ImageProblem {
+    ImageProblem::ReaderUnavailable("this program has no confined PDF reader (see document::serve_if_child)".into())
 }
 
 /// A PDF starts with `%PDF-`, possibly after some junk (readers allow 1 KB).
@@ -94,10 +61,15 @@ fn is_tiff(bytes: &[u8]) -> bool {
 }
 
 /// Identifies the upload and checks its pages against `limits`. Draws no
-/// page. A PDF is opened in the [`sandbox`] when this process has one.
+/// page. A PDF is opened where `limits.pdf_reader` says.
 pub fn inspect_document(bytes: &[u8], limits: &DocumentLimits) -> Result<DocumentInfo, ImageProblem> {
     if is_pdf(bytes) {
-        let pages = sandbox::inspect_pdf(bytes, limits, limits.confinement)?;
+        let pages = match limits.pdf_reader {
+            PdfReader::Confined(program) => pdf_child::inspect(program, bytes, limits).0?,
+            PdfReader::Unavailable => return Err(no_reader()),
+            #[cfg(any(test, feature = "test-util"))]
+            PdfReader::InProcess => crate::pdf::inspect(bytes, limits)?,
+        };
         return Ok(DocumentInfo { kind: DocumentKind::Pdf, pages });
     }
     if is_tiff(bytes) {
@@ -128,137 +100,22 @@ pub fn render_page(
 ) -> Result<RenderedPage, ImageProblem> {
     match info.kind {
         DocumentKind::Image(_) => {
-            let upright = super::decode(bytes, limits.max_pixels)?;
+            let upright = crate::decode(bytes, limits.max_pixels)?;
             let orientation_applied = upright.orientation_applied;
             Ok(RenderedPage { image: upright.image, dpi: ASSUMED_IMAGE_DPI, orientation_applied, text_layer: None })
         }
         DocumentKind::Tiff => tiff_page(bytes, index, limits),
-        DocumentKind::Pdf => sandbox::draw_pdf_page(bytes, info, index, limits, limits.confinement),
+        DocumentKind::Pdf => match limits.pdf_reader {
+            PdfReader::Confined(program) => pdf_child::draw(program, bytes, index, limits).0,
+            PdfReader::Unavailable => Err(no_reader()),
+            #[cfg(any(test, feature = "test-util"))]
+            PdfReader::InProcess => crate::pdf::draw_page(bytes, index, limits),
+        },
     }
 }
 
 /// Images rarely say their resolution truthfully; a scan's is commonly this.
 const ASSUMED_IMAGE_DPI: f32 = 150.0;
-
-fn count_pages(pages: usize, limits: &DocumentLimits) -> Result<u32, ImageProblem> {
-    if pages == 0 {
-        return Err(ImageProblem::Unreadable("the document has no pages".into()));
-    }
-    if pages > limits.max_pages as usize {
-        return Err(ImageProblem::TooManyPages { limit: limits.max_pages });
-    }
-    Ok(pages as u32)
-}
-
-fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), ImageProblem> {
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels == 0 {
-        return Err(ImageProblem::Unreadable("a page has no pixels".into()));
-    }
-    if pixels > max_pixels {
-        return Err(ImageProblem::TooManyPixels { width, height, pixels, limit: max_pixels });
-    }
-    Ok(())
-}
-
-fn unreadable(e: impl std::fmt::Display) -> ImageProblem {
-    ImageProblem::Unreadable(e.to_string())
-}
-
-// PDF -------------------------------------------------------------------
-
-fn open_pdf(bytes: &[u8]) -> Result<Pdf, ImageProblem> {
-    Pdf::new(bytes.to_vec()).map_err(|e| match e {
-        LoadPdfError::Decryption(_) => ImageProblem::Encrypted,
-        LoadPdfError::Invalid => ImageProblem::Unreadable("the PDF's structure cannot be read".into()),
-    })
-}
-
-/// The page's size in pixels at the configured resolution, lowered for a
-/// page too large to draw whole at it.
-fn pdf_page_pixels(
-    (width, height): (f32, f32),
-    index: usize,
-    limits: &DocumentLimits,
-) -> Result<(u32, u32, f32), ImageProblem> {
-    if !(width.is_finite() && height.is_finite()) || width < 1.0 || height < 1.0 {
-        return Err(ImageProblem::Unreadable(format!("page {} has no size", index + 1)));
-    }
-    if width > MAX_PAGE_POINTS || height > MAX_PAGE_POINTS {
-        return Err(ImageProblem::PageTooLarge {
-            page: index as u32 + 1,
-            width_pt: width as u32,
-            height_pt: height as u32,
-        });
-    }
-    let mut dpi = limits.pdf_dpi;
-    let pixels_at = |dpi: f32| f64::from(width * dpi / 72.0) * f64::from(height * dpi / 72.0);
-    if pixels_at(dpi) > limits.max_pixels as f64 {
-        dpi *= (limits.max_pixels as f64 / pixels_at(dpi)).sqrt() as f32 * 0.99;
-    }
-    // The rasterizer draws at most 65535 pixels on a side.
-    dpi = dpi.min(65_535.0 * 72.0 / width.max(height));
-    let (w, h) = ((width * dpi / 72.0).round() as u32, (height * dpi / 72.0).round() as u32);
-    Ok((w.max(1), h.max(1), dpi))
-}
-
-/// The PDF's pages, counted and measured in this process (the sandbox's
-/// child calls it).
-pub(super) fn inspect_pdf_here(bytes: &[u8], limits: &DocumentLimits) -> Result<u32, ImageProblem> {
-    let pdf = open_pdf(bytes)?;
-    let pages = count_pages(pdf.pages().len(), limits)?;
-    for (index, page) in pdf.pages().iter().enumerate() {
-        pdf_page_pixels(page.render_dimensions(), index, limits)?;
-    }
-    Ok(pages)
-}
-
-/// Page `index` of a PDF, drawn in this process (the sandbox's child calls
-/// it).
-pub(super) fn draw_pdf_page_here(
-    bytes: &[u8],
-    _info: &DocumentInfo,
-    index: u32,
-    limits: &DocumentLimits,
-) -> Result<RenderedPage, ImageProblem> {
-    use hayro::hayro_interpret::InterpreterSettings;
-    use hayro::vello_cpu::color::palette::css::WHITE;
-    use hayro::{PixmapSettings, RenderCache, RenderSettings};
-
-    let pdf = open_pdf(bytes)?;
-    let page = pdf
-        .pages()
-        .get(index as usize)
-        .ok_or_else(|| ImageProblem::Unreadable(format!("the PDF has no page {}", index + 1)))?;
-    let (_, _, dpi) = pdf_page_pixels(page.render_dimensions(), index as usize, limits)?;
-    let scale = dpi / 72.0;
-    // The text first: a page that draws too many glyphs is refused before
-    // it is drawn.
-    let text_layer = match super::text_layer::page_text(page, scale) {
-        Err(Unusable::TooManyGlyphs) => {
-            return Err(ImageProblem::TooDemanding(format!(
-                "page {} draws more than {} characters",
-                index + 1,
-                super::text_layer::MAX_GLYPHS_PER_PAGE
-            )));
-        }
-        layer => Some(layer),
-    };
-    let cache = RenderCache::new();
-    let settings = PixmapSettings { x_scale: scale, y_scale: scale, bg_color: WHITE };
-    let pixmap = hayro::render(page, &cache, &InterpreterSettings::default(), &RenderSettings::default(), &settings);
-    let (width, height) = (u32::from(pixmap.width()), u32::from(pixmap.height()));
-    // Opaque on white, so premultiplied RGBA is plain RGBA; the recogniser
-    // reads grey, and a grey page takes a quarter of the memory.
-    let gray: Vec<u8> = pixmap
-        .data_as_u8_slice()
-        .chunks_exact(4)
-        .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8)
-        .collect();
-    let image = GrayImage::from_raw(width, height, gray)
-        .ok_or_else(|| ImageProblem::Corrupt(format!("page {} could not be drawn", index + 1)))?;
-    Ok(RenderedPage { image: DynamicImage::ImageLuma8(image), dpi, orientation_applied: None, text_layer })
-}
 
 // TIFF ------------------------------------------------------------------
 
@@ -338,102 +195,16 @@ fn tiff_dpi(decoder: &mut tiff::decoder::Decoder<Cursor<&[u8]>>) -> Option<f32> 
     (30.0..=2400.0).contains(&dpi).then_some(dpi)
 }
 
-/// Documents for tests: PDFs drawn from images or with real text, and
-/// multi-page TIFFs.
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing {
-    use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
-
-    /// A PDF whose pages are these grey images (a scan), each drawn at `dpi`.
-    pub fn scanned_pdf(pages: &[image::GrayImage], dpi: f32) -> Vec<u8> {
-        let mut pdf = Pdf::new();
-        let catalog = Ref::new(1);
-        let tree = Ref::new(2);
-        let mut next = 3;
-        let mut alloc = || {
-            next += 1;
-            Ref::new(next - 1)
-        };
-        let mut page_refs = Vec::new();
-        let mut objects = Vec::new();
-        for image in pages {
-            let (page, picture, content) = (alloc(), alloc(), alloc());
-            page_refs.push(page);
-            objects.push((page, picture, content, image));
-        }
-        pdf.catalog(catalog).pages(tree);
-        pdf.pages(tree).kids(page_refs.iter().copied()).count(pages.len() as i32);
-        for (page, picture, content, image) in objects {
-            let (w, h) = (image.width() as f32 * 72.0 / dpi, image.height() as f32 * 72.0 / dpi);
-            let mut p = pdf.page(page);
-            p.media_box(Rect::new(0.0, 0.0, w, h)).parent(tree).contents(content);
-            p.resources().x_objects().pair(Name(b"Im0"), picture);
-            p.finish();
-            let compressed = miniz_deflate(image.as_raw());
-            let mut x = pdf.image_xobject(picture, &compressed);
-            x.filter(Filter::FlateDecode);
-            x.width(image.width() as i32).height(image.height() as i32);
-            x.color_space().device_gray();
-            x.bits_per_component(8);
-            x.finish();
-            let mut c = Content::new();
-            c.save_state().transform([w, 0.0, 0.0, h, 0.0, 0.0]).x_object(Name(b"Im0")).restore_state();
-            pdf.stream(content, &c.finish());
-        }
-        pdf.finish()
-    }
-
-    /// A one-page PDF with real text (Helvetica), `lines` from the top.
-    pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
-        let mut pdf = Pdf::new();
-        let (catalog, tree, page, content, font) = (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4), Ref::new(5));
-        pdf.catalog(catalog).pages(tree);
-        pdf.pages(tree).kids([page]).count(1);
-        let mut p = pdf.page(page);
-        p.media_box(Rect::new(0.0, 0.0, 612.0, 792.0)).parent(tree).contents(content);
-        p.resources().fonts().pair(Name(b"F1"), font);
-        p.finish();
-        pdf.type1_font(font).base_font(Name(b"Helvetica"));
-        pdf.stream(content, &text_lines(lines));
-        pdf.finish()
-    }
-
-    /// A content stream of `lines` in 14-pt font `F1`, from 1 inch below a
-    /// US Letter page's top, 1 inch from its left.
-    pub fn text_lines(lines: &[&str]) -> Vec<u8> {
-        let mut c = Content::new();
-        for (i, line) in lines.iter().enumerate() {
-            c.begin_text()
-                .set_font(Name(b"F1"), 14.0)
-                .next_line(72.0, 720.0 - 24.0 * i as f32)
-                .show(Str(line.as_bytes()))
-                .end_text();
-        }
-        c.finish().to_vec()
-    }
-
-    /// A TIFF of these grey pages, one IFD each.
-    pub fn multipage_tiff(pages: &[image::GrayImage]) -> Vec<u8> {
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut encoder = tiff::encoder::TiffEncoder::new(&mut out).unwrap();
-        for page in pages {
-            encoder.write_image::<tiff::encoder::colortype::Gray8>(page.width(), page.height(), page.as_raw()).unwrap();
-        }
-        out.into_inner()
-    }
-
-    fn miniz_deflate(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(data).unwrap();
-        encoder.finish().unwrap()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testing::*;
     use super::*;
+    use crate::testing::*;
+
+    /// PDFs read in this process: the child is the local runner's binary,
+    /// tested in `local/tests/hostile_documents.rs`.
+    fn in_process() -> DocumentLimits {
+        DocumentLimits { pdf_reader: PdfReader::InProcess, ..Default::default() }
+    }
 
     fn page(width: u32, height: u32, shade: u8) -> image::GrayImage {
         image::GrayImage::from_fn(width, height, |x, _| image::Luma([if x < width / 2 { shade } else { 255 }]))
@@ -442,7 +213,7 @@ mod tests {
     #[test]
     fn a_scanned_pdf_is_inspected_then_drawn_page_by_page() {
         let pdf = scanned_pdf(&[page(300, 400, 0), page(400, 300, 100)], 100.0);
-        let limits = DocumentLimits { pdf_dpi: 100.0, ..Default::default() };
+        let limits = DocumentLimits { pdf_dpi: 100.0, ..in_process() };
         let info = inspect_document(&pdf, &limits).unwrap();
         assert_eq!(info, DocumentInfo { kind: DocumentKind::Pdf, pages: 2 });
         assert_eq!(info.mime_type(), "application/pdf");
@@ -456,7 +227,7 @@ mod tests {
     #[test]
     fn a_text_pdf_is_drawn_with_its_standard_font() {
         let pdf = text_pdf(&["Hello"]);
-        let limits = DocumentLimits::default();
+        let limits = in_process();
         let info = inspect_document(&pdf, &limits).unwrap();
         let drawn = render_page(&pdf, &info, 0, &limits).unwrap();
         let (w, h) = (drawn.image.width(), drawn.image.height());
@@ -466,9 +237,28 @@ mod tests {
     }
 
     #[test]
+    fn without_a_reader_a_pdf_is_refused_and_images_are_read() {
+        let limits = DocumentLimits::default();
+        assert_eq!(limits.pdf_reader, PdfReader::Unavailable, "no reader unless the program names one");
+        assert!(matches!(inspect_document(&text_pdf(&["Hello"]), &limits), Err(ImageProblem::ReaderUnavailable(_))));
+        let info = DocumentInfo { kind: DocumentKind::Pdf, pages: 1 };
+        assert!(matches!(
+            render_page(&text_pdf(&["Hello"]), &info, 0, &limits),
+            Err(ImageProblem::ReaderUnavailable(_))
+        ));
+        assert!(matches!(
+            check_confinement(limits.pdf_reader, limits.confinement),
+            Err(ImageProblem::ReaderUnavailable(_))
+        ));
+        let tiff = multipage_tiff(&[page(50, 60, 0)]);
+        assert_eq!(inspect_document(&tiff, &limits).unwrap().pages, 1);
+        assert_eq!(inspect_document(&crate::testing::png(20, 10), &limits).unwrap().pages, 1);
+    }
+
+    #[test]
     fn a_multipage_tiff_gives_each_page() {
         let tiff = multipage_tiff(&[page(50, 60, 0), page(70, 40, 0), page(30, 30, 0)]);
-        let limits = DocumentLimits::default();
+        let limits = in_process();
         let info = inspect_document(&tiff, &limits).unwrap();
         assert_eq!(info, DocumentInfo { kind: DocumentKind::Tiff, pages: 3 });
         let second = render_page(&tiff, &info, 1, &limits).unwrap();
@@ -477,7 +267,7 @@ mod tests {
 
     #[test]
     fn hostile_documents_are_refused_before_drawing() {
-        let limits = DocumentLimits { max_pages: 3, ..Default::default() };
+        let limits = DocumentLimits { max_pages: 3, ..in_process() };
         let pages: Vec<_> = (0..4).map(|_| page(10, 10, 0)).collect();
         assert_eq!(inspect_document(&scanned_pdf(&pages, 72.0), &limits), Err(ImageProblem::TooManyPages { limit: 3 }));
         assert_eq!(inspect_document(&multipage_tiff(&pages), &limits), Err(ImageProblem::TooManyPages { limit: 3 }));
@@ -506,7 +296,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_and_mixed_pages_neither_crash_nor_hang() {
-        let limits = DocumentLimits::default();
+        let limits = in_process();
         // 100 000 nested arrays, and as many nested dictionaries, in the page
         // (the object offsets are off after the insertion: readers repair).
         for (open, close) in [(&b"["[..], &b"]"[..]), (b"<< /A ", b" >>")] {
@@ -538,12 +328,5 @@ mod tests {
         assert_eq!(info.pages, 2);
         let rgb = render_page(&tiff, &info, 1, &limits).unwrap().image;
         assert_eq!((rgb.width(), rgb.height(), rgb.color().has_color()), (2, 2, true));
-    }
-
-    #[test]
-    fn a_large_page_is_drawn_at_a_lower_resolution_within_the_pixel_limit() {
-        let limits = DocumentLimits { max_pixels: 1_000_000, ..Default::default() };
-        let (w, h, dpi) = pdf_page_pixels((612.0, 792.0), 0, &limits).unwrap();
-        assert!(u64::from(w) * u64::from(h) <= 1_000_000 && dpi < 200.0, "{w}×{h} at {dpi}");
     }
 }

@@ -138,9 +138,9 @@ pub fn form_fan_out(depth: u32) -> Vec<u8> {
 }
 
 /// `pages` US Letter pages that share one content stream, which draws a
-/// form that draws the next twice, `depth` deep, down to one glyph: 2^depth
-/// glyphs a page from a few kilobytes (the text-layer fan-out a security
-/// review sent).
+/// form twice that draws the next twice, `depth` forms deep, down to one
+/// glyph at one place: 2^depth glyphs a page from a few kilobytes (the
+/// text-layer fan-out a security review sent).
 pub fn glyph_fan_out(depth: u32, pages: u32) -> Vec<u8> {
     let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", i + 4)).collect();
     let mut objects: Vec<Vec<u8>> =
@@ -149,7 +149,7 @@ pub fn glyph_fan_out(depth: u32, pages: u32) -> Vec<u8> {
     let content = 3;
     let font = 4 + pages as usize;
     let first_form = font + 1;
-    objects.push(stream("", b"/F0 Do"));
+    objects.push(stream("", b"/F0 Do /F0 Do"));
     for _ in 0..pages {
         objects.push(
             format!(

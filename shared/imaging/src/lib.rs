@@ -1,12 +1,24 @@
 //! Image sniffing and guarded decoding. The type is decided by magic bytes,
 //! never by a Content-Type header or a file name, and dimensions are checked
 //! from the header before a single pixel is decoded (pixel bombs).
+//!
+//! Its modules build on each other one way, each on those before it:
+//! [`sandbox`] (a confined child, knowing nothing of documents) ← [`page`]
+//! (what every reader shares: limits, a drawn page, a page's own text) ←
+//! [`text_layer`] and `pdf` (reading PDFs, unconfined) ← [`pdf_child`]
+//! (reading them in the sandbox) ← [`document`] (an upload, dispatched by
+//! its kind). [`straighten`] stands alone.
 
 pub mod document;
 #[cfg(any(test, feature = "test-util"))]
 pub mod hostile_pdfs;
+pub mod page;
+mod pdf;
+pub mod pdf_child;
 pub mod sandbox;
 pub mod straighten;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod text_layer;
 
 use std::io::Cursor;
@@ -126,86 +138,6 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Upright, ImageProblem> {
 }
 
 /// Images for tests: encoded PNGs, and headers that lie.
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing {
-    use std::io::Cursor;
-
-    use image::ImageFormat;
-
-    /// A white `width`×`height` PNG.
-    pub fn png(width: u32, height: u32) -> Vec<u8> {
-        let image = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-        let mut out = Cursor::new(Vec::new());
-        image.write_to(&mut out, ImageFormat::Png).unwrap();
-        out.into_inner()
-    }
-
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-            }
-        }
-        !crc
-    }
-
-    /// EXIF (a TIFF structure) holding only `Orientation = orientation`.
-    fn exif_orientation(orientation: u8) -> Vec<u8> {
-        let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
-        exif.extend_from_slice(&[0, 1]); // one entry
-        exif.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]); // SHORT 0x0112
-        exif.extend_from_slice(&[0, 0, 0, 0]); // no next IFD
-        exif
-    }
-
-    /// `upright` stored as a camera stores it with EXIF `orientation` (3,
-    /// 6 or 8): the pixels turned the other way, and the tag that tells a
-    /// viewer to turn them back. As a PNG (`eXIf` chunk) or a JPEG (APP1).
-    pub fn with_exif_orientation(upright: &image::DynamicImage, orientation: u8, format: ImageFormat) -> Vec<u8> {
-        let stored = match orientation {
-            3 => upright.rotate180(),
-            6 => upright.rotate270(),
-            8 => upright.rotate90(),
-            _ => panic!("orientation {orientation} is not a turn"),
-        };
-        let mut out = Cursor::new(Vec::new());
-        stored.to_rgb8().write_to(&mut out, format).unwrap();
-        let encoded = out.into_inner();
-        let exif = exif_orientation(orientation);
-        match format {
-            ImageFormat::Png => {
-                // After the signature (8) and IHDR (4 + 4 + 13 + 4).
-                let mut chunk = (exif.len() as u32).to_be_bytes().to_vec();
-                chunk.extend_from_slice(b"eXIf");
-                chunk.extend_from_slice(&exif);
-                chunk.extend_from_slice(&crc32(&chunk[4..]).to_be_bytes());
-                [&encoded[..33], &chunk, &encoded[33..]].concat()
-            }
-            ImageFormat::Jpeg => {
-                let mut app1 = vec![0xFF, 0xE1];
-                app1.extend_from_slice(&((exif.len() + 8) as u16).to_be_bytes());
-                app1.extend_from_slice(b"Exif\0\0");
-                app1.extend_from_slice(&exif);
-                [&encoded[..2], &app1, &encoded[2..]].concat()
-            }
-            other => panic!("{other:?}: PNG or JPEG"),
-        }
-    }
-
-    /// A valid PNG header claiming `width`×`height`, with one pixel of data.
-    pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-        let mut data = png(1, 1);
-        // Signature (8), IHDR length (4) and type (4), then width and height.
-        data[16..20].copy_from_slice(&width.to_be_bytes());
-        data[20..24].copy_from_slice(&height.to_be_bytes());
-        let crc = crc32(&data[12..29]);
-        data[29..33].copy_from_slice(&crc.to_be_bytes());
-        data
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::testing::*;

@@ -1,10 +1,12 @@
-//! PDFs are opened and drawn in a child process under a memory and a time
-//! limit. A PDF can ask for far more than its size: a stream that inflates
-//! to gigabytes, forms that draw each other a billion times. hayro has no
-//! limits of its own, so the limits are the operating system's: the child
-//! (this same program, started again) gets an address-space limit, and the
-//! parent kills it at its deadline. What it cannot do ends as an
-//! [`ImageProblem`]; the parent, its memory and its other work are untouched.
+//! Work on untrusted input in a child process under a memory and a time
+//! limit: what PDFs need ([`crate::pdf_child`] is the one task), for a PDF
+//! can ask for far more than its size: a stream that inflates to gigabytes,
+//! forms that draw each other a billion times. hayro has no limits of its
+//! own, so the limits are the operating system's: the child (this same
+//! program, started again) gets an address-space limit, and the parent
+//! kills it at its deadline. What it cannot do ends as an [`ImageProblem`];
+//! the parent, its memory and its other work are untouched. This module
+//! knows nothing of documents: a task says what the child does.
 //!
 //! The child can reach nothing but its pipes: it starts with an empty
 //! environment (no credentials, no runtime API), closes every descriptor
@@ -17,20 +19,19 @@
 //! misbehave can at most fail its own document.
 //!
 //! A program that can be its own child calls [`serve_if_child`] first thing
-//! in `main`; a test harness names such a program with [`use_program`]. A
-//! process with neither opens no PDF (in builds for tests, unit tests open
-//! them in-process).
+//! in `main` and gets its [`ChildProgram`] back, to hand to whatever starts
+//! children; a test harness names such a program with [`ChildProgram::new`].
+//! Nothing is registered globally.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use super::ImageProblem;
-use super::document::{DocumentInfo, DocumentLimits, RenderedPage};
+use crate::ImageProblem;
 
 /// Set in the child's environment: the one thing that makes a start of
 /// this program a drawing child.
@@ -47,9 +48,7 @@ const MAX_ANSWER_BYTES: u64 = 32 << 20;
 /// the host's, not the document's.
 const UNCONFINED_EXIT: i32 = 4;
 
-static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-
-/// How much a PDF may take to be opened or drawn.
+/// How much a child may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Confinement {
     /// The child's address space (not only what it touches: mappings of the
@@ -58,70 +57,71 @@ pub struct Confinement {
     pub time: Duration,
 }
 
-impl Confinement {
-    /// Opening a PDF to count and measure its pages, in the API (whose
-    /// function has 256 MB and 10 s).
-    pub const INSPECTION: Self = Self { memory_bytes: 160 << 20, time: Duration::from_secs(4) };
-    /// Drawing a page in the OCR worker (1769 MB, 60 s; an honest page is
-    /// drawn in well under a second).
-    pub const DRAWING: Self = Self { memory_bytes: 1 << 30, time: Duration::from_secs(10) };
-}
-
-/// In `main`, before anything else: in a child, does the work asked on
-/// stdin and exits; otherwise records that this program can be its own
-/// child, and returns.
-pub fn serve_if_child() {
-    if std::env::var_os(CHILD_VARIABLE).is_none() {
-        if let Ok(program) = std::env::current_exe() {
-            use_program(program);
-        }
-        return;
+/// What a program that says nothing of its own gets: each function says
+/// what fits its memory and timeout (`platform::config`).
+impl Default for Confinement {
+    fn default() -> Self {
+        Self { memory_bytes: 1 << 30, time: Duration::from_secs(10) }
     }
-    std::process::exit(child::main());
 }
 
-/// Opens and draws PDFs with `program`, which must call [`serve_if_child`]
-/// first thing. The first program named wins.
-pub fn use_program(program: impl Into<PathBuf>) {
-    let _ = PROGRAM.set(program.into());
+/// A program that serves as its own confined child: it calls
+/// [`serve_if_child`] first thing in `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildProgram(&'static Path);
+
+impl ChildProgram {
+    /// Names `program`, which must call [`serve_if_child`] first thing (a
+    /// test harness names the runner's binary). The path lives as long as
+    /// the process: name a program once.
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        Self(Box::leak(program.into().into_boxed_path()))
+    }
+
+    pub fn path(&self) -> &'static Path {
+        self.0
+    }
 }
 
-fn program() -> Option<&'static Path> {
-    PROGRAM.get().map(PathBuf::as_path)
+/// What a confined child does: sent to it as a JSON line followed by its
+/// input; it answers with a JSON line followed by a payload (a drawn page's
+/// pixels).
+pub trait ChildTask: Serialize + DeserializeOwned {
+    type Answer: Serialize + DeserializeOwned;
+
+    /// In the child, confined: the answer and the payload that follows it.
+    fn run(self, input: &[u8]) -> (Self::Answer, Vec<u8>);
 }
+
+/// In `main`, before anything else: in a child, does the task of type `T`
+/// asked on stdin and exits; otherwise returns this program, which can be
+/// its own child (`None` if the system cannot say where it is).
+pub fn serve_if_child<T: ChildTask>() -> Option<ChildProgram> {
+    if std::env::var_os(CHILD_VARIABLE).is_none() {
+        return std::env::current_exe().ok().map(ChildProgram::new);
+    }
+    std::process::exit(child::main::<T>());
+}
+
+/// A child's answer and the payload that followed it, or why there is none.
+pub type Answered<A> = Result<(A, Vec<u8>), ImageProblem>;
 
 /// What the parent asks of the child.
 #[derive(Debug, Serialize, Deserialize)]
-enum Request {
-    Inspect {
-        limits: WireLimits,
-    },
-    Draw {
-        info: WireInfo,
-        page: u32,
-        limits: WireLimits,
-    },
-    /// What the child can reach, confined as for a document.
+enum Request<T> {
+    Task(T),
+    /// What the child can reach, confined as for a task.
     Probe,
 }
 
-/// The child's answer, followed for a drawn page by its grey pixels.
+/// The child's answer, followed by the task's payload.
 #[derive(Debug, Serialize, Deserialize)]
-enum Answer {
-    Inspected {
-        pages: u32,
-    },
-    Drawn {
-        width: u32,
-        height: u32,
-        dpi: f32,
-        text_layer: Option<Result<Vec<super::text_layer::LayerLine>, super::text_layer::Unusable>>,
-    },
-    Refused(WireProblem),
+enum Reply<A> {
+    Done(A),
     Probed(Reach),
 }
 
-/// What a confined child could reach when it tried (see [`probe_with`]).
+/// What a confined child could reach when it tried (see [`probe`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reach {
     /// The names of the variables in its environment.
@@ -150,79 +150,6 @@ impl Reach {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct WireLimits {
-    max_pixels: u64,
-    max_pages: u32,
-    pdf_dpi: f32,
-}
-
-impl From<&DocumentLimits> for WireLimits {
-    fn from(l: &DocumentLimits) -> Self {
-        Self { max_pixels: l.max_pixels, max_pages: l.max_pages, pdf_dpi: l.pdf_dpi }
-    }
-}
-
-impl From<WireLimits> for DocumentLimits {
-    fn from(l: WireLimits) -> Self {
-        // The child is confined already and opens the PDF itself.
-        Self { max_pixels: l.max_pixels, max_pages: l.max_pages, pdf_dpi: l.pdf_dpi, ..Default::default() }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct WireInfo {
-    pages: u32,
-}
-
-/// [`ImageProblem`] as it crosses the pipe.
-#[derive(Debug, Serialize, Deserialize)]
-enum WireProblem {
-    Unreadable(String),
-    Corrupt(String),
-    TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
-    Encrypted,
-    TooManyPages { limit: u32 },
-    PageTooLarge { page: u32, width_pt: u32, height_pt: u32 },
-    TooDemanding(String),
-    Other(String),
-}
-
-impl From<ImageProblem> for WireProblem {
-    fn from(p: ImageProblem) -> Self {
-        match p {
-            ImageProblem::Unreadable(why) => Self::Unreadable(why),
-            ImageProblem::Corrupt(why) => Self::Corrupt(why),
-            ImageProblem::TooManyPixels { width, height, pixels, limit } => {
-                Self::TooManyPixels { width, height, pixels, limit }
-            }
-            ImageProblem::Encrypted => Self::Encrypted,
-            ImageProblem::TooManyPages { limit } => Self::TooManyPages { limit },
-            ImageProblem::PageTooLarge { page, width_pt, height_pt } => {
-                Self::PageTooLarge { page, width_pt, height_pt }
-            }
-            ImageProblem::TooDemanding(why) => Self::TooDemanding(why),
-            other => Self::Other(other.to_string()),
-        }
-    }
-}
-
-impl From<WireProblem> for ImageProblem {
-    fn from(p: WireProblem) -> Self {
-        match p {
-            WireProblem::Unreadable(why) => Self::Unreadable(why),
-            WireProblem::Corrupt(why) | WireProblem::Other(why) => Self::Corrupt(why),
-            WireProblem::TooManyPixels { width, height, pixels, limit } => {
-                Self::TooManyPixels { width, height, pixels, limit }
-            }
-            WireProblem::Encrypted => Self::Encrypted,
-            WireProblem::TooManyPages { limit } => Self::TooManyPages { limit },
-            WireProblem::PageTooLarge { page, width_pt, height_pt } => Self::PageTooLarge { page, width_pt, height_pt },
-            WireProblem::TooDemanding(why) => Self::TooDemanding(why),
-        }
-    }
-}
-
 /// How a child's run went, for tests and benches.
 #[derive(Debug, Clone, Copy)]
 pub struct ChildRun {
@@ -232,151 +159,52 @@ pub struct ChildRun {
     pub peak_rss_bytes: u64,
 }
 
-/// [`super::document::inspect_document`] of a PDF, in a child.
-pub(super) fn inspect_pdf(
-    bytes: &[u8],
-    limits: &DocumentLimits,
+/// Runs `task` on `input` in a confined child of `program`, whose payload
+/// may be up to `max_payload` bytes; says what the child took (tests and
+/// benches hold the limits to account). `what` ends the failure's
+/// sentence: "the PDF could not be {what}".
+pub fn run<T: ChildTask>(
+    program: ChildProgram,
+    task: T,
+    input: &[u8],
+    max_payload: u64,
     confinement: Confinement,
-) -> Result<u32, ImageProblem> {
-    match program() {
-        Some(program) => inspect_with(program, bytes, limits, confinement).0,
-        None => without_child::inspect(bytes, limits),
-    }
-}
-
-/// [`super::document::render_page`] of a PDF's page, in a child.
-pub(super) fn draw_pdf_page(
-    bytes: &[u8],
-    info: &DocumentInfo,
-    index: u32,
-    limits: &DocumentLimits,
-    confinement: Confinement,
-) -> Result<RenderedPage, ImageProblem> {
-    match program() {
-        Some(program) => draw_with(program, bytes, info, index, limits, confinement).0,
-        None => without_child::draw(bytes, info, index, limits),
-    }
-}
-
-/// A process that cannot start a child: in builds for tests, unit tests
-/// read PDFs here; anywhere else no PDF is read unconfined.
-#[cfg(any(test, feature = "test-util"))]
-mod without_child {
-    pub(super) use super::super::document::{draw_pdf_page_here as draw, inspect_pdf_here as inspect};
-}
-
-#[cfg(not(any(test, feature = "test-util")))]
-mod without_child {
-    use super::*;
-
-    fn refused() -> ImageProblem {
-        ImageProblem::ReaderUnavailable("this program has no confined PDF reader (see sandbox::serve_if_child)".into())
-    }
-
-    pub(super) fn inspect(_: &[u8], _: &DocumentLimits) -> Result<u32, ImageProblem> {
-        Err(refused())
-    }
-
-    pub(super) fn draw(_: &[u8], _: &DocumentInfo, _: u32, _: &DocumentLimits) -> Result<RenderedPage, ImageProblem> {
-        Err(refused())
-    }
-}
-
-/// Opens the PDF with `program` to count and measure its pages, and says
-/// what the child took (tests and benches hold the limits to account).
-pub fn inspect_with(
-    program: &Path,
-    bytes: &[u8],
-    limits: &DocumentLimits,
-    confinement: Confinement,
-) -> (Result<u32, ImageProblem>, ChildRun) {
-    let (answer, run) = ask(program, &Request::Inspect { limits: limits.into() }, bytes, 0, confinement, "opened");
-    let pages = answer.and_then(|(answer, _)| match answer {
-        Answer::Inspected { pages } if pages <= limits.max_pages => Ok(pages),
-        Answer::Refused(problem) => Err(problem.into()),
-        _ => Err(protocol("an answer to another question")),
+    what: &str,
+) -> (Answered<T::Answer>, ChildRun) {
+    let (reply, run) = ask::<T, T::Answer>(program.path(), &Request::Task(task), input, max_payload, confinement, what);
+    let answer = reply.and_then(|(reply, payload)| match reply {
+        Reply::Done(answer) => Ok((answer, payload)),
+        Reply::Probed(_) => Err(protocol("an answer to another question")),
     });
-    (pages, run)
+    (answer, run)
 }
 
-/// Draws page `index` with `program` (see [`inspect_with`]).
-pub fn draw_with(
-    program: &Path,
-    bytes: &[u8],
-    info: &DocumentInfo,
-    index: u32,
-    limits: &DocumentLimits,
-    confinement: Confinement,
-) -> (Result<RenderedPage, ImageProblem>, ChildRun) {
-    let request = Request::Draw { info: WireInfo { pages: info.pages }, page: index, limits: limits.into() };
-    let (answer, run) = ask(program, &request, bytes, limits.max_pixels, confinement, "drawn");
-    let page = answer.and_then(|(answer, pixels)| match answer {
-        Answer::Drawn { width, height, dpi, text_layer } => {
-            if u64::from(width) * u64::from(height) > limits.max_pixels {
-                return Err(protocol("a page larger than asked"));
-            }
-            if pixels.len() as u64 != u64::from(width) * u64::from(height) {
-                return Err(protocol("another number of pixels than the page's size"));
-            }
-            let image = image::GrayImage::from_raw(width, height, pixels)
-                .ok_or_else(|| protocol("fewer pixels than the page's size"))?;
-            let image = image::DynamicImage::ImageLuma8(image);
-            Ok(RenderedPage { image, dpi, orientation_applied: None, text_layer })
-        }
-        Answer::Refused(problem) => Err(problem.into()),
-        _ => Err(protocol("an answer to another question")),
-    });
-    (page, run)
-}
-
-/// What a child of `program`, confined as for a document, can reach: for
-/// the start-up self-check and the tests.
-pub fn probe_with(program: &Path) -> Result<Reach, ImageProblem> {
-    let confinement = Confinement::INSPECTION;
-    let (answer, _) = ask(program, &Request::Probe, b"", 0, confinement, "probed");
-    match answer?.0 {
-        Answer::Probed(reach) => Ok(reach),
-        _ => Err(protocol("an answer to another question")),
+/// What a child of `program`, confined as for a task, can reach: for the
+/// start-up self-check and the tests.
+pub fn probe(program: ChildProgram, confinement: Confinement) -> Result<Reach, ImageProblem> {
+    // Any task's child parses a probe; its answer type is never read.
+    let (reply, _) = ask::<(), IgnoredAny>(program.path(), &Request::Probe, b"", 0, confinement, "probed");
+    match reply?.0 {
+        Reply::Probed(reach) => Ok(reach),
+        Reply::Done(_) => Err(protocol("an answer to another question")),
     }
 }
 
-/// The start-up self-check of a function that reads PDFs: its child must
-/// start, and reach nothing but its pipes. A function whose PDF reader is
-/// not confined (a kernel without seccomp, a program that never called
-/// [`serve_if_child`]) fails its initialisation instead of reading PDFs.
-/// `None` in a build for tests that reads PDFs in process (see
-/// `without_child`).
-pub fn check_confinement() -> Result<Option<Reach>, ImageProblem> {
-    if program().is_none() && cfg!(any(test, feature = "test-util")) {
-        return Ok(None);
-    }
-    let reach = probe()?;
-    if !reach.is_confined() {
-        return Err(ImageProblem::ReaderUnavailable(format!("it can reach more than its pipes: {reach:?}")));
-    }
-    Ok(Some(reach))
-}
-
-/// [`probe_with`] the program this process registered.
-pub fn probe() -> Result<Reach, ImageProblem> {
-    probe_with(program().ok_or_else(|| ImageProblem::ReaderUnavailable("no program registered".into()))?)
-}
-
-fn protocol(what: &str) -> ImageProblem {
+pub(crate) fn protocol(what: &str) -> ImageProblem {
     ImageProblem::Corrupt(format!("the PDF reader answered with {what}"))
 }
 
 /// Runs one request in a child: the request as a JSON line, then the
-/// document on stdin; the answer as a JSON line, then at most
-/// `max_pixels` pixels, on stdout.
-fn ask(
+/// input on stdin; the answer as a JSON line, then at most `max_payload`
+/// bytes, on stdout.
+fn ask<R: Serialize, A: DeserializeOwned>(
     program: &Path,
-    request: &Request,
+    request: &Request<R>,
     bytes: &[u8],
-    max_pixels: u64,
+    max_payload: u64,
     confinement: Confinement,
     what: &str,
-) -> (Result<(Answer, Vec<u8>), ImageProblem>, ChildRun) {
+) -> (Answered<Reply<A>>, ChildRun) {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let started = Instant::now();
@@ -401,7 +229,7 @@ fn ask(
     let header = serde_json::to_vec(request).expect("a request serializes");
     let (mut stdin, stdout, stderr) =
         (child.stdin.take().expect("piped"), child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
-    let max_answer = MAX_ANSWER_BYTES + max_pixels;
+    let max_answer = MAX_ANSWER_BYTES + max_payload;
     let overflowed = AtomicBool::new(false);
     let (ended, output, failure) = std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -560,7 +388,7 @@ mod child {
 
     /// The child's whole life: confinement first, then the one request,
     /// read whole before the syscall filter closes everything else.
-    pub(super) fn main() -> i32 {
+    pub(super) fn main<T: ChildTask>() -> i32 {
         let memory = std::env::var(MEMORY_VARIABLE).ok().and_then(|m| m.parse::<u64>().ok());
         if let Err(e) = confine::process(memory) {
             eprintln!("{e}");
@@ -573,7 +401,7 @@ mod child {
         let Some(end) = input.iter().position(|&b| b == b'\n') else {
             return 2;
         };
-        let Ok(request) = serde_json::from_slice::<Request>(&input[..end]) else {
+        let Ok(request) = serde_json::from_slice::<Request<T>>(&input[..end]) else {
             return 2;
         };
         // What only a probe asks, looked at before the filter hides it.
@@ -584,29 +412,17 @@ mod child {
             eprintln!("{e}");
             return UNCONFINED_EXIT;
         }
-        let bytes = &input[end + 1..];
-        let (answer, pixels) = match request {
-            Request::Inspect { limits } => match super::super::document::inspect_pdf_here(bytes, &limits.into()) {
-                Ok(pages) => (Answer::Inspected { pages }, Vec::new()),
-                Err(problem) => (Answer::Refused(problem.into()), Vec::new()),
-            },
-            Request::Draw { info, page, limits } => {
-                let info = DocumentInfo { kind: super::super::document::DocumentKind::Pdf, pages: info.pages };
-                match super::super::document::draw_pdf_page_here(bytes, &info, page, &limits.into()) {
-                    Ok(drawn) => {
-                        let gray = drawn.image.into_luma8();
-                        let (width, height, dpi) = (gray.width(), gray.height(), drawn.dpi);
-                        let answer = Answer::Drawn { width, height, dpi, text_layer: drawn.text_layer };
-                        (answer, gray.into_raw())
-                    }
-                    Err(problem) => (Answer::Refused(problem.into()), Vec::new()),
-                }
+        let input = &input[end + 1..];
+        let (reply, payload) = match request {
+            Request::Task(task) => {
+                let (answer, payload) = task.run(input);
+                (Reply::Done(answer), payload)
             }
-            Request::Probe => (Answer::Probed(confine::reach(unfiltered.0, unfiltered.1)), Vec::new()),
+            Request::Probe => (Reply::Probed(confine::reach(unfiltered.0, unfiltered.1)), Vec::new()),
         };
         let mut out = std::io::stdout().lock();
-        let header = serde_json::to_vec(&answer).expect("an answer serializes");
-        let written = out.write_all(&header).and_then(|()| out.write_all(b"\n")).and_then(|()| out.write_all(&pixels));
+        let header = serde_json::to_vec(&reply).expect("an answer serializes");
+        let written = out.write_all(&header).and_then(|()| out.write_all(b"\n")).and_then(|()| out.write_all(&payload));
         if written.and_then(|()| out.flush()).is_err() { 3 } else { 0 }
     }
 }

@@ -2,9 +2,9 @@
 //! recognised, joined into rows, each word with its box and confidence,
 //! noise dropped.
 
+use domain::jobs::{BoundingBox, TextLine, Word};
 use image::GrayImage;
 use rten_imageproc::{Rect, RotatedRect};
-use shared::jobs::{BoundingBox, TextLine, Word};
 
 use super::layout::{self, Fragment};
 use super::params::EngineParams;

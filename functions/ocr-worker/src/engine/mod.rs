@@ -36,12 +36,12 @@ mod upright;
 use std::borrow::Cow;
 use std::path::Path;
 
+use domain::jobs::ports::{RecognizeError, TextRecognizer};
+use domain::jobs::{EngineChoice, EngineInfo, Recognized, TextLine};
 use image::{DynamicImage, GrayImage};
 use ocrs::{ImageSource, OcrEngine};
 use rten_imageproc::RotatedRect;
 use sha2::{Digest, Sha256};
-use shared::jobs::ports::{RecognizeError, TextRecognizer};
-use shared::jobs::{EngineChoice, EngineInfo, Recognized, TextLine};
 
 use detection::TextDetector;
 pub use kernels::KernelPath;
@@ -253,7 +253,7 @@ impl TextRecognizer for Engines {
 
 #[cfg(test)]
 mod tests {
-    use shared::jobs::BoundingBox;
+    use domain::jobs::BoundingBox;
 
     use super::models::PPOCR_ENGINE_NAME;
     use super::self_check::{SELF_CHECK_IMAGE, SELF_CHECK_MAX_CER};

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use domain::jobs::{EngineChoice, EngineInfo};
 use ocrs::{OcrEngine, OcrEngineParams};
 use rten::Model;
-use shared::jobs::{EngineChoice, EngineInfo};
 
 use super::db::DbDetector;
 use super::detection::{OcrsDetector, TextDetector};

@@ -7,8 +7,8 @@
 //! apart (see `FastEngine::read_page`).
 
 use image::GrayImage;
+use imaging::straighten::MAX_SKEW_DEGREES;
 use rten_imageproc::{BoundingRect, RotatedRect};
-use shared::imaging::straighten::MAX_SKEW_DEGREES;
 
 /// A word counts when its long side is at least this many times its short
 /// one: single letters and round blobs say nothing about direction.
@@ -299,7 +299,7 @@ mod tests {
     fn the_skew_is_where_the_ink_falls_into_the_sharpest_rows_even_for_one_line() {
         for (page, name) in [(bars(900, 500, 12), "page"), (bars(1400, 100, 1), "one line")] {
             for degrees in [-10.0f32, -3.0, 0.0, 0.8, 2.5, 6.0, 10.0, 14.0] {
-                let turned = shared::imaging::straighten::turned_by(&page, degrees).to_luma8();
+                let turned = imaging::straighten::turned_by(&page, degrees).to_luma8();
                 let found = projection_skew(&turned, None);
                 assert!((found - degrees).abs() <= 0.1, "{name} turned {degrees}°: {found}");
             }
@@ -314,7 +314,7 @@ mod tests {
     fn in_line_boxes_faint_print_is_ink_and_nothing_outside_them_counts() {
         // Faded print (grey 200 on white) is no ink to a fixed threshold.
         for degrees in [-6.0f32, 0.0, 2.5, 10.0] {
-            let turned = shared::imaging::straighten::turned_by(&bars_of(900, 500, 12, 200), degrees).to_luma8();
+            let turned = imaging::straighten::turned_by(&bars_of(900, 500, 12, 200), degrees).to_luma8();
             let found = projection_skew(&turned, Some(&all_of(&turned)));
             assert!((found - degrees).abs() <= 0.1, "faint print turned {degrees}°: {found}");
         }

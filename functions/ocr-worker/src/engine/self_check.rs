@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use shared::jobs::EngineChoice;
+use domain::jobs::EngineChoice;
 
 use super::{EngineError, FastEngine};
 

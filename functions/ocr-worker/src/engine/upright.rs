@@ -5,11 +5,11 @@
 
 use std::borrow::Cow;
 
+use domain::jobs::TextLine;
 use image::{DynamicImage, GrayImage};
+use imaging::straighten::{MIN_SKEW_DEGREES, Straightening, straighten_gray};
 use rten_imageproc::RotatedRect;
 use rten_tensor::prelude::*;
-use shared::imaging::straighten::{MIN_SKEW_DEGREES, Straightening, straighten_gray};
-use shared::jobs::TextLine;
 
 use super::lines::LineImage;
 use super::recognition::ReadChar;
@@ -18,7 +18,7 @@ use super::{EngineError, FastEngine, greyscale, orientation};
 impl FastEngine {
     /// Turns the page upright (a quarter turn, then against its skew) and
     /// reads it: the lines' boxes are in the straightened page, which
-    /// `shared::imaging::straighten` makes again from the same image.
+    /// `imaging::straighten` makes again from the same image.
     ///
     /// The direction of the text comes from the words' shapes (tall words:
     /// sideways), the skew from their lean; whether it is upside down from

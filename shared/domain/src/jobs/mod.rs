@@ -101,6 +101,10 @@ pub struct UploadLimits {
     /// Per page.
     pub max_pixels: u64,
     pub max_pages: u32,
+    /// Where a PDF is opened to count its pages (none unless the program
+    /// names its reader), and what that may take there.
+    pub pdf_reader: imaging::document::PdfReader,
+    pub pdf_confinement: imaging::sandbox::Confinement,
     /// Largest image accepted in a request body (API Gateway → Lambda
     /// carries 6 MB of event, base64 inflates binary bodies by 4/3).
     pub max_direct_bytes: u64,
@@ -120,6 +124,8 @@ impl Default for UploadLimits {
         Self {
             max_pixels: imaging::DEFAULT_MAX_PIXELS,
             max_pages: imaging::document::DEFAULT_MAX_PAGES,
+            pdf_reader: imaging::document::PdfReader::Unavailable,
+            pdf_confinement: Default::default(),
             max_direct_bytes: 4 * 1024 * 1024,
             max_presigned_bytes: 20 * 1024 * 1024,
             presign_ttl: StdDuration::from_secs(15 * 60),
@@ -248,7 +254,8 @@ impl JobService {
         let limits = DocumentLimits {
             max_pixels: self.limits.max_pixels,
             max_pages: self.limits.max_pages,
-            confinement: imaging::sandbox::Confinement::INSPECTION,
+            pdf_reader: self.limits.pdf_reader,
+            confinement: self.limits.pdf_confinement,
             ..Default::default()
         };
         let (image, info) = tokio::task::spawn_blocking(move || {

@@ -257,7 +257,7 @@ impl From<imaging::text_layer::Unusable> for SourceReason {
             Unusable::OffPage => Self::OffPageGlyphs,
             Unusable::Garbled => Self::GarbledText,
             // Refused as too complex before it gets here; said as what it is.
-            Unusable::Scanned | Unusable::TooManyGlyphs => Self::Scanned,
+            Unusable::Scanned | Unusable::TooManyGlyphs | Unusable::Overdrawn => Self::Scanned,
         }
     }
 }

@@ -327,7 +327,7 @@ mod tests {
     /// (`straighten`), where the text layer's boxes are.
     #[test]
     fn a_straightened_page_is_drawn_where_its_boxes_are() {
-        use imaging::document::{DocumentLimits, inspect_document, render_page};
+        use imaging::document::{DocumentLimits, PdfReader, inspect_document, render_page};
         use imaging::straighten::{Straightening, placement, straighten};
         let upload = image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(160, 100, |x, y| {
             // Bars of different lengths: any turn or mirror shows.
@@ -347,7 +347,7 @@ mod tests {
             let placement = (!how.is_identity()).then(|| placement(upload.width(), upload.height(), how));
             let page = PdfPage { result: &result, jpeg: &jpeg, gray: true, dpi: 72.0, placement };
             let pdf = searchable_pdf(&[page]);
-            let limits = DocumentLimits { pdf_dpi: 72.0, ..Default::default() };
+            let limits = DocumentLimits { pdf_dpi: 72.0, pdf_reader: PdfReader::InProcess, ..Default::default() };
             let info = inspect_document(&pdf, &limits).unwrap();
             let drawn = render_page(&pdf, &info, 0, &limits).unwrap().image.to_luma8();
             assert_eq!(drawn.dimensions(), expected.dimensions(), "{how:?}");

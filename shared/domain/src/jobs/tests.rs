@@ -9,6 +9,7 @@ use crate::email::EmailMessage;
 use crate::jobs::ports::TextRecognizer;
 use crate::memory::{MemoryBlobStore, MemoryEmailQueue, MemoryJobQueue, MemoryJobStore};
 use imaging::ImageProblem;
+use imaging::document::PdfReader;
 use imaging::testing::{png, png_claiming};
 
 /// Reads "text" made of one line per 10 pixels of image height.
@@ -79,8 +80,10 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
     let clock = Arc::new(ManualClock::default());
     let recognizer = Arc::new(recognizer);
     let accounts = Arc::new(crate::memory::EveryAccountExists);
-    let service =
-        JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), UploadLimits::default());
+    // PDFs are read in this process: the confined child is tested with
+    // the local runner's binary (local/tests/hostile_documents.rs).
+    let upload_limits = UploadLimits { pdf_reader: PdfReader::InProcess, ..UploadLimits::default() };
+    let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), upload_limits);
     let processor = JobProcessor::new(
         jobs.clone(),
         blobs.clone(),
@@ -88,7 +91,7 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
         queue.clone(),
         recognizer.clone(),
         clock.clone(),
-        limits,
+        ProcessorLimits { pdf_reader: PdfReader::InProcess, ..limits },
     );
     let owner = Owner { id: UserId::new(), email: Email::parse("ada@example.org").unwrap() };
     Harness { service, processor, jobs, blobs, emails, queue, recognizer, clock, owner }
@@ -405,7 +408,7 @@ fn gray_pages(heights: &[u32]) -> Vec<image::GrayImage> {
 
 #[tokio::test]
 async fn a_document_gives_a_result_per_page_a_searchable_pdf_and_its_progress() {
-    use imaging::document::testing::{multipage_tiff, scanned_pdf};
+    use imaging::testing::{multipage_tiff, scanned_pdf};
     let h = harness();
     // Heights that give 2, 3 and 4 lines whether drawn exactly or a pixel short.
     let pages = gray_pages(&[25, 35, 45]);
@@ -431,7 +434,7 @@ async fn a_document_gives_a_result_per_page_a_searchable_pdf_and_its_progress() 
 
 #[tokio::test]
 async fn a_document_that_outlasts_the_deadline_is_handed_on_and_finished_by_the_next_invocation() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let h = harness();
     let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50]))).await.unwrap();
     // A deadline already close: one page per invocation.
@@ -465,7 +468,7 @@ async fn a_document_that_outlasts_the_deadline_is_handed_on_and_finished_by_the_
 
 #[tokio::test]
 async fn a_document_is_handed_on_after_its_pages_per_invocation_even_with_time_to_spare() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let turn = std::num::NonZeroU32::new(2);
     let h =
         harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
@@ -493,7 +496,7 @@ async fn a_document_is_handed_on_after_its_pages_per_invocation_even_with_time_t
 
 #[tokio::test]
 async fn pages_kept_for_a_job_deleted_meanwhile_are_removed_when_it_comes_back() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let h = harness();
     let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40, 50]))).await.unwrap();
     let soon = Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
@@ -512,7 +515,7 @@ async fn pages_kept_for_a_job_deleted_meanwhile_are_removed_when_it_comes_back()
 
 #[tokio::test]
 async fn a_page_over_the_workers_pixel_limit_fails_the_document_with_the_reason() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { max_pixels: 60 * 30, ..Default::default() });
     // Accepted at upload (the limit there is the default); the worker's is lower.
     let job = h.service.submit(&h.owner, multipage_tiff(&gray_pages(&[20, 30, 40]))).await.unwrap();
@@ -562,14 +565,14 @@ async fn a_page_the_engine_turned_is_reported_stored_and_drawn_as_turned() {
 
 /// A job service over `h`'s stores with a quota of its own.
 fn service_with_quota(h: &Harness, quota: Quota) -> JobService {
-    let limits = UploadLimits { quota, ..UploadLimits::default() };
+    let limits = UploadLimits { quota, pdf_reader: PdfReader::InProcess, ..UploadLimits::default() };
     let accounts = Arc::new(crate::memory::EveryAccountExists);
     JobService::new(h.jobs.clone(), h.jobs.clone(), h.blobs.clone(), accounts, h.clock.clone(), limits)
 }
 
 #[tokio::test]
 async fn deleting_jobs_gives_no_pages_back_and_every_path_that_reads_pages_is_charged() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let quota = Quota { max_in_flight: 100, max_pages_per_day: 5 };
     let h = harness_with(FakeRecognizer::new("x"), ProcessorLimits { quota, ..Default::default() });
     let service = service_with_quota(&h, quota);
@@ -595,7 +598,7 @@ async fn deleting_jobs_gives_no_pages_back_and_every_path_that_reads_pages_is_ch
 
 #[tokio::test]
 async fn a_second_put_of_another_document_after_a_hand_on_fails_the_job() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let turn = std::num::NonZeroU32::new(2);
     let h =
         harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
@@ -617,7 +620,7 @@ async fn a_second_put_of_another_document_after_a_hand_on_fails_the_job() {
 
 #[tokio::test]
 async fn lost_kept_pages_fail_the_job_instead_of_starting_it_again() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     let turn = std::num::NonZeroU32::new(2);
     let h =
         harness_with(FakeRecognizer::new("x"), ProcessorLimits { pages_per_invocation: turn, ..Default::default() });
@@ -638,7 +641,7 @@ async fn lost_kept_pages_fail_the_job_instead_of_starting_it_again() {
 
 #[tokio::test]
 async fn a_documents_text_is_capped_for_the_whole_job() {
-    use imaging::document::testing::multipage_tiff;
+    use imaging::testing::multipage_tiff;
     // "hello 0" … "hello 19": 7 or 8 characters a line, 20 lines a page.
     let limits = ProcessorLimits { max_text_chars: 350, ..Default::default() };
     let h = harness_with(FakeRecognizer::new("hello"), limits);

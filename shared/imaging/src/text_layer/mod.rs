@@ -18,6 +18,11 @@
 //!   many; forms that draw each other make millions from a few bytes): the
 //!   page is refused as too complex, and no more glyphs are kept once the
 //!   cap is passed, so the layer never outgrows it;
+//! - more than [`OVERDRAW_MIN_GLYPHS`] glyphs, most of them drawn where
+//!   another already is ([`MAX_GLYPHS_PER_PLACE`]; a form drawn again and
+//!   again from a few bytes): refused as too complex too, before the page
+//!   is drawn, on every CPU (drawing it might have fitted the child's time
+//!   on a fast one and not on a slow one);
 //! - more than [`MAX_UNMAPPED_SHARE`] of the glyphs drawn off the page:
 //!   text nobody sees — OCR. Fewer are dropped.
 //!
@@ -34,7 +39,8 @@ use hayro::kurbo::{Affine, BezPath, Point, Rect};
 
 mod fields;
 mod order;
-use serde::{Deserialize, Serialize};
+
+pub use crate::page::{LayerLine, LayerWord, Unusable};
 
 /// Glyph space units per em (hayro's).
 const UNITS_PER_EM: f64 = 1000.0;
@@ -46,6 +52,10 @@ pub const MAX_UNMAPPED_SHARE: f32 = 0.05;
 /// A page that draws more glyphs than this is refused (a dense broadsheet
 /// page has about 30,000 characters).
 pub const MAX_GLYPHS_PER_PAGE: usize = 100_000;
+/// A page that draws this many glyphs must place them mostly apart: text
+/// printed over itself (faux bold, a shadow) is drawn two or three times.
+pub const OVERDRAW_MIN_GLYPHS: usize = 10_000;
+pub const MAX_GLYPHS_PER_PLACE: usize = 8;
 /// Latin letters of a page's text with fewer vowels than this share are not
 /// a language's (English, French, German, Czech… all have a third or more).
 pub const MIN_VOWEL_SHARE: f32 = 0.3;
@@ -140,35 +150,6 @@ impl<'a> Device<'a> for Collector {
     }
 }
 
-/// A word of a page's own text, in the drawn page's pixels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerWord {
-    pub text: String,
-    /// x, y, width, height.
-    pub bbox: [i32; 4],
-}
-
-/// A line of a page's own text, its words left to right.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerLine {
-    pub words: Vec<LayerWord>,
-}
-
-/// Why a page's own text is not used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Unusable {
-    /// More than [`MAX_GLYPHS_PER_PAGE`] glyphs: the page is too complex.
-    TooManyGlyphs,
-    OffPage,
-    NoText,
-    InvisibleLayer,
-    Unmapped,
-    Scanned,
-    /// Text whose Unicode mapping is shifted by the font's glyph ids
-    /// ("7OHWDO6KDIW%XVK"): see `garbled`.
-    Garbled,
-}
-
 /// The page's own text as lines in reading order (top to bottom, left to
 /// right), drawn at `scale` pixels a point; or why it is not used.
 pub fn page_text(page: &Page<'_>, scale: f32) -> Result<Vec<LayerLine>, Unusable> {
@@ -194,6 +175,9 @@ pub fn page_text(page: &Page<'_>, scale: f32) -> Result<Vec<LayerLine>, Unusable
 fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusable> {
     if collector.drawn > MAX_GLYPHS_PER_PAGE {
         return Err(Unusable::TooManyGlyphs);
+    }
+    if overdrawn(&collector.glyphs) {
+        return Err(Unusable::Overdrawn);
     }
     if collector.invisible > 0 {
         return Err(Unusable::InvisibleLayer);
@@ -233,6 +217,18 @@ fn decide(collector: Collector, page_area: f64) -> Result<Vec<LayerLine>, Unusab
 /// its code): its Latin letters hold fewer vowels than a language's
 /// ([`MIN_VOWEL_SHARE`]), and the same characters 29 code points up hold
 /// a language's share, and more.
+/// Whether the page draws its glyphs over each other many times: places
+/// told apart on a quarter-pixel grid.
+fn overdrawn(glyphs: &[PlacedGlyph]) -> bool {
+    if glyphs.len() < OVERDRAW_MIN_GLYPHS {
+        return false;
+    }
+    let quarter = |v: f64| (v * 4.0).round() as i64;
+    let places: std::collections::HashSet<(i64, i64)> =
+        glyphs.iter().map(|g| (quarter(g.bbox.x0), quarter(g.baseline))).collect();
+    glyphs.len() > places.len() * MAX_GLYPHS_PER_PLACE
+}
+
 fn garbled(lines: &[LayerLine]) -> bool {
     let text: Vec<char> = lines.iter().flat_map(|l| &l.words).flat_map(|w| w.text.chars()).collect();
     let vowel_share = |chars: &mut dyn Iterator<Item = char>| {
@@ -297,7 +293,7 @@ pub mod testing {
         p.resources().fonts().pair(Name(b"F1"), font);
         p.finish();
         pdf.type1_font(font).base_font(Name(b"Helvetica"));
-        pdf.stream(text_content, &crate::document::testing::text_lines(lines));
+        pdf.stream(text_content, &crate::testing::text_lines(lines));
         pdf.finish()
     }
 
@@ -385,6 +381,7 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use hayro::hayro_syntax::Pdf;
+    use pdf_writer::{Content, Name, Str};
 
     use super::testing::{Setting, text_page};
     use super::*;
@@ -450,12 +447,42 @@ mod tests {
     }
 
     #[test]
+    fn glyphs_drawn_over_each_other_again_and_again_are_refused_and_dense_text_is_not() {
+        // 2^14 glyphs at one place: under the cap, refused before drawing.
+        assert_eq!(read(crate::hostile_pdfs::glyph_fan_out(14, 1)), Err(Unusable::Overdrawn));
+        assert!(crate::hostile_pdfs::glyph_fan_out(14, 1).len() < 4 << 10);
+        // Over the cap: refused as such.
+        assert_eq!(read(crate::hostile_pdfs::glyph_fan_out(17, 1)), Err(Unusable::TooManyGlyphs));
+        // A dense page (150 lines of 84 characters, 12,600 glyphs, each at
+        // its own place), and the same printed twice over itself (faux
+        // bold, the second 0.2 pt to the right): read.
+        let dense_page = |times: usize| {
+            let mut c = Content::new();
+            for i in 0..150 {
+                let line = format!("{i:03} {}", "abcdefghij".repeat(8));
+                for time in 0..times {
+                    c.begin_text()
+                        .set_font(Name(b"F1"), 4.0)
+                        .next_line(36.0 + 0.2 * time as f32, 770.0 - 5.0 * i as f32)
+                        .show(Str(line.as_bytes()))
+                        .end_text();
+                }
+            }
+            crate::testing::with_helvetica(&c.finish())
+        };
+        for times in [1, 2] {
+            let dense = read(dense_page(times)).expect("a dense page is read");
+            assert_eq!(dense.len(), 150, "printed {times} times");
+        }
+    }
+
+    #[test]
     fn pages_whose_text_is_not_to_be_trusted_are_left_to_ocr() {
         let lines = ["Scanned letter, first line", "and its second line"];
         assert_eq!(read(text_page(&lines, Setting::InvisibleOverScan)), Err(Unusable::InvisibleLayer));
         assert_eq!(read(text_page(&lines, Setting::Unmapped)), Err(Unusable::Unmapped));
         assert_eq!(read(text_page(&lines, Setting::StampedScan)), Err(Unusable::Scanned));
-        let scan = crate::document::testing::scanned_pdf(&[image::GrayImage::new(100, 100)], 72.0);
+        let scan = crate::testing::scanned_pdf(&[image::GrayImage::new(100, 100)], 72.0);
         assert_eq!(read(scan), Err(Unusable::NoText));
     }
 }

@@ -21,7 +21,7 @@ use crate::email::{EmailJob, EmailMessage, EmailQueue};
 use crate::jobs::ports::{JobQueue, JobStore, TextRecognizer};
 use crate::ports::{BlobError, BlobStore, StoreError};
 use crate::values::UserId;
-use imaging::document::{self, DocumentInfo, DocumentLimits};
+use imaging::document::{self, DocumentInfo, DocumentLimits, PdfReader};
 use imaging::sandbox::Confinement;
 
 /// Days a finished job and its result are kept unless configured otherwise.
@@ -33,6 +33,10 @@ pub struct ProcessorLimits {
     pub max_pixels: u64,
     pub max_pages: u32,
     pub pdf_dpi: f32,
+    /// Where a PDF's pages are drawn (none unless the program names its
+    /// reader), and what drawing one may take there.
+    pub pdf_reader: PdfReader,
+    pub pdf_confinement: Confinement,
     pub max_object_bytes: u64,
     /// A PROCESSING job untouched for this long is presumed abandoned by a
     /// worker that died (Lambda timeout) and is taken over.
@@ -62,6 +66,8 @@ impl Default for ProcessorLimits {
             max_pixels: imaging::DEFAULT_MAX_PIXELS,
             max_pages: document::DEFAULT_MAX_PAGES,
             pdf_dpi: document::DEFAULT_PDF_DPI,
+            pdf_reader: PdfReader::Unavailable,
+            pdf_confinement: Confinement::default(),
             max_object_bytes: 20 * 1024 * 1024,
             lease: Duration::minutes(5),
             max_inline_result_bytes: 300 * 1024,
@@ -80,7 +86,8 @@ impl ProcessorLimits {
             max_pixels: self.max_pixels,
             max_pages: self.max_pages,
             pdf_dpi: self.pdf_dpi,
-            confinement: Confinement::DRAWING,
+            pdf_reader: self.pdf_reader,
+            confinement: self.pdf_confinement,
         }
     }
 }

@@ -6,7 +6,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
-use crate::ports::{BlobError, BlobStore};
+use domain::ports::{BlobError, BlobStore};
 
 /// S3's `DeleteObjects` takes at most this many keys.
 const MAX_KEYS_PER_DELETE: usize = 1000;

@@ -5,8 +5,8 @@ use aws_sdk_ses::Client;
 use aws_sdk_ses::operation::send_email::SendEmailError;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
 
-use crate::domain::Email;
-use crate::notify::{MailError, Mailer, RenderedEmail};
+use domain::notify::{MailError, Mailer, RenderedEmail};
+use domain::values::Email;
 
 #[derive(Debug, Clone)]
 pub struct SesMailer {

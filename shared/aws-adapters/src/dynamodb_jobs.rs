@@ -11,12 +11,12 @@ use super::dynamodb::{
     Item, TTL_ATTRIBUTE, corrupt, delete_versioned, get_n, get_s, get_time, number, put_versioned, store_error,
     timestamp,
 };
-use crate::domain::{Email, UserId};
-use crate::jobs::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, PageCharge};
-use crate::jobs::{
+use domain::jobs::ports::{IdempotencyStore, JobPage, JobStore, JobWeight, PageCharge};
+use domain::jobs::{
     EngineChoice, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, OcrMode, OcrResult, StoredResult,
 };
-use crate::ports::StoreError;
+use domain::ports::StoreError;
+use domain::values::{Email, UserId};
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use crate::auth::{CodeKey, TokenService};
+use domain::auth::{CodeKey, TokenService};
+use imaging::document::PdfReader;
+use imaging::sandbox::Confinement;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -169,7 +171,7 @@ impl AuthConfig {
 }
 
 fn max_pixels(env: &Env) -> Result<u64, ConfigError> {
-    let pixels: u64 = env.parsed(MAX_IMAGE_PIXELS, crate::imaging::DEFAULT_MAX_PIXELS)?;
+    let pixels: u64 = env.parsed(MAX_IMAGE_PIXELS, domain::jobs::UploadLimits::default().max_pixels)?;
     if !(1_000..=200_000_000).contains(&pixels) {
         return Err(ConfigError::Invalid { name: MAX_IMAGE_PIXELS, why: "must be between 1000 and 200000000".into() });
     }
@@ -177,7 +179,7 @@ fn max_pixels(env: &Env) -> Result<u64, ConfigError> {
 }
 
 fn max_pages(env: &Env) -> Result<u32, ConfigError> {
-    let pages: u32 = env.parsed(MAX_DOCUMENT_PAGES, crate::imaging::document::DEFAULT_MAX_PAGES)?;
+    let pages: u32 = env.parsed(MAX_DOCUMENT_PAGES, domain::jobs::UploadLimits::default().max_pages)?;
     if !(1..=1000).contains(&pages) {
         return Err(ConfigError::Invalid { name: MAX_DOCUMENT_PAGES, why: "must be between 1 and 1000".into() });
     }
@@ -194,8 +196,8 @@ fn pages_per_invocation(env: &Env) -> Result<Option<std::num::NonZeroU32>, Confi
 }
 
 /// Jobs in flight and pages a day per account.
-fn quota(env: &Env) -> Result<crate::jobs::Quota, ConfigError> {
-    let defaults = crate::jobs::Quota::default();
+fn quota(env: &Env) -> Result<domain::jobs::Quota, ConfigError> {
+    let defaults = domain::jobs::Quota::default();
     let max_in_flight: u32 = env.parsed(MAX_JOBS_IN_FLIGHT, defaults.max_in_flight)?;
     if !(1..=10_000).contains(&max_in_flight) {
         return Err(ConfigError::Invalid { name: MAX_JOBS_IN_FLIGHT, why: "must be between 1 and 10000".into() });
@@ -204,8 +206,16 @@ fn quota(env: &Env) -> Result<crate::jobs::Quota, ConfigError> {
     if !(1..=10_000_000).contains(&max_pages_per_day) {
         return Err(ConfigError::Invalid { name: MAX_PAGES_PER_DAY, why: "must be between 1 and 10000000".into() });
     }
-    Ok(crate::jobs::Quota { max_in_flight, max_pages_per_day })
+    Ok(domain::jobs::Quota { max_in_flight, max_pages_per_day })
 }
+
+/// Opening a PDF to count and measure its pages, in the jobs API (its
+/// function has 256 MB and 10 s in template.yaml).
+pub const PDF_INSPECTION: Confinement =
+    Confinement { memory_bytes: 160 << 20, time: std::time::Duration::from_secs(4) };
+/// Drawing a PDF's page in the OCR worker (1769 MB, 60 s; an honest page is
+/// drawn in well under a second).
+pub const PDF_DRAWING: Confinement = Confinement { memory_bytes: 1 << 30, time: std::time::Duration::from_secs(10) };
 
 /// The jobs API function's settings (`UploadFunction` in the template).
 #[derive(Debug, Clone)]
@@ -215,14 +225,17 @@ pub struct JobsApiConfig {
     pub jobs_table: String,
     pub uploads_bucket: String,
     pub jwt: JwtConfig,
-    pub limits: crate::jobs::UploadLimits,
+    pub limits: domain::jobs::UploadLimits,
 }
 
 impl JobsApiConfig {
-    pub fn load(env: &Env) -> Result<Self, ConfigError> {
-        let limits = crate::jobs::UploadLimits {
+    /// `pdf_reader`: how this program reads PDFs (its `main` says).
+    pub fn load(env: &Env, pdf_reader: PdfReader) -> Result<Self, ConfigError> {
+        let limits = domain::jobs::UploadLimits {
             max_pixels: max_pixels(env)?,
             max_pages: max_pages(env)?,
+            pdf_reader,
+            pdf_confinement: PDF_INSPECTION,
             quota: quota(env)?,
             ..Default::default()
         };
@@ -247,7 +260,7 @@ pub struct OcrConfig {
     pub ocr_queue_url: String,
     /// Where notifications that can never be processed are parked.
     pub dead_letter_queue_url: String,
-    pub limits: crate::jobs::ProcessorLimits,
+    pub limits: domain::jobs::ProcessorLimits,
     /// Overrides the embedded models with `text-detection-fitted.onnx`,
     /// `text-recognition-cnn-int8.onnx` and `text-recognition-rnn.onnx` from
     /// this directory (the README's "The OCR engine").
@@ -255,18 +268,21 @@ pub struct OcrConfig {
 }
 
 impl OcrConfig {
-    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+    /// `pdf_reader`: how this program reads PDFs (its `main` says).
+    pub fn load(env: &Env, pdf_reader: PdfReader) -> Result<Self, ConfigError> {
         let lease: i64 = env.parsed(OCR_LEASE_SECONDS, 300)?;
         if !(10..=86_400).contains(&lease) {
             return Err(ConfigError::Invalid { name: OCR_LEASE_SECONDS, why: "must be between 10 and 86400".into() });
         }
-        let retention: i64 = env.parsed(RETENTION_DAYS, crate::jobs::DEFAULT_RETENTION_DAYS)?;
+        let retention: i64 = env.parsed(RETENTION_DAYS, domain::jobs::DEFAULT_RETENTION_DAYS)?;
         if !(1..=3650).contains(&retention) {
             return Err(ConfigError::Invalid { name: RETENTION_DAYS, why: "must be between 1 and 3650".into() });
         }
-        let limits = crate::jobs::ProcessorLimits {
+        let limits = domain::jobs::ProcessorLimits {
             max_pixels: max_pixels(env)?,
             max_pages: max_pages(env)?,
+            pdf_reader,
+            pdf_confinement: PDF_DRAWING,
             lease: Duration::seconds(lease),
             retention: Duration::days(retention),
             quota: quota(env)?,
@@ -288,7 +304,7 @@ impl OcrConfig {
 /// The notify function's settings.
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
-    pub sender: crate::domain::Email,
+    pub sender: domain::values::Email,
     pub sent_emails_table: String,
     /// The queue its records come from (records not started go back).
     pub queue_url: String,
@@ -297,7 +313,7 @@ pub struct NotifyConfig {
 
 impl NotifyConfig {
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
-        let sender = crate::domain::Email::parse(&env.required(SENDER_EMAIL)?)
+        let sender = domain::values::Email::parse(&env.required(SENDER_EMAIL)?)
             .map_err(|e| ConfigError::Invalid { name: SENDER_EMAIL, why: e.to_string() })?;
         Ok(Self {
             sender,

@@ -3,9 +3,9 @@
 use axum::http::StatusCode;
 
 use super::{Problem, unavailable};
-use crate::errors::chain;
-use crate::imaging::ImageProblem;
-use crate::jobs::JobError;
+use domain::errors::chain;
+use domain::jobs::JobError;
+use imaging::ImageProblem;
 
 impl From<JobError> for Problem {
     fn from(error: JobError) -> Self {

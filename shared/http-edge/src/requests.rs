@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::emf::{self, Metric};
-use crate::domain::UserId;
+use domain::values::UserId;
+use platform::telemetry::emf::{self, Metric};
 
 /// The middleware (`axum::middleware::from_fn(log_requests)`, added with
 /// `Router::layer` so that the matched route is known).
@@ -39,7 +39,7 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
     );
     // Only a Lambda process has cold starts worth a field.
     if lambda_request_id.is_some() {
-        span.record("cold_start", super::take_cold_start());
+        span.record("cold_start", platform::telemetry::take_cold_start());
     }
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

@@ -1,17 +1,15 @@
 //! The one telemetry module: structured logs through `tracing` (a line per
 //! HTTP request, a span per SQS record), and metrics as CloudWatch Embedded
 //! Metric Format lines (see `emf`). Each function's `main.rs` calls `init`
-//! with its service name; nothing else there.
+//! with its service name; nothing else there. The HTTP request's own line
+//! and metrics are the HTTP edge's (`http_edge::requests`).
 
 pub mod emf;
-mod requests;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
-
-pub use requests::{log_requests, record_user};
 
 static SERVICE: OnceLock<&'static str> = OnceLock::new();
 static COLD: AtomicBool = AtomicBool::new(true);
@@ -22,7 +20,7 @@ pub fn in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
 }
 
-/// The service this process serves (`auth`, `upload`, `ocr`, `notify`;
+/// The service this process serves (`auth`, `jobs-api`, `ocr`, `notify`;
 /// `local` for the runner that hosts them all): a metric dimension.
 pub fn service() -> &'static str {
     SERVICE.get().copied().unwrap_or("local")

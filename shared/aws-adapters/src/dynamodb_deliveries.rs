@@ -8,8 +8,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::dynamodb::{TTL_ATTRIBUTE, get_s, number, put_conditional, store_error};
-use crate::notify::{Claim, DeliveryLog};
-use crate::ports::StoreError;
+use domain::notify::{Claim, DeliveryLog};
+use domain::ports::StoreError;
 
 /// How long a record of a sent e-mail is kept: longer than any redelivery.
 const RETENTION: Duration = Duration::days(7);

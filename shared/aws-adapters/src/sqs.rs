@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 
-use crate::email::{EmailJob, EmailQueue};
-use crate::ports::QueueError;
+use domain::email::{EmailJob, EmailQueue};
+use domain::ports::QueueError;
 
 async fn send(client: &Client, queue_url: &str, body: String) -> Result<(), QueueError> {
     client
@@ -54,9 +54,9 @@ impl SqsJobQueue {
 }
 
 #[async_trait]
-impl crate::jobs::ports::JobQueue for SqsJobQueue {
-    async fn continue_job(&self, owner: &crate::domain::UserId, id: &crate::jobs::JobId) -> Result<(), QueueError> {
-        let body = crate::jobs::ContinueJob { owner: *owner, job_id: *id }.to_message();
+impl domain::jobs::ports::JobQueue for SqsJobQueue {
+    async fn continue_job(&self, owner: &domain::values::UserId, id: &domain::jobs::JobId) -> Result<(), QueueError> {
+        let body = domain::jobs::ContinueJob { owner: *owner, job_id: *id }.to_message();
         send(&self.client, &self.queue_url, body).await?;
         tracing::info!(job_id = %id, "job handed on to the next invocation");
         Ok(())
@@ -78,7 +78,7 @@ impl SqsSourceQueue {
 }
 
 #[async_trait]
-impl crate::ports::SourceQueue for SqsSourceQueue {
+impl domain::ports::SourceQueue for SqsSourceQueue {
     async fn send_again(&self, body: &str) -> Result<(), QueueError> {
         self.client
             .send_message()
@@ -103,7 +103,7 @@ impl SqsDeadLetters {
 }
 
 #[async_trait]
-impl crate::ports::DeadLetters for SqsDeadLetters {
+impl domain::ports::DeadLetters for SqsDeadLetters {
     async fn park(&self, body: &str, reason: &str) -> Result<(), QueueError> {
         let reason_attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
             .data_type("String")

@@ -3,18 +3,19 @@
 //! only those to retry; park at once, with the reason, those that can never
 //! succeed.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_adapters::AwsClients;
+use aws_adapters::sqs::{SqsDeadLetters, SqsSourceQueue};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use std::sync::Arc;
-
-use crate::errors::chain;
-use crate::ports::{Cause, DeadLetters, SourceQueue};
-use crate::telemetry::emf::{self, Metric};
+use domain::errors::chain;
+use domain::ports::{Cause, DeadLetters, SourceQueue};
+use platform::telemetry::emf::{self, Metric};
 
 /// What the loop does with a record that was not handled. Each worker has
 /// its own error type and maps it to this once, in its function's `lib.rs`;
@@ -38,6 +39,17 @@ pub struct RecordQueues {
     pub source: Arc<dyn SourceQueue>,
     /// Where records that can never succeed are parked, with the reason.
     pub dead_letters: Arc<dyn DeadLetters>,
+}
+
+impl RecordQueues {
+    /// The queues in SQS: `source_url` the worker's own, `dead_letter_url`
+    /// its dead-letter queue.
+    pub fn in_sqs(clients: &AwsClients, source_url: &str, dead_letter_url: &str) -> Self {
+        Self {
+            source: Arc::new(SqsSourceQueue::new(clients.sqs(), source_url)),
+            dead_letters: Arc::new(SqsDeadLetters::new(clients.sqs(), dead_letter_url)),
+        }
+    }
 }
 
 /// When the invocation must have answered, and how long the slowest record
@@ -85,7 +97,7 @@ pub async fn serve<W: BatchWorker>(worker: W) -> Result<(), lambda_runtime::Erro
             "invocation",
             request_id = %event.context.request_id,
             records = event.payload.records.len(),
-            cold_start = crate::telemetry::take_cold_start(),
+            cold_start = platform::telemetry::take_cold_start(),
         );
         async move {
             // The invocation's one line of its own: its request id, batch
@@ -188,7 +200,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{MemoryDeadLetters, MemorySourceQueue};
+    use domain::memory::{MemoryDeadLetters, MemorySourceQueue};
     use std::cell::RefCell;
 
     fn batch(n: usize) -> SqsEvent {

@@ -8,9 +8,9 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::{StatusCode, header, request::Parts};
 
 use super::{Problem, unavailable};
-use crate::auth::{AccessGuard, AuthError, Claims};
-use crate::domain::ClientAddress;
-use crate::errors::chain;
+use domain::auth::{AccessGuard, AuthError, Claims};
+use domain::errors::chain;
+use domain::values::ClientAddress;
 
 fn too_many(slug: &str, title: &'static str, detail: String, retry_after: time::Duration) -> Problem {
     let seconds = retry_after.whole_seconds().max(1);
@@ -72,7 +72,7 @@ where
             .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let guard = Arc::<AccessGuard>::from_ref(state);
         let claims = guard.authenticate(token).await.map_err(Problem::from)?;
-        crate::telemetry::record_user(&claims.sub);
+        crate::requests::record_user(&claims.sub);
         Ok(Authenticated(claims))
     }
 }

@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::auth::ports::{RecordStore, StoredRecord, UserStore};
-use crate::domain::{Email, PersonName, UserId};
-use crate::ports::StoreError;
-use crate::user::User;
+use domain::auth::ports::{RecordStore, StoredRecord, UserStore};
+use domain::ports::StoreError;
+use domain::user::User;
+use domain::values::{Email, PersonName, UserId};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 

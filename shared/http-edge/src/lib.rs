@@ -1,9 +1,10 @@
-//! HTTP plumbing shared by every API function: RFC 9457 problem responses,
+//! The HTTP edge every API function shares: RFC 9457 problem responses,
 //! a strict JSON body extractor, and the layers every router gets. Each
 //! domain's errors are mapped to problems once, in its own module here.
 
 mod auth;
 mod jobs;
+pub mod requests;
 pub mod site;
 
 pub use auth::{Authenticated, Client};
@@ -178,12 +179,12 @@ fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Gives a finished router the behaviour every API function shares:
 /// problem+json for unknown routes and methods, a log line and metrics per
-/// request (`telemetry::log_requests`), and a panic turned into a 500
+/// request (`requests::log_requests`), and a panic turned into a 500
 /// problem rather than a dropped connection.
 pub fn api_layers(router: Router) -> Router {
     router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(axum::middleware::from_fn(crate::telemetry::log_requests))
+        .layer(axum::middleware::from_fn(requests::log_requests))
 }
