@@ -3,7 +3,7 @@
 //! presigned route for a large file; list, get, rm; expired and missing
 //! sessions; refused files; exit codes.
 
-#[path = "../../local/tests/common/mod.rs"]
+#[path = "../../local/tests/it/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -79,7 +79,7 @@ impl Options {
             max_pollers: None,
             worker_timeout: None,
             // A test binary is not its own child; the tests that have the
-            // runner's binary at hand name it (tests/common).
+            // runner's binary at hand name it (tests/it/common).
             pdf_reader: PdfReader::InProcess,
         }
     }

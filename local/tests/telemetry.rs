@@ -4,6 +4,7 @@
 //! password, token or code anywhere. One test: the log subscriber is
 //! global to this test binary.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::io::Write;

@@ -201,7 +201,7 @@ mod tests {
     use crate::testing::*;
 
     /// PDFs read in this process: the child is the local runner's binary,
-    /// tested in `local/tests/hostile_documents.rs`.
+    /// tested in `local/tests/it/hostile_documents.rs`.
     fn in_process() -> DocumentLimits {
         DocumentLimits { pdf_reader: PdfReader::InProcess, ..Default::default() }
     }

@@ -81,7 +81,7 @@ fn harness_with(recognizer: FakeRecognizer, limits: ProcessorLimits) -> Harness 
     let recognizer = Arc::new(recognizer);
     let accounts = Arc::new(crate::memory::EveryAccountExists);
     // PDFs are read in this process: the confined child is tested with
-    // the local runner's binary (local/tests/hostile_documents.rs).
+    // the local runner's binary (local/tests/it/hostile_documents.rs).
     let upload_limits = UploadLimits { pdf_reader: PdfReader::InProcess, ..UploadLimits::default() };
     let service = JobService::new(jobs.clone(), jobs.clone(), blobs.clone(), accounts, clock.clone(), upload_limits);
     let processor = JobProcessor::new(

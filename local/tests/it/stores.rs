@@ -5,16 +5,14 @@
 //! version check failed against it, and the retried use case found its own
 //! token revoked).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::TestApp;
 use aws_adapters::dynamodb::DynamoUserStore;
 use aws_adapters::dynamodb_deliveries::DynamoDeliveryLog;
 use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use common::TestApp;
 use domain::auth::ports::{RecordStore, StoredRecord, UserStore};
 use domain::notify::{Claim, DeliveryLog};
 use domain::ports::StoreError;
@@ -79,7 +77,7 @@ fn stores(app: &TestApp) -> Stores {
 fn a_user() -> User {
     User {
         id: UserId::new(),
-        email: Email::parse(&common::unique_email()).unwrap(),
+        email: Email::parse(&crate::common::unique_email()).unwrap(),
         name: PersonName::parse("Ada").unwrap(),
         password_hash: "not a real hash".into(),
         created_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),

@@ -5,11 +5,9 @@
 //! text extracted with pdftotext); hostile documents refused or failed with
 //! their reason.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestApp, assert_problem, unique_email};
+use crate::common::{TestApp, assert_problem, unique_email};
 use imaging::testing::{multipage_tiff, scanned_pdf};
 use local::Options;
 use local::fixtures::{self, Fixture};

@@ -1,12 +1,10 @@
 //! The auth API on the emulator, exercised as a client.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{PASSWORD, TestApp, assert_problem, unique_email};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{PASSWORD, TestApp, assert_problem, unique_email};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,12 +1,10 @@
 //! The upload → S3 → SQS → OCR → DynamoDB pipeline and the jobs API on the
 //! emulator, exercised as a client.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{TestApp, assert_problem, unique_email};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use common::{TestApp, assert_problem, unique_email};
 use domain::email::EmailMessage;
 use imaging::testing::{png as blank_png, png_claiming, with_exif_orientation};
 use local::fixtures::{self, cer, load_font};

@@ -7,11 +7,9 @@
 //! through `sam local invoke` instead: the deployed artifacts in Lambda's
 //! image, with the environment `./dev up` writes for SAM.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{TestApp, unique_email};
+use crate::common::{TestApp, unique_email};
 use local::lambda_host::LambdaProcess;
 use local::sam::SamFunction;
 use serde_json::Value;

@@ -6,13 +6,11 @@
 //! forgot password, change password, sign out everywhere, delete the
 //! account. Screenshots are kept in target/test-artifacts/.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TestApp, unique_email};
+use crate::common::{PASSWORD, TestApp, unique_email};
 use fantoccini::{Client, ClientBuilder, Locator};
 use local::Options;
 use local::fixtures;

@@ -3,12 +3,10 @@
 //! one network, for unknown addresses), stolen tokens after a password
 //! change, and the account's own way out.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp, assert_problem, unique_email};
+use crate::common::{PASSWORD, TestApp, assert_problem, unique_email};
 use imaging::testing::png;
 use local::Options;
 use reqwest::{Method, StatusCode};

@@ -1,11 +1,9 @@
 //! The product's definition of done: everything a user does, through the
 //! HTTP API and the e-mail SES sends, with every worker running.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp, unique_email};
+use crate::common::{PASSWORD, TestApp, unique_email};
 use domain::email::{EmailJob, EmailMessage};
 use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;

@@ -4,11 +4,9 @@
 //! (`./dev test` also validates the document against the OpenAPI 3.1
 //! schema with openapi-spec-validator.)
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::TestApp;
+use crate::common::TestApp;
 use local::contract::{Contract, Operation};
 use local::template::Template;
 use reqwest::StatusCode;

@@ -5,11 +5,9 @@
 //! binaries can). Client-level: a hostile upload ends FAILED (or 422) with
 //! its reason, and the next user's image is read as if nothing happened.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestApp, assert_problem};
+use crate::common::{TestApp, assert_problem};
 use imaging::ImageProblem;
 use imaging::document::{DocumentInfo, DocumentKind, DocumentLimits, PdfReader, render_page};
 use imaging::sandbox::{self, ChildProgram, Confinement};
@@ -116,11 +114,13 @@ fn an_honest_page_is_drawn_in_the_child_as_in_process_and_says_what_that_costs()
 #[test]
 fn the_child_can_reach_nothing_but_its_pipes() {
     // What a Lambda function's process holds: credentials in its
-    // environment, descriptors without close-on-exec.
-    // SAFETY: no other thread of this test binary reads the environment
-    // while this test sets it (the other tests here start no threads that
-    // do before it).
-    unsafe { std::env::set_var("AWS_SECRET_ACCESS_KEY", "the function's own") };
+    // environment (these tests have the emulator's, set by ./dev test: the
+    // environment is not changed here, other tests of this binary read it),
+    // descriptors without close-on-exec.
+    assert!(
+        std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some() && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "the tests run with AWS credentials in their environment (./dev test sets them)"
+    );
     let mut leaked = [0; 2];
     // SAFETY: pipe writes two descriptors into the array given.
     assert_eq!(unsafe { libc::pipe(leaked.as_mut_ptr()) }, 0);
@@ -153,7 +153,7 @@ fn text_layer_fan_outs_are_refused_within_the_childs_time_and_memory() {
 #[tokio::test]
 async fn hostile_uploads_fail_with_their_reason_and_the_next_image_is_read() {
     let app = TestApp::spawn_with(local::Options { run_ocr_worker: true, ..local::Options::for_test() }).await;
-    let token = app.signed_up_user(&common::unique_email()).await;
+    let token = app.signed_up_user(&crate::common::unique_email()).await;
     let mut jobs = Vec::new();
     for (name, pdf) in bombs() {
         let started = Instant::now();
