@@ -11,8 +11,8 @@ use std::process::Output;
 
 use common::{PASSWORD, TestApp, unique_email};
 use local::Options;
-use local::fixtures::{self, Fixture};
 use serde_json::Value;
+use test_kit::{self, Fixture};
 
 struct Cli {
     api: String,
@@ -74,11 +74,11 @@ async fn signed_up(app: &TestApp, cli: &Cli) -> String {
 }
 
 fn pages() -> Vec<Fixture> {
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
     vec![
-        fixtures::paragraph("letter", &font, 28.0, &["Dear Ada,", "the engine works.", "Yours, Charles"]),
-        fixtures::paragraph("invoice", &font, 26.0, &["Invoice 2041", "Total due 310.50"]),
-        fixtures::paragraph("note", &font, 30.0, &["Meeting at noon"]),
+        test_kit::paragraph("letter", &font, 28.0, &["Dear Ada,", "the engine works.", "Yours, Charles"]),
+        test_kit::paragraph("invoice", &font, 26.0, &["Invoice 2041", "Total due 310.50"]),
+        test_kit::paragraph("note", &font, 30.0, &["Meeting at noon"]),
     ]
 }
 
@@ -120,7 +120,7 @@ async fn a_directory_of_pages_becomes_text_files() {
         let sub = if i == 2 { "more/" } else { "" };
         let text = std::fs::read_to_string(out.path().join(format!("{sub}{}.txt", page.name)))
             .unwrap_or_else(|e| panic!("no text for {}: {e}", page.name));
-        let cer = fixtures::cer(&page.truth, &text);
+        let cer = test_kit::cer(&page.truth, &text);
         assert!(cer <= 0.05, "{}: CER {cer:.3}\nexpected:\n{}\ngot:\n{text}", page.name, page.truth);
     }
     assert!(!out.path().join("README.txt").exists());
@@ -142,7 +142,7 @@ async fn a_directory_of_pages_becomes_text_files() {
 
     let got = cli.run(&["get", &id]).await;
     assert_exit(&got, 0);
-    assert!(fixtures::cer(&pages[1].truth, &stdout(&got)) <= 0.05, "{}", stdout(&got));
+    assert!(test_kit::cer(&pages[1].truth, &stdout(&got)) <= 0.05, "{}", stdout(&got));
     let hocr = cli.run(&["get", &id, "--format", "hocr"]).await;
     assert_exit(&hocr, 0);
     assert!(stdout(&hocr).contains("class=\"ocrx_word\""), "{}", stdout(&hocr));
@@ -167,8 +167,8 @@ async fn a_file_over_the_direct_limit_goes_through_a_presigned_upload() {
     let cli = Cli::new(&app);
     signed_up(&app, &cli).await;
     // A page padded with incompressible noise below the text: over 4 MiB.
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
-    let page = fixtures::paragraph("big", &font, 40.0, &["A large scan"]);
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    let page = test_kit::paragraph("big", &font, 40.0, &["A large scan"]);
     let mut image = image::RgbImage::from_pixel(1400, 1300, image::Rgb([255, 255, 255]));
     image::imageops::overlay(&mut image, &page.image, 0, 0);
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -247,8 +247,8 @@ async fn refused_files_are_reported_with_the_reason_and_the_rest_go_through() {
     signed_up(&app, &cli).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fake.png"), b"this is not an image").unwrap();
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
-    std::fs::write(dir.path().join("real.png"), fixtures::paragraph("r", &font, 28.0, &["Hello"]).png()).unwrap();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    std::fs::write(dir.path().join("real.png"), test_kit::paragraph("r", &font, 28.0, &["Hello"]).png()).unwrap();
 
     let submitted = cli.run(&["submit", dir.path().to_str().unwrap()]).await;
     assert_exit(&submitted, 6);

@@ -4,7 +4,6 @@
 //! integration tests, which talk to it as a client would.
 
 pub mod contract;
-pub mod fixtures;
 pub mod lambda_host;
 pub mod mail;
 pub mod poller;

@@ -5,9 +5,9 @@
 //! languages. Every fixture is read by both recognisers.
 
 use domain::jobs::{EngineChoice, TextLine};
-use local::fixtures::{self, ColumnLayout, Fixture, ReceiptLayout, cer, in_reference_order, load_font};
 use ocr_worker::engine::FastEngine;
 use std::sync::OnceLock;
+use test_kit::{self, ColumnLayout, Fixture, ReceiptLayout, cer, in_reference_order, load_font};
 
 fn engine(choice: EngineChoice) -> &'static FastEngine {
     static ENGINES: [OnceLock<FastEngine>; 2] = [OnceLock::new(), OnceLock::new()];
@@ -55,7 +55,7 @@ fn check_with(choice: EngineChoice, fixture: &Fixture, max_cer: f64) -> Vec<Text
 fn plain_text() {
     let font = load_font("DejaVuSans.ttf").unwrap();
     let read = check(
-        &fixtures::paragraph("plain", &font, 28.0, &["Hello from the OCR pipeline", "Serverless Rust on AWS Lambda"]),
+        &test_kit::paragraph("plain", &font, 28.0, &["Hello from the OCR pipeline", "Serverless Rust on AWS Lambda"]),
         0.02,
     );
     for line in read.iter().flat_map(|(_, lines)| lines) {
@@ -73,14 +73,14 @@ fn plain_text() {
 #[test]
 fn one_character_lines_that_are_text_are_kept() {
     let font = load_font("DejaVuSans.ttf").unwrap();
-    check(&fixtures::paragraph("page-number", &font, 26.0, &["Chapter Seven", "7", "The end of the story", "A"]), 0.02);
+    check(&test_kit::paragraph("page-number", &font, 26.0, &["Chapter Seven", "7", "The end of the story", "A"]), 0.02);
 }
 
 #[test]
 fn receipt_items_and_prices_share_a_line_whatever_the_layout() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
     let mono = load_font("DejaVuSansMono.ttf").unwrap();
-    check(&fixtures::receipt(&sans), 0.02);
+    check(&test_kit::receipt(&sans), 0.02);
     let layouts = [
         // The layout that once read every item before every price.
         (&sans, ReceiptLayout { width: 380, px: 17.0, items: 9, right_aligned: true, margin: 0.05, seed: 1 }),
@@ -91,7 +91,7 @@ fn receipt_items_and_prices_share_a_line_whatever_the_layout() {
         (&mono, ReceiptLayout { width: 720, px: 24.0, items: 3, right_aligned: false, margin: 0.1, seed: 6 }),
     ];
     for (font, layout) in layouts {
-        check(&fixtures::receipt_with(font, layout), 0.03);
+        check(&test_kit::receipt_with(font, layout), 0.03);
     }
 }
 
@@ -99,18 +99,18 @@ fn receipt_items_and_prices_share_a_line_whatever_the_layout() {
 fn labels_and_values_share_a_line() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
     for (px, rows, value_x) in [(18.0, 6, 200.0), (22.0, 10, 320.0), (16.0, 12, 420.0), (26.0, 4, 260.0)] {
-        check(&fixtures::label_value_screen(&sans, px, rows, value_x), 0.03);
+        check(&test_kit::label_value_screen(&sans, px, rows, value_x), 0.03);
     }
-    check(&fixtures::dense_form(&sans, 20.0), 0.03);
+    check(&test_kit::dense_form(&sans, 20.0), 0.03);
 }
 
 #[test]
 fn columns_of_prose_read_column_by_column() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
     let serif = load_font("DejaVuSerif.ttf").unwrap();
-    check(&fixtures::two_columns(&sans), 0.02);
-    check(&fixtures::two_column_page(&serif, 1100, 700, 20.0, 16), 0.03);
-    check(&fixtures::two_column_page(&sans, 1500, 900, 24.0, 14), 0.03);
+    check(&test_kit::two_columns(&sans), 0.02);
+    check(&test_kit::two_column_page(&serif, 1100, 700, 20.0, 16), 0.03);
+    check(&test_kit::two_column_page(&sans, 1500, 900, 24.0, 14), 0.03);
 }
 
 /// Newspaper, journal and brochure pages: 2 to 4 columns, gutters from
@@ -150,11 +150,11 @@ fn columns_of_prose_read_column_by_column_whatever_the_gutter() {
     }
 }
 
-fn columns_read_in_order(choice: EngineChoice, layouts: &[(&ab_glyph::FontVec, ColumnLayout)]) {
+fn columns_read_in_order(choice: EngineChoice, layouts: &[(&test_kit::FontVec, ColumnLayout)]) {
     let mut report = Vec::new();
     let (mut plain_sum, mut ordered_sum) = (0.0, 0.0);
     for &(font, layout) in layouts {
-        let fixture = fixtures::column_page(font, layout);
+        let fixture = test_kit::column_page(font, layout);
         let text = text(&read(choice, &fixture));
         let plain = cer(&fixture.truth, &text);
         let ordered = cer(&fixture.truth, &in_reference_order(&fixture.truth, &text));
@@ -177,7 +177,7 @@ fn columns_read_in_order(choice: EngineChoice, layouts: &[(&ab_glyph::FontVec, C
 #[test]
 fn artwork_does_not_come_out_as_text() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
-    for (choice, lines) in check(&fixtures::text_with_graphics(&sans), 0.05) {
+    for (choice, lines) in check(&test_kit::text_with_graphics(&sans), 0.05) {
         let short: Vec<&TextLine> =
             lines.iter().filter(|l| l.text.chars().filter(|c| c.is_alphanumeric()).count() <= 2).collect();
         assert!(short.is_empty(), "{choice:?}: noise lines: {short:?}");
@@ -187,11 +187,11 @@ fn artwork_does_not_come_out_as_text() {
 #[test]
 fn a_photographed_receipt_reads() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
-    let receipt = fixtures::receipt_with(
+    let receipt = test_kit::receipt_with(
         &sans,
         ReceiptLayout { width: 520, px: 22.0, items: 6, right_aligned: true, margin: 0.06, seed: 9 },
     );
-    check(&fixtures::photographed(&receipt, 3).unwrap(), 0.05);
+    check(&test_kit::photographed(&receipt, 3).unwrap(), 0.05);
 }
 
 #[test]
@@ -199,9 +199,9 @@ fn pages_turned_a_quarter_upside_down_or_skewed_read_as_upright_ones() {
     use imaging::straighten::turned_by;
     let font = load_font("DejaVuSans.ttf").unwrap();
     let pages = [
-        fixtures::letter_page(&font, 1000, 1300, 22.0, 1, 14),
-        fixtures::receipt(&font),
-        fixtures::dense_form(&font, 20.0),
+        test_kit::letter_page(&font, 1000, 1300, 22.0, 1, 14),
+        test_kit::receipt(&font),
+        test_kit::dense_form(&font, 20.0),
     ];
     for (choice, page) in EngineChoice::ALL.into_iter().flat_map(|c| pages.iter().map(move |p| (c, p))) {
         let engine = engine(choice);
@@ -274,7 +274,7 @@ fn accented_letters_and_symbols_of_twelve_languages_are_read_as_printed() {
     let (mut missed, mut report) = (0, Vec::new());
     for (i, (language, lines)) in LANGUAGES.iter().enumerate() {
         let font = if i % 2 == 0 { &sans } else { &serif };
-        let fixture = fixtures::paragraph(language, font, 26.0, lines);
+        let fixture = test_kit::paragraph(language, font, 26.0, lines);
         // Czech's ť and ď, drawn with a caron like an apostrophe, may be
         // read as t and d’.
         let ppocr = text(&check_with(EngineChoice::Ppocr, &fixture, 0.05));
@@ -301,12 +301,12 @@ fn accented_letters_and_symbols_of_twelve_languages_are_read_as_printed() {
 fn a_page_mixing_languages_reads_line_by_line() {
     let sans = load_font("DejaVuSans.ttf").unwrap();
     let lines: Vec<&str> = LANGUAGES.iter().flat_map(|(_, lines)| lines.iter().copied()).step_by(3).collect();
-    check_with(EngineChoice::Ppocr, &fixtures::paragraph("mixed", &sans, 22.0, &lines), 0.04);
+    check_with(EngineChoice::Ppocr, &test_kit::paragraph("mixed", &sans, 22.0, &lines), 0.04);
     let mixed = [
         "Invoice / Rechnung / Facture n° 2024-117",
         "Client: Müller GmbH, Zürich — Société Générale",
         "Total dû / Gesamtbetrag: 1.234,56 €",
         "Délai de paiement : 30 jours — Zahlbar binnen 30 Tagen",
     ];
-    check_with(EngineChoice::Ppocr, &fixtures::paragraph("invoice-fr-de", &sans, 24.0, &mixed), 0.04);
+    check_with(EngineChoice::Ppocr, &test_kit::paragraph("invoice-fr-de", &sans, 24.0, &mixed), 0.04);
 }

@@ -72,8 +72,8 @@ async fn a_session_leaves_request_lines_and_a_job_trail_and_no_secret() {
     assert_eq!(app.login(&email, "not the password at all").await.status(), 401);
     let me: Value = app.get_with_token("/users/me", &token).await.json().await.unwrap();
     let user_id = me["id"].as_str().unwrap().to_owned();
-    let font = local::fixtures::load_font("DejaVuSans.ttf").unwrap();
-    let image = local::fixtures::paragraph("t", &font, 24.0, &["Telemetry follows the job"]).png();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    let image = test_kit::paragraph("t", &font, 24.0, &["Telemetry follows the job"]).png();
     let submitted: Value = app.upload_raw(&token, "image/png", image).await.json().await.unwrap();
     let job = submitted["job_id"].as_str().unwrap().to_owned();
     let finished = app.finished_job(&token, &job).await;

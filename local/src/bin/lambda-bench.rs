@@ -111,9 +111,9 @@ async fn main() -> Result<()> {
     let (owner, token) = system.direct_account("bench@example.org").await?;
     let image = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fixtures/sans-20px.png")).or_else(
         |_| -> Result<Vec<u8>> {
-            let font = local::fixtures::load_font("DejaVuSans.ttf")?;
+            let font = test_kit::load_font("DejaVuSans.ttf")?;
             let lines = ["Invoice 2026-117 was paid on 14 March.", "Please send the signed copy"];
-            Ok(local::fixtures::paragraph("bench", &font, 20.0, &lines).png())
+            Ok(test_kit::paragraph("bench", &font, 20.0, &lines).png())
         },
     )?;
     let bucket = system.stack.reference("UploadsBucket")?.to_owned();

@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use domain::jobs::ports::TextRecognizer;
-use local::fixtures::{self, Fixture, ReceiptLayout, cer, in_reference_order, load_font, normalise};
+use test_kit::{self, Fixture, ReceiptLayout, cer, in_reference_order, load_font, normalise};
 
 const PROSE: [&str; 4] = [
     "Invoice 2026-117 was paid on 14 March.",
@@ -53,38 +53,38 @@ fn fixture_set() -> Result<Vec<Fixture>> {
     let serif = load_font("DejaVuSerif.ttf")?;
     let mono = load_font("DejaVuSansMono.ttf")?;
     let mut set = vec![
-        fixtures::paragraph("sans-20px", &sans, 20.0, &PROSE),
-        fixtures::paragraph("sans-32px", &sans, 32.0, &PROSE),
-        fixtures::paragraph("serif-24px", &serif, 24.0, &PROSE),
-        fixtures::paragraph("mono-22px", &mono, 22.0, &PROSE),
+        test_kit::paragraph("sans-20px", &sans, 20.0, &PROSE),
+        test_kit::paragraph("sans-32px", &sans, 32.0, &PROSE),
+        test_kit::paragraph("serif-24px", &serif, 24.0, &PROSE),
+        test_kit::paragraph("mono-22px", &mono, 22.0, &PROSE),
     ];
     if let Ok(liberation) = load_font("LiberationSerif-Regular.ttf") {
-        set.push(fixtures::paragraph("liberation-serif-26px", &liberation, 26.0, &PROSE));
+        set.push(test_kit::paragraph("liberation-serif-26px", &liberation, 26.0, &PROSE));
     }
-    set.push(fixtures::receipt(&sans));
-    set.push(fixtures::two_columns(&sans));
-    set.push(fixtures::screenshot(&sans, &mono));
+    set.push(test_kit::receipt(&sans));
+    set.push(test_kit::two_columns(&sans));
+    set.push(test_kit::screenshot(&sans, &mono));
 
-    let mut noisy = fixtures::paragraph("sans-24px-noise", &sans, 24.0, &PROSE);
-    fixtures::add_noise(&mut noisy.image, 40, 7);
+    let mut noisy = test_kit::paragraph("sans-24px-noise", &sans, 24.0, &PROSE);
+    test_kit::add_noise(&mut noisy.image, 40, 7);
     set.push(noisy);
-    let mut blurred = fixtures::paragraph("sans-24px-blur", &sans, 24.0, &PROSE);
+    let mut blurred = test_kit::paragraph("sans-24px-blur", &sans, 24.0, &PROSE);
     blurred.image = image::imageops::blur(&blurred.image, 1.0);
     set.push(blurred);
-    let mut rotated = fixtures::paragraph("sans-24px-rot2deg", &sans, 24.0, &PROSE);
-    rotated.image = fixtures::rotate(&rotated.image, 2.0);
+    let mut rotated = test_kit::paragraph("sans-24px-rot2deg", &sans, 24.0, &PROSE);
+    rotated.image = test_kit::rotate(&rotated.image, 2.0);
     set.push(rotated);
 
     // Realistic pages, none of which the engine was tuned on alone.
-    let receipt = fixtures::receipt_with(
+    let receipt = test_kit::receipt_with(
         &sans,
         ReceiptLayout { width: 380, px: 17.0, items: 9, right_aligned: true, margin: 0.05, seed: 1 },
     );
-    set.push(fixtures::photographed(&receipt, 11)?);
-    set.push(fixtures::two_column_page(&serif, 2480, 3508, 46.0, 44));
-    set.push(fixtures::dense_form(&sans, 20.0));
-    set.push(fixtures::label_value_screen(&sans, 20.0, 10, 300.0));
-    set.push(fixtures::text_with_graphics(&sans));
+    set.push(test_kit::photographed(&receipt, 11)?);
+    set.push(test_kit::two_column_page(&serif, 2480, 3508, 46.0, 44));
+    set.push(test_kit::dense_form(&sans, 20.0));
+    set.push(test_kit::label_value_screen(&sans, 20.0, 10, 300.0));
+    set.push(test_kit::text_with_graphics(&sans));
     Ok(set)
 }
 
@@ -395,7 +395,7 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
         // Points at 300 dpi.
         let px = pt * 300.0 / 72.0;
         let pages: Vec<Fixture> =
-            (1..=10).map(|n| fixtures::letter_page(&font, 2550, 3300, px, n, (20.0 * 42.0 / px) as usize)).collect();
+            (1..=10).map(|n| test_kit::letter_page(&font, 2550, 3300, px, n, (20.0 * 42.0 / px) as usize)).collect();
         let gray: Vec<_> = pages.iter().map(|p| image::DynamicImage::ImageRgb8(p.image.clone()).into_luma8()).collect();
         let pdf = out.join(format!("letter-10-pages-300dpi-{pt}pt.pdf"));
         std::fs::write(&pdf, imaging::testing::scanned_pdf(&gray, 300.0))?;

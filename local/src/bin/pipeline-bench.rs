@@ -68,7 +68,7 @@ fn machine_jiffies() -> (u64, u64) {
 }
 
 /// A short letter (six lines, 22 px) whose first line tells the jobs apart.
-fn letter(font: &ab_glyph::FontVec, i: usize) -> Vec<u8> {
+fn letter(font: &test_kit::FontVec, i: usize) -> Vec<u8> {
     let first = format!("Invoice {} was paid on 14 March.", 1000 + i);
     let lines = [
         first.as_str(),
@@ -78,7 +78,7 @@ fn letter(font: &ab_glyph::FontVec, i: usize) -> Vec<u8> {
         "The second instalment is due in April,",
         "the third one at the end of the summer.",
     ];
-    local::fixtures::paragraph("letter", font, 22.0, &lines).png()
+    test_kit::paragraph("letter", font, 22.0, &lines).png()
 }
 
 fn main() -> Result<()> {
@@ -101,7 +101,7 @@ async fn bench(pdf_reader: imaging::document::PdfReader) -> Result<()> {
     };
     let system = LocalSystem::start(options).await?;
     let (_, token) = system.direct_account("pipeline-bench@example.org").await?;
-    let font = local::fixtures::load_font("DejaVuSans.ttf")?;
+    let font = test_kit::load_font("DejaVuSans.ttf")?;
     let images: Vec<Vec<u8>> = (0..args.jobs).map(|i| letter(&font, i)).collect();
     let images = Arc::new(images);
     let http = reqwest::Client::new();

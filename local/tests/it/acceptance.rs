@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::common::{PASSWORD, TestApp, unique_email};
 use domain::email::{EmailJob, EmailMessage};
-use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_kit::{self, cer, load_font};
 
 async fn spawn_everything() -> TestApp {
     let mut options = local::Options::for_test();
@@ -43,7 +43,7 @@ async fn sign_up_upload_and_get_the_text_and_the_mail() {
     // Upload an image with known text; poll until it is read.
     let font = load_font("DejaVuSans.ttf").unwrap();
     let truth = ["Invoice 2026-117", "Total due: 15.87 EUR"];
-    let image = fixtures::paragraph("invoice", &font, 30.0, &truth).png();
+    let image = test_kit::paragraph("invoice", &font, 30.0, &truth).png();
     let upload = app.upload_raw(&token, "image/png", image).await;
     assert_eq!(upload.status(), StatusCode::ACCEPTED);
     let id = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();

@@ -84,7 +84,7 @@ fn born_digital_pages_read_as_poppler_reads_them() {
                 failed.push(format!("{name} page {}: left to OCR", i + 1));
                 continue;
             };
-            let (f1, cer) = (word_f1(expected, page), local::fixtures::cer(expected, page));
+            let (f1, cer) = (word_f1(expected, page), test_kit::cer(expected, page));
             println!("{name} page {}: word F1 {f1:.3}, CER {cer:.3}", i + 1);
             if f1 < 0.98 || cer > 0.05 {
                 failed.push(format!(

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use crate::common::{TestApp, assert_problem, unique_email};
 use imaging::testing::{multipage_tiff, scanned_pdf};
 use local::Options;
-use local::fixtures::{self, Fixture};
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_kit::{self, Fixture};
 
 const MAX_PAGE_CER: f64 = 0.05;
 
@@ -60,8 +60,8 @@ fn four_pages_a_turn() -> Options {
 }
 
 fn letter_pages(count: u32, width: u32, height: u32, px: f32) -> Vec<Fixture> {
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
-    (1..=count).map(|n| fixtures::letter_page(&font, width, height, px, n, 12)).collect()
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    (1..=count).map(|n| test_kit::letter_page(&font, width, height, px, n, 12)).collect()
 }
 
 fn gray(pages: &[Fixture]) -> Vec<image::GrayImage> {
@@ -72,7 +72,7 @@ fn gray(pages: &[Fixture]) -> Vec<image::GrayImage> {
 fn assert_pages_read(pages: &[Fixture], texts: &[&str]) {
     assert_eq!(texts.len(), pages.len(), "one text per page");
     for (page, text) in pages.iter().zip(texts) {
-        let cer = fixtures::cer(&page.truth, text);
+        let cer = test_kit::cer(&page.truth, text);
         assert!(cer <= MAX_PAGE_CER, "{}: CER {cer:.3}\nexpected:\n{}\ngot:\n{text}", page.name, page.truth);
     }
 }
@@ -176,7 +176,7 @@ async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
     let mut app = TestApp::spawn_with(options.clone()).await;
     let token = app.signed_up_user(&unique_email()).await;
     app.drain_emails(Duration::from_millis(100)).await;
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
     let mut images = Vec::new();
     let mut documents = Vec::new();
     // The queue filled first: document, four images, document, four images.
@@ -185,7 +185,7 @@ async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
         documents.push(app.upload_presigned(&token, "application/pdf", scanned_pdf(&gray(&pages), 200.0)).await);
         for i in 0..4 {
             let line = format!("Image {round}{i} waits behind a document");
-            let fixture = fixtures::paragraph("waiting", &font, 28.0, &[&line]);
+            let fixture = test_kit::paragraph("waiting", &font, 28.0, &[&line]);
             let accepted = app.upload_raw(&token, "image/png", fixture.png()).await;
             assert_eq!(accepted.status(), StatusCode::ACCEPTED);
             let id = accepted.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
@@ -198,7 +198,7 @@ async fn images_behind_long_documents_are_read_once_and_never_dead_lettered() {
         let (job, _) = watch(&app, &token, id).await;
         assert_eq!(job["status"], "DONE", "{job}");
         let text = job["result"]["text"].as_str().unwrap();
-        assert!(fixtures::cer(line, text) <= MAX_PAGE_CER, "{text:?} for {line:?}");
+        assert!(test_kit::cer(line, text) <= MAX_PAGE_CER, "{text:?} for {line:?}");
     }
     for id in &documents {
         assert_eq!(watch(&app, &token, id).await.0["status"], "DONE");
@@ -374,15 +374,15 @@ async fn hostile_documents_get_a_clear_answer_and_never_a_crashed_worker() {
     assert_problem(nobody, StatusCode::NOT_FOUND, "not-found").await;
 
     // The worker is still there: a good document after the bad ones.
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
-    let page = fixtures::paragraph("after", &font, 30.0, &["Still reading"]);
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    let page = test_kit::paragraph("after", &font, 30.0, &["Still reading"]);
     let pdf = scanned_pdf(&gray(std::slice::from_ref(&page)), 150.0);
     let response = app.upload_raw(&token, "application/pdf", pdf).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
     let (job, _) = watch(&app, &token, &id).await;
     assert_eq!(job["status"], "DONE", "{job}");
-    assert!(fixtures::cer(&page.truth, job["result"]["text"].as_str().unwrap()) <= MAX_PAGE_CER, "{job}");
+    assert!(test_kit::cer(&page.truth, job["result"]["text"].as_str().unwrap()) <= MAX_PAGE_CER, "{job}");
 }
 
 /// A page scanned sideways, one upside down and skewed, and a photo turned
@@ -500,7 +500,7 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
     let result = submit("/ocr?ocr=always", text_page(&lines, Setting::Plain)).await;
     assert_eq!(result["pages"][0]["source"], "ocr");
     assert_eq!(result["pages"][0]["source_reason"], "ocr-requested");
-    assert!(fixtures::cer(&truth, result["text"].as_str().unwrap()) <= 0.15, "{result}");
+    assert!(test_kit::cer(&truth, result["text"].as_str().unwrap()) <= 0.15, "{result}");
     let bad = app.http.post(app.url("/ocr?ocr=never")).bearer_auth(&token).body(vec![1u8]).send().await.unwrap();
     assert_problem(bad, StatusCode::BAD_REQUEST, "invalid-query").await;
 
@@ -572,13 +572,13 @@ async fn a_pdf_pages_own_text_is_used_when_it_can_be_trusted() {
 async fn each_job_is_read_by_its_engine_and_accents_survive_every_format() {
     let app = spawn_with_ocr().await;
     let token = app.signed_up_user(&unique_email()).await;
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
     let lines = [
         "Facture n° 2024-117 : Société Générale",
         "Größe: 12,50 € · Straße 14, München",
         "Año 2024: señor Núñez, Logroño",
     ];
-    let page = fixtures::paragraph("invoice", &font, 30.0, &lines);
+    let page = test_kit::paragraph("invoice", &font, 30.0, &lines);
     let mut png = std::io::Cursor::new(Vec::new());
     page.image.write_to(&mut png, image::ImageFormat::Png).unwrap();
     let png = png.into_inner();
@@ -595,7 +595,7 @@ async fn each_job_is_read_by_its_engine_and_accents_survive_every_format() {
     let hocr = hocr_page_texts(&result_as(&app, &token, &id, "hocr").await.text().await.unwrap()).join("\n");
     let layer = pdftotext(&result_as(&app, &token, &id, "pdf").await.bytes().await.unwrap());
     for (format, read) in [("json", &text), ("text", &plain), ("hocr", &hocr), ("pdf", &layer)] {
-        let rate = fixtures::cer(&page.truth, read.trim_end_matches(['\n', '\u{c}']));
+        let rate = test_kit::cer(&page.truth, read.trim_end_matches(['\n', '\u{c}']));
         assert!(rate <= 0.05, "{format}: CER {rate:.3}:\n{read}");
         for ch in accents {
             assert!(read.contains(ch), "{format}: {ch} lost in {read:?}");

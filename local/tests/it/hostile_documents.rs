@@ -177,8 +177,8 @@ async fn hostile_uploads_fail_with_their_reason_and_the_next_image_is_read() {
     // page, not read page after page (nor started again in a loop).
     let fan_out = hostile_pdfs::glyph_fan_out(17, 50);
     jobs.push(("text-layer fan-out", app.upload_presigned(&token, "application/pdf", fan_out).await));
-    let font = local::fixtures::load_font("DejaVuSans.ttf").unwrap();
-    let image = local::fixtures::paragraph("after", &font, 30.0, &["After the bombs"]).png();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    let image = test_kit::paragraph("after", &font, 30.0, &["After the bombs"]).png();
     let response = app.upload_raw(&token, "image/png", image).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let honest: serde_json::Value = response.json().await.unwrap();

@@ -7,16 +7,16 @@ use crate::common::{TestApp, assert_problem, unique_email};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use domain::email::EmailMessage;
 use imaging::testing::{png as blank_png, png_claiming, with_exif_orientation};
-use local::fixtures::{self, cer, load_font};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqs_host::{BatchWorker, Deadline};
+use test_kit::{self, cer, load_font};
 
 const TRUTH: [&str; 2] = ["Serverless OCR in Rust", "Hello from Lambda"];
 
 fn text_png() -> Vec<u8> {
     let font = load_font("DejaVuSans.ttf").unwrap();
-    fixtures::paragraph("hello", &font, 30.0, &TRUTH).png()
+    test_kit::paragraph("hello", &font, 30.0, &TRUTH).png()
 }
 
 impl TestApp {
@@ -104,7 +104,7 @@ async fn photos_with_an_exif_orientation_are_read_upright() {
     let app = spawn_with_ocr().await;
     let token = app.signed_up_user(&unique_email()).await;
     let font = load_font("DejaVuSans.ttf").unwrap();
-    let page = fixtures::paragraph("hello", &font, 30.0, &TRUTH);
+    let page = test_kit::paragraph("hello", &font, 30.0, &TRUTH);
     let upright = image::DynamicImage::ImageRgb8(page.image.clone());
     let cases = [
         (image::ImageFormat::Jpeg, "image/jpeg", 6),
@@ -166,7 +166,7 @@ async fn jobs_in_flight_and_pages_a_day_are_bounded_per_account() {
     let app = TestApp::spawn_with(local::Options { run_ocr_worker: true, ..quota("100", "3") }).await;
     let token = app.signed_up_user(&unique_email()).await;
     let page = image::DynamicImage::ImageRgb8(
-        fixtures::paragraph("p", &load_font("DejaVuSans.ttf").unwrap(), 24.0, &["A page"]).image,
+        test_kit::paragraph("p", &load_font("DejaVuSans.ttf").unwrap(), 24.0, &["A page"]).image,
     )
     .to_luma8();
     let two_pages = multipage_tiff(&[page.clone(), page.clone()]);

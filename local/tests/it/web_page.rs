@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use crate::common::{PASSWORD, TestApp, unique_email};
 use fantoccini::{Client, ClientBuilder, Locator};
 use local::Options;
-use local::fixtures;
 use serde_json::{Value, json};
 
 const ENTER: &str = "\u{E007}";
@@ -189,10 +188,10 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     assert_eq!(storage[3], "", "no cookies");
 
     // Two pages and a file that is not an image.
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
     let pages = [
-        fixtures::paragraph("letter", &font, 30.0, &["Dear Ada,", "the engine works.", "Yours, Charles"]),
-        fixtures::paragraph("receipt", &font, 28.0, &["Coffee 3.50", "Total 3.50"]),
+        test_kit::paragraph("letter", &font, 30.0, &["Dear Ada,", "the engine works.", "Yours, Charles"]),
+        test_kit::paragraph("receipt", &font, 28.0, &["Coffee 3.50", "Total 3.50"]),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut paths = Vec::new();
@@ -234,7 +233,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     for page in &pages {
         let job = finished.as_array().unwrap().iter().find(|j| j["name"] == format!("{}.png", page.name)).unwrap();
         let text = job["text"].as_str().unwrap();
-        assert!(fixtures::cer(&page.truth, text) <= 0.05, "{}: {text:?}", page.name);
+        assert!(test_kit::cer(&page.truth, text) <= 0.05, "{}: {text:?}", page.name);
         assert_eq!(job["boxes"], page.truth.lines().count(), "a box per line over the image: {job}");
         assert_eq!(job["imageShown"], true);
         let (shape, turned) = if page.name == "receipt" { ("tall", true) } else { ("wide", false) };
@@ -281,7 +280,7 @@ async fn a_person_signs_up_uploads_images_and_reads_their_text_in_a_browser() {
     // Their text on request, without the image (the page never had it).
     click(client, "#jobs li.job .load").await;
     let text = until(client, "a listed job's text", "return document.querySelector('#jobs li.job .text').value").await;
-    assert!(pages.iter().any(|p| fixtures::cer(&p.truth, text.as_str().unwrap()) <= 0.05), "{text}");
+    assert!(pages.iter().any(|p| test_kit::cer(&p.truth, text.as_str().unwrap()) <= 0.05), "{text}");
     browser.client.close().await.unwrap();
 }
 
@@ -291,8 +290,8 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     let client = &browser.client;
     let email = sign_up(client, &app).await;
 
-    let font = fixtures::load_font("DejaVuSans.ttf").unwrap();
-    let page = fixtures::paragraph("memo", &font, 30.0, &["Meeting moved to Friday", "Room 4B at 10:30"]);
+    let font = test_kit::load_font("DejaVuSans.ttf").unwrap();
+    let page = test_kit::paragraph("memo", &font, 30.0, &["Meeting moved to Friday", "Room 4B at 10:30"]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("memo.png");
     std::fs::write(&path, page.png()).unwrap();
@@ -308,10 +307,10 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     // Still on the page after the PDF's download link.
     assert!(visible(client, "signed-in").await, "the PDF link navigated away from the page");
     let text = std::fs::read_to_string(downloaded(downloads, "memo.txt").await).unwrap();
-    assert!(fixtures::cer(&page.truth, &text) <= 0.05, "{text:?}");
+    assert!(test_kit::cer(&page.truth, &text) <= 0.05, "{text:?}");
     let json: Value =
         serde_json::from_slice(&std::fs::read(downloaded(downloads, "memo.json").await).unwrap()).unwrap();
-    assert!(fixtures::cer(&page.truth, json["text"].as_str().unwrap()) <= 0.05, "{json}");
+    assert!(test_kit::cer(&page.truth, json["text"].as_str().unwrap()) <= 0.05, "{json}");
     assert!(json["engine"]["kernel"].is_string(), "{json}");
     let hocr = std::fs::read_to_string(downloaded(downloads, "memo.hocr.html").await).unwrap();
     let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
@@ -322,7 +321,7 @@ async fn a_person_downloads_every_format_and_manages_the_account_in_a_browser() 
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"), "{}", pdf.display());
     let extracted = std::process::Command::new("pdftotext").arg("-raw").arg(&pdf).arg("-").output().unwrap();
     let extracted = String::from_utf8_lossy(&extracted.stdout);
-    assert!(fixtures::cer(&page.truth, extracted.trim()) <= 0.05, "the PDF's text layer: {extracted:?}");
+    assert!(test_kit::cer(&page.truth, extracted.trim()) <= 0.05, "the PDF's text layer: {extracted:?}");
 
     // Change the password: this tab stays signed in with the new token.
     open_account_settings(client).await;
