@@ -1,5 +1,5 @@
 //! The stock ocrs pipeline with the published models, unmodified: what the
-//! fast engine (`crate::engine`) is measured against (`ocr-bench --engine
+//! fast engine (`crate::engine`) is measured against (`ocr-bench fixtures --engine
 //! stock`). Not in the function's binary: it is the `stock` feature, which
 //! embeds the original 12 MB of models.
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use local::lambda_host::LambdaProcess;
 use local::{LocalSystem, Options};
 use serde_json::Value;
@@ -87,20 +88,20 @@ where
     })
 }
 
+/// The deployed binaries (cargo lambda's build) started as Lambda starts
+/// them: cold start, first and warm invocations of each function (run
+/// through ./dev lambda-bench, which builds them and starts the emulator).
+#[derive(Parser)]
+#[command(name = "lambda-bench")]
+struct Args {
+    /// Starts of each function measured.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let mut runs = 10;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--runs" => runs = args.next().context("--runs N")?.parse()?,
-            "--help" | "-h" => {
-                println!("usage: lambda-bench [--runs N]  (run through ./dev lambda-bench)");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other}; usage: lambda-bench [--runs N]"),
-        }
-    }
+    let runs = Args::parse().runs;
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         bail!("AWS_ENDPOINT_URL is not set: run ./dev lambda-bench");
     }

@@ -2,14 +2,14 @@
 //! ocrs 0.13 pipeline with the published models ("stock") and Tesseract 5,
 //! on fixtures rendered here with known text.
 //!
-//!   cargo run --release -p local --bin ocr-bench [-- --runs 3 --out DIR --engine stock|fast|all --only NAME]
-//!   cargo run --release -p local --bin ocr-bench -- --pdf [--dpi 150,200,300] [--pt 8,10,12]
+//!   cargo run --release -p local --bin ocr-bench -- fixtures [--runs 3 --out DIR --engine stock|fast|all --only NAME]
+//!   cargo run --release -p local --bin ocr-bench -- pdf [--dpi 150,200,300] [--pt 8,10,12]
 //!
-//!   cargo run --release -p local --bin ocr-bench -- --dataset DIR [--runs 1] [--engines ppocr,ocrs,tesseract,rapidocr]
-//!   cargo run --release -p local --bin ocr-bench -- --turned-dataset DIR --turn 0,90,180,270,-3,3
-//!   cargo run --release -p local --bin ocr-bench -- --text-layer
+//!   cargo run --release -p local --bin ocr-bench -- dataset DIR [--runs 1] [--engines ppocr,ocrs,tesseract,rapidocr]
+//!   cargo run --release -p local --bin ocr-bench -- turned-dataset DIR --turn 0,90,180,270,-3,3
+//!   cargo run --release -p local --bin ocr-bench -- text-layer
 //!
-//! `--dataset` reads every image under DIR that has a `NAME.gt.txt` beside
+//! (`--help` on each says more.) `dataset` reads every image under DIR that has a `NAME.gt.txt` beside
 //! it (one line of text per printed line, in reading order), e.g. the
 //! real-world set in ../shared/ocr-dev: the fast engine and Tesseract
 //! interleaved, per folder and in total: CER, case-folded CER, an
@@ -19,7 +19,7 @@
 //! OCR function runs it (in-memory stores; decoding, recognition, result,
 //! page JPEG and searchable PDF), and its recognition share.
 //!
-//! `--pdf` measures documents: 10-page US Letter PDFs scanned at 300 dpi
+//! `pdf` measures documents: 10-page US Letter PDFs scanned at 300 dpi
 //! (text of each size, different on each page) drawn at each resolution and read
 //! page by page as the OCR function does (hayro, then the engine), one
 //! child process per resolution: ms per page (drawing and reading), pages
@@ -38,6 +38,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
 use domain::jobs::ports::TextRecognizer;
 use test_kit::{self, Fixture, ReceiptLayout, cer, in_reference_order, load_font, normalise};
 
@@ -134,7 +135,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// milliseconds of the recognition call, then the text.
 fn engine(name: &str, image: &Path, runs: usize) -> Result<Run> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.arg("--recognize").arg(name).arg(image).arg(runs.to_string()).env("RTEN_NUM_THREADS", "1");
+    command.arg("recognize").arg(name).arg(image).arg(runs.to_string()).env("RTEN_NUM_THREADS", "1");
     let (stdout, stderr, _, peak_rss_kib) = run_measured(&mut command)?;
     // RUST_LOG=ocr=debug: the engine's own account of each image.
     if std::env::var_os("RUST_LOG").is_some() {
@@ -251,7 +252,7 @@ fn recognize_child(engine: &str, path: &Path, runs: usize) -> Result<()> {
 /// milliseconds and those of its recognition calls, then its text.
 fn job(image: &Path) -> Result<Run> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.arg("--job").arg(image).env("RTEN_NUM_THREADS", "1");
+    command.arg("job").arg(image).env("RTEN_NUM_THREADS", "1");
     let (stdout, _, _, peak_rss_kib) = run_measured(&mut command)?;
     let (first, text) = stdout.split_once('\n').unwrap_or((&stdout, ""));
     let mut fields = first.split_whitespace();
@@ -401,7 +402,7 @@ fn document_bench(dpis: &[f32], points: &[f32], out: &Path) -> Result<()> {
         std::fs::write(&pdf, imaging::testing::scanned_pdf(&gray, 300.0))?;
         for &dpi in dpis {
             let mut command = Command::new(std::env::current_exe()?);
-            command.arg("--pdf-child").arg(&pdf).arg(dpi.to_string()).env("RTEN_NUM_THREADS", "1");
+            command.arg("pdf-child").arg(&pdf).arg(dpi.to_string()).env("RTEN_NUM_THREADS", "1");
             let (output, _, _, rss_kib) = run_measured(&mut command)?;
             let (mut draw, mut read, mut cers) = (Vec::new(), Vec::new(), Vec::new());
             for (page, truth) in output.split('\u{c}').zip(&pages) {
@@ -672,133 +673,132 @@ fn text_layer_bench(runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// What `--help` prints: the ways to run the bench.
-const USAGE: &str = "\
-usage:
-  ocr-bench [--runs N] [--out DIR] [--engine stock|fast|all] [--only NAME]
-      rendered fixtures: the fast engine, stock ocrs and Tesseract
-  ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]
-      10-page scanned PDFs drawn and read as the OCR function does
-  ocr-bench --dataset DIR [--runs N] [--engines ppocr,ocrs,ppocr-as-is,ocrs-as-is,job,tesseract,tesseract-lang,rapidocr]
-      a development set (images with NAME.gt.txt beside them): CER, time, peak RSS;
-      tesseract-lang reads with the language pack the file name starts with (fr_, de_, ...),
-      rapidocr runs local/bench/rapidocr_reference.py with $OCR_BENCH_PYTHON
-  ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3
-      the same set turned and skewed
-  ocr-bench --text-layer
-      a born-digital page read from its own text against OCR
---avx2, with any of them: RTen's AVX2 kernels even on an AVX-512 CPU
-      (RTEN_DISABLE_AVX512=1, for this process and the engines it runs), to
-      measure the path most servers take; the kernel line says so
---param NAME=VALUE (repeatable), with any of them: an engine tuning constant
-      other than its default (ocr_worker::engine::EngineParams): db.max_side,
-      db.threshold, db.box_threshold, db.unclip_ratio, min_line_confidence,
-      min_short_line_confidence; e.g. --param db.max_side=1600";
+/// The OCR engines measured against Tesseract (and RapidOCR) on rendered
+/// fixtures, scanned PDFs and development sets; each measurement in a child
+/// process of its own (peak RSS per engine and image), engines interleaved.
+#[derive(Parser)]
+#[command(name = "ocr-bench")]
+struct Cli {
+    /// RTen's AVX2 kernels even on an AVX-512 CPU (RTEN_DISABLE_AVX512=1, for
+    /// this process and the engines it runs), to measure the path most
+    /// servers take; the kernel line says so.
+    #[arg(long, global = true)]
+    avx2: bool,
+    /// An engine tuning constant other than its default
+    /// (ocr_worker::engine::EngineParams: db.max_side, db.threshold,
+    /// db.box_threshold, db.unclip_ratio, min_line_confidence,
+    /// min_short_line_confidence), e.g. --param db.max_side=1600.
+    #[arg(long = "param", value_name = "NAME=VALUE", global = true)]
+    params: Vec<String>,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Rendered fixtures: the fast engine, stock ocrs and Tesseract.
+    Fixtures {
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+        /// Where the rendered fixtures are written.
+        #[arg(long, default_value = "target/bench-fixtures")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = FixtureEngines::All)]
+        engine: FixtureEngines,
+        /// Only the fixtures whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// 10-page scanned PDFs drawn and read as the OCR function does.
+    Pdf {
+        /// Resolutions the pages are drawn at.
+        #[arg(long, value_delimiter = ',', default_values_t = [150.0, 200.0, 300.0])]
+        dpi: Vec<f32>,
+        /// Text sizes of the scanned pages, in points.
+        #[arg(long, value_delimiter = ',', default_values_t = [8.0, 10.0, 12.0])]
+        pt: Vec<f32>,
+    },
+    /// A development set (images with NAME.gt.txt beside them): CER, time,
+    /// peak RSS. tesseract-lang reads with the language pack the file name
+    /// starts with (fr_, de_, ...); rapidocr runs
+    /// local/bench/rapidocr_reference.py with $OCR_BENCH_PYTHON.
+    Dataset {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// ppocr, ocrs, ppocr-as-is, ocrs-as-is, job, tesseract,
+        /// tesseract-lang, rapidocr.
+        #[arg(long, value_delimiter = ',', default_values_t = ["fast".to_owned(), "tesseract".to_owned()])]
+        engines: Vec<String>,
+    },
+    /// The same set turned and skewed.
+    TurnedDataset {
+        dir: PathBuf,
+        /// Degrees, e.g. 0,90,180,270,-3,3.
+        #[arg(long, value_delimiter = ',', required = true, allow_hyphen_values = true)]
+        turn: Vec<f32>,
+    },
+    /// A born-digital page read from its own text against OCR.
+    TextLayer,
+    /// (A child of the benches: one engine on one image.)
+    #[command(hide = true)]
+    Recognize { engine: String, image: PathBuf, runs: usize },
+    /// (A child of the benches: a whole job, as the OCR function runs it.)
+    #[command(hide = true)]
+    Job { image: PathBuf },
+    /// (A child of the benches: a PDF drawn and read page by page.)
+    #[command(hide = true)]
+    PdfChild { pdf: PathBuf, dpi: f32 },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FixtureEngines {
+    Stock,
+    Fast,
+    All,
+}
 
 fn main() -> Result<()> {
-    let mut args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|arg| arg == "--avx2") {
-        args.remove(at);
-        // SAFETY: the first thing main does, before any thread starts (and
-        // before rten-simd reads it once); the engines' child processes
-        // inherit it.
+    let cli = Cli::parse();
+    if cli.avx2 {
+        // SAFETY: the first thing main does after parsing, before any thread
+        // starts (and before rten-simd reads it once); the engines' child
+        // processes inherit it.
         unsafe { std::env::set_var("RTEN_DISABLE_AVX512", "1") };
     }
-    // --param NAME=VALUE (repeatable): the engines' tuning, for the child
-    // processes that read (see `engine_params`).
-    let mut settings = Vec::new();
-    while let Some(at) = args.iter().position(|arg| arg == "--param") {
-        let setting = args.get(at + 1).context("--param NAME=VALUE")?.clone();
-        args.drain(at..at + 2);
-        settings.push(setting);
-    }
-    if !settings.is_empty() {
-        let spec = settings.join(",");
+    if !cli.params.is_empty() {
+        // The engines' tuning, for the child processes that read it (see
+        // `engine_params`).
+        let spec = cli.params.join(",");
         let params = ocr_worker::engine::EngineParams::parse(&spec).map_err(anyhow::Error::msg)?;
         eprintln!("engine parameters: {params}");
         // SAFETY: still before any thread starts.
         unsafe { std::env::set_var(ENGINE_PARAMS_VAR, spec) };
     }
-    if matches!(args.get(1).map(String::as_str), Some("--help" | "-h")) {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    if args.get(1).map(String::as_str) == Some("--text-layer") {
-        return text_layer_bench(5);
-    }
-    if args.get(1).map(String::as_str) == Some("--turned-dataset") {
-        let usage = "usage: ocr-bench --turned-dataset DIR --turn 0,90,180,270,-3,3";
-        let dir = args.get(2).context(usage)?;
-        let turns = match (args.get(3).map(String::as_str), args.get(4)) {
-            (Some("--turn"), Some(list)) => list.split(',').map(str::parse).collect::<Result<Vec<f32>, _>>()?,
-            _ => bail!(usage),
-        };
-        return turned_dataset_bench(Path::new(dir), &turns);
-    }
-    if args.get(1).map(String::as_str) == Some("--recognize") {
-        return recognize_child(&args[2], Path::new(&args[3]), args[4].parse()?);
-    }
-    if args.get(1).map(String::as_str) == Some("--job") {
-        return job_child(Path::new(&args[2]));
-    }
-    if args.get(1).map(String::as_str) == Some("--pdf-child") {
-        return document_child(Path::new(&args[2]), args[3].parse()?);
-    }
-    if args.get(1).map(String::as_str) == Some("--dataset") {
-        let usage = "usage: ocr-bench --dataset DIR [--runs N] [--engines ppocr,ocrs,job,tesseract,rapidocr]";
-        let dir = args.get(2).context(usage)?;
-        let (mut runs, mut engines) = (1, vec!["fast", "tesseract"]);
-        let mut rest = args[3..].iter();
-        while let Some(flag) = rest.next() {
-            match flag.as_str() {
-                "--runs" => runs = rest.next().context(usage)?.parse()?,
-                "--engines" => engines = rest.next().context(usage)?.split(',').collect(),
-                _ => bail!(usage),
-            }
+    match cli.bench {
+        Bench::Fixtures { runs, out, engine, only } => {
+            let engines = match engine {
+                FixtureEngines::Stock => vec!["stock", "tesseract"],
+                FixtureEngines::Fast => vec!["fast", "tesseract"],
+                FixtureEngines::All => vec!["stock", "fast", "tesseract"],
+            };
+            fixtures_bench(runs as usize, &out, &engines, only.as_deref())
         }
-        return dataset_bench(Path::new(dir), runs, &engines);
-    }
-    if args.get(1).map(String::as_str) == Some("--pdf") {
-        let (mut dpis, mut points) = (vec![150.0, 200.0, 300.0], vec![8.0, 10.0, 12.0]);
-        let mut rest = args.iter().skip(2);
-        while let Some(arg) = rest.next() {
-            let list = rest.next().context("usage: ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]")?;
-            let values = list.split(',').map(str::parse).collect::<Result<Vec<f32>, _>>()?;
-            match arg.as_str() {
-                "--dpi" => dpis = values,
-                "--pt" => points = values,
-                other => bail!("unknown argument {other}; usage: ocr-bench --pdf [--dpi 150,200,300] [--pt 8,10,12]"),
-            }
+        Bench::Pdf { dpi, pt } => document_bench(&dpi, &pt, Path::new("target/bench-fixtures")),
+        Bench::Dataset { dir, runs, engines } => {
+            dataset_bench(&dir, runs, &engines.iter().map(String::as_str).collect::<Vec<_>>())
         }
-        return document_bench(&dpis, &points, Path::new("target/bench-fixtures"));
+        Bench::TurnedDataset { dir, turn } => turned_dataset_bench(&dir, &turn),
+        Bench::TextLayer => text_layer_bench(5),
+        Bench::Recognize { engine, image, runs } => recognize_child(&engine, &image, runs),
+        Bench::Job { image } => job_child(&image),
+        Bench::PdfChild { pdf, dpi } => document_child(&pdf, dpi),
     }
-    let mut runs = 3;
-    let mut out = PathBuf::from("target/bench-fixtures");
-    let mut engines = vec!["stock", "fast", "tesseract"];
-    let mut only: Option<String> = None;
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--runs" => runs = rest.next().context("--runs N")?.parse()?,
-            "--out" => out = rest.next().context("--out DIR")?.into(),
-            "--only" => only = Some(rest.next().context("--only NAME")?.clone()),
-            "--engine" => {
-                engines = match rest.next().context("--engine stock|fast|all")?.as_str() {
-                    "stock" => vec!["stock", "tesseract"],
-                    "fast" => vec!["fast", "tesseract"],
-                    "all" => vec!["stock", "fast", "tesseract"],
-                    other => bail!("unknown engine {other}: stock, fast or all"),
-                }
-            }
-            other => bail!(
-                "unknown argument {other}; usage: ocr-bench [--runs N] [--out DIR] [--engine stock|fast|all] [--only NAME]"
-            ),
-        }
-    }
-    if runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    std::fs::create_dir_all(&out)?;
+}
+
+/// The rendered fixtures, each engine in turn on each.
+fn fixtures_bench(runs: usize, out: &Path, engines: &[&str], only: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(out)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "{} vs Tesseract 5 (eng, OMP_THREAD_LIMIT=1); RTEN_NUM_THREADS=1; {cores} cores; median of {runs} runs, engines interleaved\nCPU: {}; kernels: {}\n",
@@ -806,7 +806,7 @@ fn main() -> Result<()> {
         cpu_model(),
         ocr_worker::engine::KernelPath::detect(),
     );
-    let columns: Vec<&str> = engines.clone();
+    let columns: Vec<&str> = engines.to_vec();
     println!(
         "| image | size | {} | {} | {} |",
         columns.iter().map(|e| format!("{e} ms")).collect::<Vec<_>>().join(" | "),
@@ -817,7 +817,7 @@ fn main() -> Result<()> {
     let mut totals: Vec<Totals> = columns.iter().map(|_| Totals::default()).collect();
     let mut chars = 0.0;
     for fixture in fixture_set()? {
-        if only.as_deref().is_some_and(|name| !fixture.name.contains(name)) {
+        if only.is_some_and(|name| !fixture.name.contains(name)) {
             continue;
         }
         let path = out.join(format!("{}.png", fixture.name));

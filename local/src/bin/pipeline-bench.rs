@@ -14,34 +14,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use local::{LocalSystem, Options};
 use serde_json::Value;
 
+/// Jobs through the whole local pipeline (API, queue, OCR worker, e-mail)
+/// from concurrent clients: throughput and CPU per job (run through
+/// ./dev pipeline-bench, which starts the emulator).
+#[derive(Parser)]
+#[command(name = "pipeline-bench")]
 struct Args {
+    /// Jobs submitted in all.
+    #[arg(long, default_value_t = 300)]
     jobs: usize,
-    clients: usize,
+    /// Clients submitting and polling at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    clients: u16,
+    /// At most this many OCR batches in flight (default: the function's
+    /// MaximumConcurrency, capped at the number of cores).
+    #[arg(long)]
     max_pollers: Option<usize>,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut args = Args { jobs: 300, clients: 8, max_pollers: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| -> Result<usize> { Ok(it.next().with_context(|| format!("{name} N"))?.parse()?) };
-        match arg.as_str() {
-            "--jobs" => args.jobs = number("--jobs")?,
-            "--clients" => args.clients = number("--clients")?.max(1),
-            "--max-pollers" => args.max_pollers = Some(number("--max-pollers")?),
-            "--help" | "-h" => {
-                println!("usage: pipeline-bench [--jobs N] [--clients N] [--max-pollers N]");
-                std::process::exit(0);
-            }
-            other => {
-                bail!("unknown argument {other}; usage: pipeline-bench [--jobs N] [--clients N] [--max-pollers N]")
-            }
-        }
-    }
-    Ok(args)
 }
 
 /// User and system CPU seconds of this process so far.
@@ -88,7 +80,8 @@ fn main() -> Result<()> {
 
 #[tokio::main]
 async fn bench(pdf_reader: imaging::document::PdfReader) -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
+    let client_count = usize::from(args.clients);
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         bail!("AWS_ENDPOINT_URL is not set: run ./dev pipeline-bench");
     }
@@ -110,9 +103,9 @@ async fn bench(pdf_reader: imaging::document::PdfReader) -> Result<()> {
     let cpu_at_start = cpu_seconds();
     let machine_at_start = machine_jiffies();
     let mut clients = tokio::task::JoinSet::new();
-    for client in 0..args.clients {
+    for client in 0..client_count {
         let (http, images, token, api) = (http.clone(), images.clone(), token.clone(), system.api_url.clone());
-        let count = args.clients;
+        let count = client_count;
         clients.spawn(async move {
             let mut submitted = Vec::new();
             for i in (client..images.len()).step_by(count) {
@@ -182,7 +175,7 @@ async fn bench(pdf_reader: imaging::document::PdfReader) -> Result<()> {
     println!(
         "{} jobs, {} clients, pollers: {}, {} cores",
         expected.len(),
-        args.clients,
+        client_count,
         args.max_pollers.map_or("default".to_owned(), |n| n.to_string()),
         cores
     );
